@@ -1,0 +1,28 @@
+// The `roam` command line. Each subcommand lives in its own file under
+// ./commands and registers itself on the program; this file only wires them up.
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+
+export function buildProgram(): Command {
+  const program = new Command('roam')
+    .description('Self-migrating WebAssembly virtual machines: run WASI programs in VMs that checkpoint and move themselves while they run')
+    .version('0.1.0')
+    .showHelpAfterError('(add --help for usage)');
+  for (const register of commands) register(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`roam: ${msg}\n`);
+    process.exit(1);
+  }
+}
+
+await main();
