@@ -1,0 +1,40 @@
+// Public API of the checkpoint formats.
+export { CheckpointError, type CheckpointErrorCode } from './errors.js';
+export {
+  RecordType,
+  EndMode,
+  RecordEncoder,
+  RecordDecoder,
+  STREAM_MAGIC,
+  OPTIONAL_RECORD,
+  MAX_RECORD_PAYLOAD,
+  KNOWN_RECORD_TYPES,
+  isOptionalType,
+  type Rec,
+  type DecoderOptions,
+} from './records.js';
+export {
+  FORMAT_VERSION,
+  MAX_PAGES_PER_RECORD,
+  PageKind,
+  StreamWriter,
+  pageDigest,
+  computeVerify,
+  isZeroPage,
+  moduleHash,
+  parseRecord,
+  type StreamHeader,
+  type CheckpointKind,
+  type PageEntry,
+  type DecodedPage,
+  type SpaceSizes,
+  type Sink,
+  type TypedRecord,
+} from './stream.js';
+export { recomputeVerify, type Checkpoint } from './assemble.js';
+export { readCheckpoint, decodeStream, type ReadOptions } from './checkpoint.js';
+export { ImageWriter, readImage, pageOffset, IMAGE_MAGIC, type ImageContents } from './image.js';
+export { streamTarget, fileTarget, type CheckpointTarget } from './target.js';
+export { defaultKeyPath, loadKey, loadOrCreateKey } from './keys.js';
+export { describeCheckpoint, formatDescription, type CheckpointDescription } from './inspect.js';
+export { sampleCheckpoint, writeSample, type SampleCheckpoint } from './sample.js';

@@ -1,0 +1,44 @@
+// The checkpoint signing key: 32 random bytes in a file only its owner can read.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { KEY_SIZE } from './records.js';
+
+/** `$ROAM_HOME/checkpoint.key`, ROAM_HOME defaulting to `~/.roam`. */
+export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.ROAM_HOME || join(homedir(), '.roam'), 'checkpoint.key');
+}
+
+/** Reads a key file: 32 raw bytes, or 64 hex digits (so a key can be pasted). */
+export async function loadKey(path: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (e) {
+    throw new Error(`cannot read checkpoint key ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  if (raw.length === KEY_SIZE) return raw;
+  const text = raw.toString('latin1').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  throw new Error(`checkpoint key ${path} must hold ${KEY_SIZE} bytes (or ${KEY_SIZE * 2} hex digits), found ${raw.length} bytes`);
+}
+
+/** Loads the key, creating it (mode 0600, directory 0700) if the file does not exist. */
+export async function loadOrCreateKey(path: string): Promise<Buffer> {
+  try {
+    return await loadKey(path);
+  } catch (e) {
+    if ((e as { cause?: NodeJS.ErrnoException }).cause?.code !== 'ENOENT') throw e;
+  }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const key = randomBytes(KEY_SIZE);
+  try {
+    // 'wx': never overwrite a key another process created meanwhile.
+    await writeFile(path, key, { mode: 0o600, flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return loadKey(path);
+    throw new Error(`cannot create checkpoint key ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return key;
+}
