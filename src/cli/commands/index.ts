@@ -1,3 +1,11 @@
 import type { Command } from 'commander';
+import { register as run } from './run.js';
+import { register as checkpoint } from './checkpoint.js';
+import { register as restore } from './restore.js';
+import { register as inspect } from './inspect.js';
+import { register as ps } from './ps.js';
+import { register as broker } from './broker.js';
+import { register as tokens } from './tokens.js';
+import { register as boot } from './boot.js';
 // Every subcommand module exports `register(program)`; add new ones here.
-export const commands: Array<(program: Command) => void> = [];
+export const commands: Array<(program: Command) => void> = [run, checkpoint, restore, inspect, ps, broker, tokens, boot];

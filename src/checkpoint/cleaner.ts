@@ -1,0 +1,234 @@
+// The page cleaner (thesis 6.3.1): copies a running VM's pages to a target over
+// several rounds while its programs keep running, then freezes it briefly for the
+// last dirty pages (the snapshot buffer) and the kernel state.
+//
+// Round 0 sends every non-zero page. Each later round takes the pages dirtied
+// since the previous one (the transmit vector) and clears their dirty bits; a page
+// that is dirtied again before the cleaner reaches it is postponed to the next
+// round rather than sent twice (hot pages). When the writable working set fits in
+// the snapshot buffer — 64 pages, growing linearly each round — the final phase
+// begins. The freeze itself is one synchronous turn of the event loop: every
+// program is already at a safepoint between time slices.
+import type { FrameSpace } from './frames.js';
+import { computeVerify, isZeroPage, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
+import { Process } from '../guest/process.js';
+
+export interface CleanerOptions {
+  kind?: CheckpointKind;
+  /** Give up pre-copying after this many rounds and freeze anyway. */
+  maxRounds?: number;
+  /** Snapshot-buffer size in pages at round 1, and its growth per round. */
+  bufferStart?: number;
+  bufferStep?: number;
+  /** Pages per batch handed to the target before the programs get a time slice. */
+  batchPages?: number;
+  onRound?: (r: RoundStats) => void;
+  /** At the freeze, hash every page of live memory and check the cleaner's view of it (tests). */
+  verifyAtFreeze?: boolean;
+  /** Hold back outbound traffic from the freeze point on (migration). */
+  fence?: boolean;
+}
+
+export interface RoundStats {
+  round: number;
+  sent: number;
+  postponed: number;
+  /** Pages dirty at the end of the round: the writable working set. */
+  wss: number;
+  buffer: number;
+  bytes: number;
+  ms: number;
+}
+
+export interface CheckpointResult {
+  rounds: RoundStats[];
+  /** Pages copied in the final phase, while frozen. */
+  snapshotPages: number;
+  downtimeMs: number;
+  totalMs: number;
+  bytes: number;
+  pagesSent: number;
+  kernelBytes: number;
+}
+
+const yieldToPrograms = () => new Promise<void>((r) => setImmediate(r));
+
+export const WASM_FEATURES = ['mutable-globals', 'bulk-memory', 'sign-ext', 'nontrapping-fptoint', 'simd128', 'multivalue'];
+
+export class PageCleaner {
+  /** Digest of what the target holds for each page (absent = zero there). */
+  private readonly sent = new Map<number, Map<number, Buffer>>();
+  private pagesSent = 0;
+  private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
+
+  constructor(private readonly kernel: Kernel, private readonly target: CheckpointTarget, opts: CleanerOptions = {}) {
+    this.o = {
+      kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 256,
+      verifyAtFreeze: false, fence: false, ...opts,
+    };
+  }
+
+  private spaces(): FrameSpace[] {
+    return this.kernel.frameSpaces();
+  }
+
+  private setTracking(on: boolean): void {
+    for (const s of this.spaces()) if (s instanceof Process) s.switchTo(on ? 'tracked' : 'plain');
+  }
+
+  /** Send one page as it is now; returns false if it was zero and the target already has zero. */
+  private entry(slot: number, page: number, data: Uint8Array): PageEntry | null {
+    let bySlot = this.sent.get(slot);
+    if (!bySlot) this.sent.set(slot, (bySlot = new Map()));
+    if (isZeroPage(data)) {
+      if (!bySlot.has(page)) return null;
+      bySlot.delete(page);
+      return { slot, page, data: null };
+    }
+    bySlot.set(page, pageDigest(data));
+    return { slot, page, data };
+  }
+
+  private async flush(batch: PageEntry[]): Promise<void> {
+    if (batch.length === 0) return;
+    await this.target.pages(batch);
+    this.pagesSent += batch.length;
+    batch.length = 0;
+    await yieldToPrograms();
+  }
+
+  async run(): Promise<CheckpointResult> {
+    const t0 = performance.now();
+    const rounds: RoundStats[] = [];
+    this.setTracking(true);
+    try {
+      for (const s of this.spaces()) s.dirtyMap().fill(0);
+      await this.target.begin(this.header(), this.kernel.modules().map((m) => m.original));
+      let round = 0;
+      for (;; round++) {
+        const tr = performance.now();
+        const bytes0 = this.target.bytesWritten;
+        let sent = 0, postponed = 0;
+        const batch: PageEntry[] = [];
+        for (const space of this.spaces()) {
+          const slot = space.slot;
+          let transmit: number[];
+          if (round === 0) {
+            transmit = Array.from({ length: space.pageCount() }, (_, i) => i);
+          } else {
+            // The transmit vector: last round's dirty vector, which starts afresh.
+            const dirty = space.dirtyMap();
+            transmit = [];
+            for (let i = 0; i < dirty.length; i++) if (dirty[i]) { transmit.push(i); dirty[i] = 0; }
+          }
+          for (const i of transmit) {
+            if (round > 0 && space.dirtyMap()[i]) { postponed++; continue; } // hot page: next round
+            const e = this.entry(slot, i, space.page(i));
+            if (!e) continue;
+            batch.push(e);
+            sent++;
+            if (batch.length >= this.o.batchPages) await this.flush(batch);
+          }
+        }
+        await this.flush(batch);
+        await yieldToPrograms();
+        const wss = this.dirtyCount();
+        const buffer = this.o.bufferStart + this.o.bufferStep * round;
+        const stats = { round, sent, postponed, wss, buffer, bytes: this.target.bytesWritten - bytes0, ms: performance.now() - tr };
+        rounds.push(stats);
+        this.o.onRound?.(stats);
+        if (wss <= buffer || round + 1 >= this.o.maxRounds) break;
+      }
+      return await this.finalPhase(t0, rounds);
+    } catch (err) {
+      this.setTracking(false);
+      if (this.o.fence) this.kernel.unfence();
+      await this.target.abort(err as Error);
+      throw err;
+    }
+  }
+
+  private dirtyCount(): number {
+    let n = 0;
+    for (const s of this.spaces()) {
+      const d = s.dirtyMap();
+      for (let i = 0; i < d.length; i++) if (d[i]) n++;
+    }
+    return n;
+  }
+
+  /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
+  private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
+    const tf = performance.now();
+    // ---- frozen: nothing below yields to the event loop ----
+    if (this.o.fence) this.kernel.fence();
+    const snapshot: Array<{ slot: number; page: number; data: Buffer }> = [];
+    const sizes: Record<number, number> = {};
+    for (const space of this.spaces()) {
+      const dirty = space.dirtyMap();
+      sizes[space.slot] = space.pageCount();
+      for (let i = 0; i < dirty.length; i++) {
+        if (!dirty[i]) continue;
+        dirty[i] = 0;
+        snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
+      }
+    }
+    const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
+    const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
+    this.setTracking(false);
+    const downtimeMs = performance.now() - tf;
+    // ---- running again ----
+    const batch: PageEntry[] = [];
+    for (const s of snapshot) {
+      const e = this.entry(s.slot, s.page, s.data);
+      if (e) batch.push(e);
+      if (batch.length >= this.o.batchPages) await this.flush(batch);
+    }
+    await this.flush(batch);
+    if (check) this.compare(check);
+    const verify = computeVerify(kernelState, this.digests());
+    for (const slot of this.sent.keys()) sizes[slot] ??= 0;
+    await this.target.finish(sizes, kernelState, verify);
+    return {
+      rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,
+      bytes: this.target.bytesWritten, pagesSent: this.pagesSent, kernelBytes: kernelState.length,
+    };
+  }
+
+  private *digests(): Iterable<[number, number, Buffer]> {
+    for (const slot of [...this.sent.keys()].sort((a, b) => a - b)) {
+      const pages = this.sent.get(slot)!;
+      for (const page of [...pages.keys()].sort((a, b) => a - b)) yield [slot, page, pages.get(page)!];
+    }
+  }
+
+  private liveDigests(): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const s of this.spaces())
+      for (let i = 0; i < s.pageCount(); i++) {
+        const d = s.page(i);
+        if (!isZeroPage(d)) out.set(`${s.slot}:${i}`, pageDigest(d));
+      }
+    return out;
+  }
+
+  private compare(live: Map<string, Buffer>): void {
+    const live0 = new Set(this.spaces().map((s) => s.slot));
+    for (const [slot, page, digest] of this.digests()) {
+      if (!live0.has(slot)) continue;
+      const key = `${slot}:${page}`;
+      const want = live.get(key);
+      if (!want || !want.equals(digest)) throw new Error(`checkpoint integrity: page ${key} differs from memory at the freeze point`);
+      live.delete(key);
+    }
+    if (live.size) throw new Error(`checkpoint integrity: ${live.size} dirty page(s) were never sent, e.g. ${[...live.keys()][0]}`);
+  }
+
+  private header() {
+    return {
+      format: 1, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
+      createdAt: new Date().toISOString(), kernelVersion: KERNEL_VERSION,
+    };
+  }
+}

@@ -1,0 +1,27 @@
+// Resuming a VM from a checkpoint (either format), in this process.
+import { CheckpointError, type Checkpoint } from '../format/index.js';
+import { Kernel, type KernelOptions, type KernelState } from '../guest/kernel.js';
+import { prepare } from '../wasm/prepare.js';
+import { WASM_FEATURES } from './cleaner.js';
+
+export async function restoreVm(cp: Checkpoint, opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>): Promise<Kernel> {
+  const missing = cp.header.features.filter((f) => !WASM_FEATURES.includes(f));
+  if (missing.length) throw new CheckpointError('unsupported', `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+  let state: KernelState;
+  try {
+    state = JSON.parse(cp.kernel.toString('utf8'));
+  } catch {
+    throw new CheckpointError('corrupted', 'the kernel state in the checkpoint is not valid JSON');
+  }
+  const empty = new Map<number, Buffer>();
+  return Kernel.restore(
+    state,
+    (slot) => cp.spaces.get(slot) ?? empty,
+    async (hash) => {
+      const bytes = cp.modules.get(hash);
+      if (!bytes) throw new CheckpointError('corrupted', `the checkpoint lacks module ${hash.slice(0, 12)} that process state refers to`);
+      return prepare(bytes);
+    },
+    opts,
+  );
+}

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { restoreVm } from '../../checkpoint/restore.js';
+import { defaultKeyPath, loadKey, readCheckpoint } from '../../format/index.js';
+import { newVmId } from '../../guest/vm.js';
+import { serveVm } from '../vm-session.js';
+import { vmExit } from '../options.js';
+import fs from 'node:fs';
+
+export function register(program: Command): void {
+  program
+    .command('restore')
+    .description('Resume a VM from a checkpoint file (stream or image) in this process, in the foreground')
+    .argument('<file>', 'a checkpoint written by `roam checkpoint` or by a program through /dev/checkpoint')
+    .option('--key <file>', 'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)')
+    .option('--quiet', 'do not print the VM id on stderr')
+    .addHelpText('after', '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.')
+    .action(async (file: string, o) => {
+      const keyPath = o.key ?? defaultKeyPath();
+      const key = o.key || fs.existsSync(keyPath) ? await loadKey(keyPath) : undefined;
+      const cp = await readCheckpoint(file, { key, allowUnsigned: !o.key });
+      const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
+      const first = [...kernel.processes.values()][0];
+      const rec = await serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: cp.header.vmId });
+      if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`);
+      kernel.start();
+    });
+}

@@ -1,0 +1,20 @@
+// Option parsers shared by the subcommands.
+export const collect = (v: string, acc: string[]): string[] => [...acc, v];
+
+export function parseDir(spec: string): { host: string; guest: string } {
+  const i = spec.indexOf('::');
+  const [host, guest] = i < 0 ? [spec, spec] : [spec.slice(0, i), spec.slice(i + 2)];
+  if (!host || !guest.startsWith('/')) throw new Error(`bad --dir "${spec}": expected HOST::GUEST with an absolute guest path, e.g. ./data::/data`);
+  return { host, guest };
+}
+
+export function parseEnv(spec: string): string {
+  if (!/^[^=]+=/.test(spec)) throw new Error(`bad --env "${spec}": expected NAME=VALUE`);
+  return spec;
+}
+
+/** The VM process ends with its programs' exit code, once output is flushed. */
+export function vmExit(code: number): void {
+  process.exitCode = code;
+  setImmediate(() => process.exit(code));
+}

@@ -1,0 +1,329 @@
+// The guest kernel: everything a VM is besides its programs' memories. It owns the
+// processes, their fd tables, the RAM disk (in its own page pool, so file data is
+// dirty-tracked like program memory), sockets and clocks, and keeps all of it
+// serialisable so that a checkpoint holds the whole VM.
+import path from 'node:path';
+import { KERNEL_POOL_SLOT, type FrameSpace } from '../checkpoint/frames.js';
+import type { PreparedModule } from '../wasm/prepare.js';
+import { Clock, type ClockState } from './clock.js';
+import { FdTable, type Fd } from './fdtable.js';
+import type { FsBackend } from './fs.js';
+import { HostFs } from './hostfs.js';
+import { Connection, Listener, type Socket, type SocketState } from './net.js';
+import { PagePool } from './page-pool.js';
+import { Process, type SavedProcess } from './process.js';
+import { RamDisk } from './ramdisk.js';
+import { Scheduler } from './scheduler.js';
+import { wasiImports } from './wasi.js';
+
+export const KERNEL_VERSION = 'roam-kernel/1';
+
+export interface KernelOptions {
+  vmId: string;
+  dirs?: Array<{ host: string; guest: string }>;
+  tcplisten?: string[];
+  /** Per-process memory limit in MiB (default: the module's own maximum). */
+  memoryMiB?: number;
+  /** RAM disk capacity in MiB. */
+  diskMiB?: number;
+  stdout?: (b: Uint8Array) => void;
+  stderr?: (b: Uint8Array) => void;
+  log?: (msg: string) => void;
+  /** Called once every process has exited, with the first non-zero exit code (or 0). */
+  onExit?: (code: number) => void;
+}
+
+export interface ProcessState extends SavedProcess {
+  pid: number;
+  slot: number;
+  argv: string[];
+  env: string[];
+  module: string;
+  status: Process['status'];
+  exitCode: number | null;
+  unwound: boolean;
+  wait: { until?: string; reason: string } | null;
+  fds: Array<[number, Fd]>;
+}
+
+export interface KernelState {
+  version: string;
+  vmId: string;
+  clock: ClockState;
+  stdoutBytes: number;
+  stderrBytes: number;
+  pool: ReturnType<PagePool['toJSON']>;
+  ramdisk: ReturnType<RamDisk['toJSON']>;
+  dirs: Array<{ host: string; guest: string }>;
+  listeners: string[];
+  sockets: Array<[number, SocketState]>;
+  nextSock: number;
+  nextPid: number;
+  processes: ProcessState[];
+}
+
+/** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */
+export interface DeviceHooks {
+  /** A program read /dev/checkpoint for the first time: start streaming the VM. */
+  startCheckpoint(session: number): void;
+  /** Next chunk of the stream for `session`; null = none yet, empty = complete. */
+  take(session: number, max: number): Uint8Array | null;
+}
+
+export class Kernel {
+  readonly clock: Clock;
+  pool: PagePool;
+  ramdisk: RamDisk;
+  readonly mounts: FsBackend[];
+  readonly dirs: Array<{ host: string; guest: string }>;
+  readonly listeners: string[];
+  readonly sockets = new Map<number, Socket>();
+  nextSock = 1;
+  readonly processes = new Map<number, Process>();
+  readonly fds = new Map<number, FdTable>();
+  nextPid = 1;
+  readonly scheduler: Scheduler;
+  stdoutBytes = 0;
+  stderrBytes = 0;
+  /** Set while a checkpoint is being taken: the kernel marks its own page writes. */
+  device: DeviceHooks | null = null;
+  nextSession = 1;
+  private readonly stdinQ: Buffer[] = [];
+  private stdinEof = false;
+  private stdinAttached = false;
+  private timers = new Map<number, NodeJS.Timeout>();
+  private exited = false;
+  readonly log: (msg: string) => void;
+
+  constructor(readonly opts: KernelOptions, restored?: { clock: ClockState; pool: PagePool; ramdisk: KernelState['ramdisk'] }) {
+    this.log = opts.log ?? ((m) => process.stderr.write(`roam: ${m}\n`));
+    this.clock = new Clock(restored?.clock);
+    const limitPages = opts.diskMiB ? opts.diskMiB * 256 : undefined;
+    this.pool = restored?.pool ?? new PagePool({ limitPages });
+    const now = () => this.clock.realtime();
+    this.ramdisk = restored ? RamDisk.restore(restored.ramdisk, this.pool, now) : new RamDisk(this.pool, now);
+    this.dirs = opts.dirs ?? [];
+    this.listeners = opts.tcplisten ?? [];
+    this.mounts = [this.ramdisk, ...this.dirs.map((d) => new HostFs(path.resolve(d.host)))];
+    this.scheduler = new Scheduler(
+      () => [...this.processes.values()],
+      (p, err) => this.trap(p, err),
+      () => this.allExited(),
+    );
+  }
+
+  get vmId(): string {
+    return this.opts.vmId;
+  }
+
+  /** Open the `--tcplisten` sockets. On restore they may still be taken by the original. */
+  async openListeners(mustSucceed: boolean): Promise<number[]> {
+    const ids: number[] = [];
+    for (const addr of this.listeners) {
+      const l = new Listener(addr, () => this.wakeAll(), this.log);
+      await l.listen(mustSucceed);
+      const id = this.nextSock++;
+      this.sockets.set(id, l);
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /** The frame spaces a checkpoint copies: the page pool, then each live process. */
+  frameSpaces(): FrameSpace[] {
+    const spaces: FrameSpace[] = [this.pool];
+    for (const p of this.processes.values()) if (p.status !== 'exited') spaces.push(p);
+    return spaces;
+  }
+
+  modules(): PreparedModule[] {
+    const seen = new Map<string, PreparedModule>();
+    for (const p of this.processes.values()) seen.set(p.mod.meta.hash, p.mod);
+    return [...seen.values()];
+  }
+
+  /** Start a program as a new process with stdio, the preopens and the listeners. */
+  spawn(mod: PreparedModule, argv: string[], env: string[], listenerIds: number[] = []): Process {
+    const pid = this.nextPid++;
+    const table = new FdTable();
+    table.add({ t: 'stdin' });
+    table.add({ t: 'stdout' });
+    table.add({ t: 'stderr' });
+    table.add({ t: 'dir', mount: 0, h: this.ramdisk.root(), preopen: '/' });
+    table.add({ t: 'devdir', preopen: '/dev' });
+    table.add({ t: 'netdir', preopen: '/net', sub: '' });
+    this.dirs.forEach((d, i) => table.add({ t: 'dir', mount: i + 1, h: this.mounts[i + 1].root(), preopen: d.guest }));
+    for (const id of listenerIds) table.add({ t: 'sock', sock: id });
+    return this.addProcess(pid, mod, argv, env, table);
+  }
+
+  private addProcess(pid: number, mod: PreparedModule, argv: string[], env: string[], table: FdTable): Process {
+    const maxPages = this.opts.memoryMiB ? Math.ceil(this.opts.memoryMiB / 64 * 1024 / 1024) : undefined;
+    const p = new Process(pid, pid, argv, env, mod, (proc) => wasiImports(this, proc), maxPages);
+    this.processes.set(pid, p);
+    this.fds.set(pid, table);
+    return p;
+  }
+
+  start(): void {
+    this.scheduler.kick();
+  }
+
+  // ---- events --------------------------------------------------------------
+
+  /** Something happened (data, a connection, EOF): blocked processes retry their syscall. */
+  wakeAll(): void {
+    let any = false;
+    for (const p of this.processes.values()) {
+      if (p.status === 'blocked' && !(p.wait && p.wait.reason === 'sleep')) {
+        p.status = 'runnable';
+        any = true;
+      }
+    }
+    if (any) this.scheduler.kick();
+  }
+
+  wake(p: Process): void {
+    if (p.status === 'blocked') {
+      p.status = 'runnable';
+      this.scheduler.kick();
+    }
+  }
+
+  /** Wake `p` at monotonic time `until` (ns). */
+  timer(p: Process, until: bigint): void {
+    const old = this.timers.get(p.pid);
+    if (old) clearTimeout(old);
+    const ms = Number(until - this.clock.monotonic()) / 1e6;
+    this.timers.set(p.pid, setTimeout(() => { this.timers.delete(p.pid); this.wake(p); }, Math.max(0, ms)));
+  }
+
+  private trap(p: Process, err: unknown): void {
+    const msg = err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err);
+    this.log(`process ${p.pid} (${p.argv[0]}) crashed: ${msg}`);
+    this.scheduler.kick();
+  }
+
+  private allExited(): void {
+    if (this.exited) return;
+    this.exited = true;
+    const codes = [...this.processes.values()].map((p) => p.exitCode ?? 0);
+    this.opts.onExit?.(codes.find((c) => c !== 0) ?? 0);
+  }
+
+  // ---- stdio ---------------------------------------------------------------
+
+  writeStdout(b: Uint8Array): void {
+    this.stdoutBytes += b.length;
+    (this.opts.stdout ?? ((x) => process.stdout.write(x)))(b);
+  }
+  writeStderr(b: Uint8Array): void {
+    this.stderrBytes += b.length;
+    (this.opts.stderr ?? ((x) => process.stderr.write(x)))(b);
+  }
+  /** Bytes from the VM process' stdin; null = none yet (block), 0 = EOF. */
+  readStdin(dst: Uint8Array): number | null {
+    if (!this.stdinAttached) {
+      this.stdinAttached = true;
+      process.stdin.on('data', (d: Buffer) => { this.stdinQ.push(d); this.wakeAll(); });
+      process.stdin.on('end', () => { this.stdinEof = true; this.wakeAll(); });
+      process.stdin.on('error', () => { this.stdinEof = true; this.wakeAll(); });
+    }
+    if (this.stdinQ.length === 0) return this.stdinEof ? 0 : null;
+    const chunk = this.stdinQ[0];
+    const n = Math.min(chunk.length, dst.length);
+    dst.set(chunk.subarray(0, n));
+    if (n === chunk.length) this.stdinQ.shift();
+    else this.stdinQ[0] = chunk.subarray(n);
+    return n;
+  }
+
+  // ---- fencing (thesis 5.4) --------------------------------------------------
+
+  fence(): void {
+    for (const s of this.sockets.values()) if (s instanceof Connection) s.fence();
+  }
+  unfence(): void {
+    for (const s of this.sockets.values()) if (s instanceof Connection) s.unfence();
+  }
+
+  // ---- serialisation -------------------------------------------------------
+
+  /** The kernel state at a freeze point: every process must be between slices. */
+  save(): KernelState {
+    const processes: ProcessState[] = [];
+    for (const p of this.processes.values()) {
+      const saved: SavedProcess = p.status === 'exited' ? { virtPages: 0, globals: {}, stack: null } : p.save();
+      processes.push({
+        ...saved, pid: p.pid, slot: p.slot, argv: p.argv, env: p.env, module: p.mod.meta.hash,
+        status: p.status, exitCode: p.exitCode, unwound: p.unwound,
+        wait: p.wait ? { reason: p.wait.reason, until: p.wait.until?.toString() } : null,
+        fds: this.fds.get(p.pid)!.toJSON(),
+      });
+    }
+    const sockets: Array<[number, SocketState]> = [...this.sockets].map(([id, s]) => [id, s.save()]);
+    return {
+      version: KERNEL_VERSION, vmId: this.vmId, clock: this.clock.save(),
+      stdoutBytes: this.stdoutBytes, stderrBytes: this.stderrBytes,
+      pool: this.pool.toJSON(), ramdisk: this.ramdisk.toJSON(), dirs: this.dirs, listeners: this.listeners,
+      sockets, nextSock: this.nextSock, nextPid: this.nextPid, processes,
+    };
+  }
+
+  /**
+   * Rebuild a kernel from a checkpoint: `pages(slot)` gives the final page contents
+   * of a frame space, `module(hash)` the prepared module.
+   */
+  static async restore(
+    state: KernelState,
+    pages: (slot: number) => Map<number, Uint8Array>,
+    module: (hash: string) => Promise<PreparedModule>,
+    opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>,
+  ): Promise<Kernel> {
+    if (state.version !== KERNEL_VERSION)
+      throw new Error(`checkpoint was taken by guest kernel ${state.version}; this roam runs ${KERNEL_VERSION}`);
+    const pool = PagePool.restore(state.pool, pages(KERNEL_POOL_SLOT));
+    const k = new Kernel({ ...opts, dirs: state.dirs, tcplisten: state.listeners }, { clock: state.clock, pool, ramdisk: state.ramdisk });
+    k.stdoutBytes = state.stdoutBytes;
+    k.stderrBytes = state.stderrBytes;
+    k.nextPid = state.nextPid;
+    k.nextSock = state.nextSock;
+    for (const [id, s] of state.sockets) {
+      if (s.kind === 'listener') {
+        const l = new Listener(s.addr, () => k.wakeAll(), k.log);
+        k.sockets.set(id, l);
+        void l.listen(false);
+      } else {
+        // The host side of an open connection did not move: the program sees a reset.
+        k.sockets.set(id, new Connection(s.peer, null, () => k.wakeAll()));
+      }
+    }
+    for (const ps of state.processes) {
+      const mod = await module(ps.module);
+      const table = FdTable.from(ps.fds);
+      // A program blocked reading /dev/checkpoint learns that it has arrived.
+      for (const fd of table.entries.values()) if (fd.t === 'dev' && fd.name === 'checkpoint') fd.arrived = true;
+      const p = k.addProcess(ps.pid, mod, ps.argv, ps.env, table);
+      p.status = ps.status;
+      p.exitCode = ps.exitCode;
+      p.wait = ps.wait ? { reason: ps.wait.reason, until: ps.wait.until ? BigInt(ps.wait.until) : undefined } : null;
+      if (ps.status === 'exited') continue;
+      p.growTo(ps.virtPages);
+      const mem = p.bytes();
+      mem.fill(0, 0, ps.virtPages * 65536); // data segments were re-applied on instantiation
+      for (const [page, data] of pages(ps.slot)) mem.set(data, page * 4096);
+      p.load(ps);
+      // Retry every blocked syscall once: its condition is re-evaluated on the new host.
+      if (p.status === 'blocked') p.status = 'runnable';
+      if (p.wait?.until !== undefined) k.timer(p, p.wait.until);
+    }
+    return k;
+  }
+
+  /** Stop everything (the VM is being shut down). */
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    for (const s of this.sockets.values()) s.close();
+    for (const m of this.mounts) if (m instanceof HostFs) m.closeAll();
+  }
+}

@@ -1,0 +1,168 @@
+// TCP for guest programs: preopened listeners (`--tcplisten`) and outbound
+// connections opened as paths under /net/tcp/HOST:PORT. Node's sockets are the
+// host side; the kernel keeps what a checkpoint needs (addresses, buffered data),
+// and after a restore a listener is re-opened while a connection reports a reset.
+import net from 'node:net';
+import { Errno, WasiError } from './errno.js';
+
+export interface ListenerState { kind: 'listener'; addr: string }
+export interface ConnState { kind: 'conn'; peer: string; recv: string; eof: boolean }
+export type SocketState = ListenerState | ConnState;
+
+export function parseHostPort(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(addr);
+  if (!m) throw new Error(`bad address "${addr}": expected HOST:PORT, e.g. 127.0.0.1:8080`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new Error(`bad port in "${addr}"`);
+  return { host: m[1] ?? m[2], port };
+}
+
+export class Listener {
+  readonly kind = 'listener';
+  private server: net.Server | null = null;
+  private readonly queue: net.Socket[] = [];
+  private retry: NodeJS.Timeout | null = null;
+  boundAddr: string | null = null;
+
+  constructor(readonly addr: string, private readonly onEvent: () => void, private readonly log: (m: string) => void) {}
+
+  /** Listen; if the address is taken (e.g. the original VM still runs), keep retrying. */
+  listen(mustSucceed: boolean): Promise<void> {
+    const { host, port } = parseHostPort(this.addr);
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ pauseOnConnect: true }, (s) => {
+        this.queue.push(s);
+        this.onEvent();
+      });
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        if (mustSucceed) return reject(new Error(`cannot listen on ${this.addr}: ${err.message}`));
+        this.log(`listener ${this.addr}: ${err.code ?? err.message}; retrying until the address is free`);
+        this.retry = setTimeout(() => this.listen(false).then(resolve, reject), 200);
+      });
+      server.listen(port, host, () => {
+        this.server = server;
+        const a = server.address() as net.AddressInfo;
+        this.boundAddr = `${a.address}:${a.port}`;
+        server.unref();
+        resolve();
+      });
+    });
+  }
+
+  accept(): net.Socket | null {
+    return this.queue.shift() ?? null;
+  }
+  get pending(): number {
+    return this.queue.length;
+  }
+  close(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.server?.close();
+    for (const s of this.queue) s.destroy();
+  }
+  save(): ListenerState {
+    return { kind: 'listener', addr: this.addr };
+  }
+}
+
+export class Connection {
+  readonly kind = 'conn';
+  private readonly recvQ: Buffer[] = [];
+  private recvBytes = 0;
+  eof = false;
+  error: number | null = null;
+  /** Output held back while the VM is fenced (a migration's final phase). */
+  private held: Buffer[] | null = null;
+
+  constructor(readonly peer: string, readonly socket: net.Socket | null, private readonly onEvent: () => void) {
+    if (!socket) {
+      // Restored from a checkpoint: the host side of this connection is gone.
+      this.error = Errno.CONNRESET;
+      return;
+    }
+    socket.on('data', (d: Buffer) => {
+      this.recvQ.push(d);
+      this.recvBytes += d.length;
+      onEvent();
+    });
+    socket.on('end', () => { this.eof = true; onEvent(); });
+    socket.on('error', () => { this.error = Errno.CONNRESET; onEvent(); });
+    socket.on('close', () => { this.eof = true; onEvent(); });
+    socket.resume();
+  }
+
+  static connect(addr: string, onEvent: () => void): Promise<Connection> {
+    const { host, port } = parseHostPort(addr);
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host, port });
+      s.once('connect', () => {
+        s.removeAllListeners('error');
+        resolve(new Connection(addr, s, onEvent));
+      });
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        const errno = err.code === 'ECONNREFUSED' ? Errno.CONNREFUSED : err.code === 'ETIMEDOUT' ? Errno.TIMEDOUT : Errno.HOSTUNREACH;
+        reject(new WasiError(errno, err.message));
+      });
+    });
+  }
+
+  readable(): boolean {
+    return this.recvBytes > 0 || this.eof || this.error !== null;
+  }
+
+  /** Copy up to dst.length bytes; null means "would block". */
+  read(dst: Uint8Array, peek = false): number | null {
+    if (this.recvBytes === 0) {
+      if (this.error !== null) throw new WasiError(this.error);
+      return this.eof ? 0 : null;
+    }
+    let n = 0;
+    let i = 0;
+    while (n < dst.length && i < this.recvQ.length) {
+      const chunk = this.recvQ[i];
+      const take = Math.min(chunk.length, dst.length - n);
+      dst.set(chunk.subarray(0, take), n);
+      n += take;
+      if (!peek) {
+        if (take === chunk.length) this.recvQ.shift();
+        else { this.recvQ[0] = chunk.subarray(take); i++; }
+      } else i++;
+    }
+    if (!peek) this.recvBytes -= n;
+    return n;
+  }
+
+  write(src: Uint8Array): number {
+    if (this.error !== null) throw new WasiError(this.error);
+    if (!this.socket || this.socket.destroyed) throw new WasiError(Errno.PIPE);
+    const copy = Buffer.from(src);
+    if (this.held) this.held.push(copy);
+    else this.socket.write(copy);
+    return src.length;
+  }
+
+  shutdown(how: number): void {
+    if (how & 2) this.socket?.end();
+  }
+  close(): void {
+    this.socket?.end();
+    this.socket?.destroySoon?.();
+  }
+
+  /** Hold output from now on (fencing, thesis 5.4). */
+  fence(): void {
+    this.held ??= [];
+  }
+  /** Release held output (the migration aborted: the source runs on). */
+  unfence(): void {
+    const held = this.held;
+    this.held = null;
+    if (held && this.socket && !this.socket.destroyed) for (const b of held) this.socket.write(b);
+  }
+
+  save(): ConnState {
+    return { kind: 'conn', peer: this.peer, recv: Buffer.concat(this.recvQ).toString('base64'), eof: this.eof };
+  }
+}
+
+export type Socket = Listener | Connection;

@@ -1,0 +1,39 @@
+// A VM: one guest kernel and its programs in this OS process. `roam run` and
+// `roam restore` build one; the control socket and the checkpoint machinery
+// attach to it.
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { prepare, type PreparedModule } from '../wasm/prepare.js';
+import { Kernel, type KernelOptions } from './kernel.js';
+
+export const newVmId = (): string => randomBytes(6).toString('hex');
+
+export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
+  vmId?: string;
+  env?: string[];
+  onProgress?: (msg: string) => void;
+}
+
+export async function loadProgram(file: string, onProgress?: (msg: string) => void): Promise<PreparedModule> {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read program ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return await prepare(bytes, { onProgress });
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Boot a new VM running `program` with `args`; resolves once it is running. */
+export async function bootVm(program: string, args: string[], opts: RunOptions): Promise<Kernel> {
+  const mod = await loadProgram(program, opts.onProgress);
+  const kernel = new Kernel({ ...opts, vmId: opts.vmId ?? newVmId() });
+  const listeners = await kernel.openListeners(true);
+  kernel.spawn(mod, [program.split('/').pop()!, ...args], opts.env ?? [], listeners);
+  kernel.start();
+  return kernel;
+}

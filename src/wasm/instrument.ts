@@ -1,0 +1,186 @@
+// The instrumentation passes that make an unmodified WASI module checkpointable.
+// Each pass edits a binaryen module in place; prepare.ts orders them.
+import binaryen from 'binaryen';
+import { forEachDefinedFunction, walk } from './walk.js';
+
+const b = binaryen as unknown as Record<string, any>;
+const { i32, none } = binaryen;
+
+/** Names of the globals and functions roam adds; all start with `roam_`. */
+export const ROAM = {
+  fuel: 'roam_fuel',
+  virtPages: 'roam_virt_pages',
+  dirtyBase: 'roam_dirty_base',
+  poll: 'roam_poll',
+  grow: 'roam_grow',
+} as const;
+
+/**
+ * Functions that can reach a blocking import, directly, through other functions, or
+ * through an indirect call (which Asyncify must assume can reach anything). These are
+ * the functions Asyncify instruments, and the only ones that get safepoint polls:
+ * hot leaf code that can never block stays untouched.
+ */
+export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>): Set<string> {
+  const callees = new Map<string, Set<string>>();
+  const result = new Set<string>();
+  const blockingInternal = new Set<string>();
+  for (let i = 0; i < mod.getNumFunctions(); i++) {
+    const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
+    if (info.module && blocking.has(`${info.module}.${info.base}`)) blockingInternal.add(info.name);
+  }
+  forEachDefinedFunction(mod, (_ref, info) => {
+    const out = new Set<string>();
+    let indirect = false;
+    walk(info.body, (expr, id) => {
+      if (id === b.CallId) out.add(b.Call.getTarget(expr));
+      else if (id === b.CallIndirectId) indirect = true;
+    });
+    callees.set(info.name, out);
+    if (indirect || [...out].some((c) => blockingInternal.has(c))) result.add(info.name);
+  });
+  // Propagate to callers until nothing changes.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [fn, out] of callees) {
+      if (result.has(fn)) continue;
+      for (const c of out) if (result.has(c)) { result.add(fn); changed = true; break; }
+    }
+  }
+  return result;
+}
+
+/** The safepoint poll: a countdown in a global; at zero, call into the kernel. */
+function pollExpr(mod: binaryen.Module): number {
+  return mod.block(null, [
+    mod.global.set(ROAM.fuel, mod.i32.sub(mod.global.get(ROAM.fuel, i32), mod.i32.const(1))),
+    mod.if(mod.i32.lt_s(mod.global.get(ROAM.fuel, i32), mod.i32.const(0)), mod.call(ROAM.poll, [], none)),
+  ], none);
+}
+
+/** Safepoint polls at function entry and every loop header of `fns`. */
+export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
+  mod.addGlobal(ROAM.fuel, i32, true, mod.i32.const(0));
+  mod.addGlobalExport(ROAM.fuel, ROAM.fuel);
+  mod.addFunctionImport(ROAM.poll, 'roam', 'poll', none, none);
+  forEachDefinedFunction(mod, (ref, info) => {
+    if (!fns.has(info.name)) return;
+    walk(info.body, (expr, id) => {
+      if (id !== b.LoopId) return;
+      const body = b.Loop.getBody(expr);
+      b.Loop.setBody(expr, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
+    });
+    const body = b._BinaryenFunctionGetBody(ref);
+    b._BinaryenFunctionSetBody(ref, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
+  });
+}
+
+/**
+ * Hide roam's region (dirty bitmap + Asyncify buffer) in the top `regionPages` wasm
+ * pages of linear memory: the program sees `memory.size` without them, and
+ * `memory.grow` moves the region up. Node 20 has no multi-memory, so this is how
+ * roam's own data lives in memory 0 without relinking the program.
+ */
+export function hideRegion(mod: binaryen.Module, initialPages: number, regionPages: number): void {
+  mod.addGlobal(ROAM.virtPages, i32, true, mod.i32.const(initialPages));
+  mod.addGlobal(ROAM.dirtyBase, i32, true, mod.i32.const(initialPages * 65536));
+  mod.addGlobalExport(ROAM.virtPages, ROAM.virtPages);
+  mod.addGlobalExport(ROAM.dirtyBase, ROAM.dirtyBase);
+  forEachDefinedFunction(mod, (_ref, info) => {
+    walk(info.body, (expr, id) => {
+      if (id === b.MemorySizeId) return mod.global.get(ROAM.virtPages, i32);
+      if (id === b.MemoryGrowId) return mod.call(ROAM.grow, [b.MemoryGrow.getDelta(expr)], i32);
+    });
+  });
+  // grow(d): grow the real memory, move the region up by d pages, and zero the
+  // program's new pages that the region used to occupy.
+  const D = 0, OLD = 1;
+  const get = (i: number) => mod.local.get(i, i32);
+  const pages = (e: number) => mod.i32.shl(e, mod.i32.const(16));
+  const body = mod.block(null, [
+    mod.local.set(OLD, mod.global.get(ROAM.virtPages, i32)),
+    mod.if(mod.i32.eq(mod.memory.grow(get(D)), mod.i32.const(-1)), mod.return(mod.i32.const(-1))),
+    mod.memory.copy(pages(mod.i32.add(get(OLD), get(D))), pages(get(OLD)), mod.i32.const(regionPages << 16)),
+    mod.memory.fill(pages(get(OLD)), mod.i32.const(0),
+      pages(mod.select(mod.i32.lt_u(get(D), mod.i32.const(regionPages)), get(D), mod.i32.const(regionPages)))),
+    mod.global.set(ROAM.virtPages, mod.i32.add(get(OLD), get(D))),
+    mod.global.set(ROAM.dirtyBase, pages(mod.global.get(ROAM.virtPages, i32))),
+    get(OLD),
+  ], i32);
+  mod.addFunction(ROAM.grow, i32, i32, [i32], body);
+}
+
+/** Export every mutable global the program defines, so the kernel can save and restore them. */
+export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string; type: string }> {
+  const out: Array<{ name: string; type: string }> = [];
+  const typeName = new Map<number, string>([[binaryen.i32, 'i32'], [binaryen.i64, 'i64'], [binaryen.f32, 'f32'], [binaryen.f64, 'f64']]);
+  for (let i = 0; i < mod.getNumGlobals(); i++) {
+    const info = binaryen.getGlobalInfo(mod.getGlobalByIndex(i));
+    if (info.module || !info.mutable || info.name.startsWith('roam_')) continue;
+    const t = typeName.get(info.type);
+    if (!t) throw new Error(`unsupported: mutable global ${info.name} of a reference or vector type`);
+    const exportName = `roam_g${out.length}`;
+    mod.addGlobalExport(info.name, exportName);
+    out.push({ name: exportName, type: t });
+  }
+  return out;
+}
+
+/**
+ * The write barrier (thesis 6.2–6.3, here in software): before every store, set the
+ * byte of the touched 4 KiB page(s) in the dirty bitmap at `roam_dirty_base`.
+ * Range operations (memory.fill/copy/init) mark their whole destination range.
+ */
+export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
+  const mark = (addr: number) => mod.i32.store8(0, 0,
+    mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+  forEachDefinedFunction(mod, (ref, info) => {
+    if (skip.has(info.name)) return;
+    let tmp = -1;
+    const local = () => (tmp >= 0 ? tmp : (tmp = b._BinaryenFunctionAddVar(ref, i32)));
+    const markPtr = (expr: number, cls: string, bytes: number) => {
+      const a = local();
+      const off = b[cls].getOffset(expr) as number;
+      const at = (extra: number) => mod.i32.add(mod.local.get(a, i32), mod.i32.const((off + extra) | 0));
+      const marks = [mark(at(0))];
+      if (bytes > 1) marks.push(mark(at(bytes - 1)));
+      b[cls].setPtr(expr, mod.block(null, [mod.local.set(a, b[cls].getPtr(expr)), ...marks, mod.local.get(a, i32)], i32));
+    };
+    const markRange = (expr: number, cls: string, second: string) => {
+      const d = b._BinaryenFunctionAddVar(ref, i32), s = b._BinaryenFunctionAddVar(ref, i32), n = b._BinaryenFunctionAddVar(ref, i32);
+      const g = (i: number) => mod.local.get(i, i32);
+      const first = mod.i32.shr_u(g(d), mod.i32.const(12));
+      const last = mod.i32.shr_u(mod.i32.sub(mod.i32.add(g(d), g(n)), mod.i32.const(1)), mod.i32.const(12));
+      const sets = [
+        mod.local.set(d, b[cls].getDest(expr)),
+        mod.local.set(s, b[cls]['get' + second](expr)),
+        mod.local.set(n, b[cls].getSize(expr)),
+        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), first), mod.i32.const(1),
+          mod.i32.add(mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))), mod.i32.const(1)))),
+      ];
+      b[cls].setDest(expr, g(d));
+      b[cls]['set' + second](expr, g(s));
+      b[cls].setSize(expr, g(n));
+      return mod.block(null, [...sets, expr], none);
+    };
+    walk(info.body, (expr, id) => {
+      if (id === b.StoreId) markPtr(expr, 'Store', b.Store.getBytes(expr));
+      else if (id === b.AtomicRMWId) markPtr(expr, 'AtomicRMW', b.AtomicRMW.getBytes(expr));
+      else if (id === b.AtomicCmpxchgId) markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
+      else if (id === b.SIMDLoadStoreLaneId && b.SIMDLoadStoreLane.isStore(expr)) markPtr(expr, 'SIMDLoadStoreLane', 8);
+      else if (id === b.MemoryFillId) return markRange(expr, 'MemoryFill', 'Value');
+      else if (id === b.MemoryCopyId) return markRange(expr, 'MemoryCopy', 'Source');
+      else if (id === b.MemoryInitId) return markRange(expr, 'MemoryInit', 'Offset');
+    });
+  });
+}
+
+/** Refuse modules that use what roam cannot checkpoint yet, with a clear reason. */
+export function checkSupported(mod: binaryen.Module): void {
+  forEachDefinedFunction(mod, (_ref, info) => {
+    walk(info.body, (_expr, id) => {
+      if (id === b.TableSetId || id === b.TableGrowId)
+        throw new Error(`unsupported: function ${info.name} modifies a table (table.set/table.grow); roam cannot checkpoint mutable tables yet`);
+    });
+  });
+}
