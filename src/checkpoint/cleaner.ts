@@ -139,6 +139,10 @@ export class PageCleaner {
         rounds.push(stats);
         this.o.onRound?.(stats);
         if (wss <= buffer || round + 1 >= this.o.maxRounds) break;
+        // The programs dirty pages as fast as they are copied: more rounds would not
+        // shrink the final copy (a migration throttles instead, see #3).
+        const prev = rounds[rounds.length - 2];
+        if (prev && wss >= prev.wss * 0.95 && round >= 2) break;
       }
       return await this.finalPhase(t0, rounds);
     } catch (err) {

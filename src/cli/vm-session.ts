@@ -11,7 +11,7 @@ import type { Kernel } from '../guest/kernel.js';
 export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string }): Promise<VmRecord> {
   const key = await loadOrCreateKey(defaultKeyPath());
   kernel.device = new CheckpointDevice(kernel, { key });
-  let busy = false;
+  let busy: Promise<unknown> | null = null;
   const control = serveControl({ id: kernel.vmId, ...info }, async (req, emit): Promise<ControlEvent> => {
     switch (req.op) {
       case 'status':
@@ -23,17 +23,18 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
       case 'checkpoint': {
         if (busy) throw new Error('a checkpoint of this VM is already under way');
         if (typeof req.path !== 'string' || !path.isAbsolute(req.path)) throw new Error('checkpoint needs an absolute output path');
-        busy = true;
+        const target = fileTarget(req.path, { format: req.format === 'image' ? 'image' : 'stream', key });
+        const cleaner = new PageCleaner(kernel, target, {
+          maxRounds: req.maxRounds, verifyAtFreeze: req.verify === true,
+          onRound: (r) => emit({ event: 'round', ...r }),
+        });
+        const run = cleaner.run();
+        busy = run.catch(() => {});
         try {
-          const target = fileTarget(req.path, { format: req.format === 'image' ? 'image' : 'stream', key });
-          const cleaner = new PageCleaner(kernel, target, {
-            maxRounds: req.maxRounds, verifyAtFreeze: req.verify === true,
-            onRound: (r) => emit({ event: 'round', ...r }),
-          });
-          const res = await cleaner.run();
+          const res = await run;
           return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
         } finally {
-          busy = false;
+          busy = null;
         }
       }
       default:
@@ -41,7 +42,9 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
     }
   });
   const prevExit = kernel.opts.onExit;
-  kernel.opts.onExit = (code) => {
+  kernel.opts.onExit = async (code) => {
+    // A checkpoint under way is finished first: its requester is waiting for it.
+    while (busy) await busy;
     control.close();
     prevExit?.(code);
   };

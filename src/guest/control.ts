@@ -91,6 +91,7 @@ export function controlRequest(vm: VmRecord, req: Record<string, unknown>, onEve
     conn.on('close', () => {
       if (!last) return reject(new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`));
       if (last.event === 'error') reject(new Error(String(last.message)));
+      else if (last.event === 'round') reject(new Error(`VM ${vm.id} closed the control connection before the request finished (did it exit?)`));
       else resolve(last);
     });
   });

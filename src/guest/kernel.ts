@@ -165,7 +165,11 @@ export class Kernel {
     return p;
   }
 
+  /** Keeps the OS process alive while every program waits on the outside world. */
+  private keepAlive: NodeJS.Timeout | null = null;
+
   start(): void {
+    this.keepAlive ??= setInterval(() => {}, 1 << 30);
     this.scheduler.kick();
   }
 
@@ -207,6 +211,7 @@ export class Kernel {
   private allExited(): void {
     if (this.exited) return;
     this.exited = true;
+    if (this.keepAlive) clearInterval(this.keepAlive);
     const codes = [...this.processes.values()].map((p) => p.exitCode ?? 0);
     this.opts.onExit?.(codes.find((c) => c !== 0) ?? 0);
   }
@@ -322,6 +327,7 @@ export class Kernel {
 
   /** Stop everything (the VM is being shut down). */
   close(): void {
+    if (this.keepAlive) clearInterval(this.keepAlive);
     for (const t of this.timers.values()) clearTimeout(t);
     for (const s of this.sockets.values()) s.close();
     for (const m of this.mounts) if (m instanceof HostFs) m.closeAll();

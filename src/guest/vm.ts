@@ -11,6 +11,8 @@ export const newVmId = (): string => randomBytes(6).toString('hex');
 export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
   vmId?: string;
   env?: string[];
+  /** More programs started in the same VM, each with its own memory. */
+  also?: Array<{ program: string; args: string[] }>;
   onProgress?: (msg: string) => void;
 }
 
@@ -28,12 +30,14 @@ export async function loadProgram(file: string, onProgress?: (msg: string) => vo
   }
 }
 
-/** Boot a new VM running `program` with `args`; resolves once it is running. */
+/** Build a new VM running `program` with `args`; call kernel.start() to run it. */
 export async function bootVm(program: string, args: string[], opts: RunOptions): Promise<Kernel> {
   const mod = await loadProgram(program, opts.onProgress);
+  const extra = [];
+  for (const a of opts.also ?? []) extra.push({ ...a, mod: await loadProgram(a.program, opts.onProgress) });
   const kernel = new Kernel({ ...opts, vmId: opts.vmId ?? newVmId() });
   const listeners = await kernel.openListeners(true);
   kernel.spawn(mod, [program.split('/').pop()!, ...args], opts.env ?? [], listeners);
-  kernel.start();
+  for (const e of extra) kernel.spawn(e.mod, [e.program.split('/').pop()!, ...e.args], opts.env ?? []);
   return kernel;
 }
