@@ -1,0 +1,6 @@
+// The token system's public surface (pure: no I/O, no state).
+export * from './reasons.js';
+export * from './chain.js';
+export * from './boot-token.js';
+export * from './topup.js';
+export * from './certificate.js';

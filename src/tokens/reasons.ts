@@ -1,0 +1,14 @@
+// Reason codes for every refusal. The code on the wire is the index, so the
+// order is part of the protocol: append new reasons, never reorder.
+export const REASONS = [
+  'ok', 'truncated', 'oversize', 'malformed', 'unknown-type', 'bad-version',
+  'forged', 'expired', 'replayed', 'wrong-node', 'chain-mismatch', 'unit-limit',
+  'unknown-job', 'job-closed', 'already-credited', 'no-launcher', 'launch-failed',
+  'no-capacity', 'job-exists',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: Reason };
+
+export const reasonCode = (r: Reason): number => REASONS.indexOf(r);
+export const reasonName = (code: number): Reason | 'unknown' => REASONS[code] ?? 'unknown';
