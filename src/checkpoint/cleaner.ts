@@ -21,8 +21,11 @@ export interface CleanerOptions {
   /** Snapshot-buffer size in pages at round 1, and its growth per round. */
   bufferStart?: number;
   bufferStep?: number;
-  /** Pages per batch handed to the target before the programs get a time slice. */
+  /** Pages per batch handed to the target. */
   batchPages?: number;
+  /** The cleaner works this long before the programs get a time slice (thesis: the
+   *  cleaner is a kernel thread sharing the CPU with them). */
+  workMs?: number;
   onRound?: (r: RoundStats) => void;
   /** At the freeze, hash every page of live memory and check the cleaner's view of it (tests). */
   verifyAtFreeze?: boolean;
@@ -60,11 +63,12 @@ export class PageCleaner {
   /** Digest of what the target holds for each page (absent = zero there). */
   private readonly sent = new Map<number, Map<number, Buffer>>();
   private pagesSent = 0;
+  private workStart = performance.now();
   private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
 
   constructor(private readonly kernel: Kernel, private readonly target: CheckpointTarget, opts: CleanerOptions = {}) {
     this.o = {
-      kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 256,
+      kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 1024, workMs: 20,
       verifyAtFreeze: false, fence: false, ...opts,
     };
   }
@@ -95,7 +99,10 @@ export class PageCleaner {
     await this.target.pages(batch);
     this.pagesSent += batch.length;
     batch.length = 0;
-    await yieldToPrograms();
+    if (performance.now() - this.workStart >= this.o.workMs) {
+      await yieldToPrograms();
+      this.workStart = performance.now();
+    }
   }
 
   async run(): Promise<CheckpointResult> {

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 // The checkpoint disk image with the thesis' 1:1 layout: a superblock, then every
 // page at a fixed offset derived from its frame number (a sparse file: zero pages
 // are holes), then a metadata record stream (HEADER, MODULEs, SPACES, KERNEL,
@@ -17,7 +18,7 @@ const SUPERBLOCK_USED = 32;
 /** Sanity bound on the metadata (modules + kernel state) before we allocate for it. */
 const MAX_META = 1024 * 1024 * 1024;
 /** Pages read per positional read when loading an image. */
-const READ_RUN = 256;
+const READ_RUN = 2048;
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
@@ -114,8 +115,11 @@ export class ImageWriter {
     const work = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {
+        // Synchronous positional writes (into the page cache): an await per run would
+        // cost an event-loop turn each, and so a program time slice each.
         for (const r of runs) {
-          await writeFully(this.fh, r.buf, SUPERBLOCK_SIZE + r.frame * PAGE_SIZE);
+          const pos = SUPERBLOCK_SIZE + r.frame * PAGE_SIZE;
+          for (let off = 0; off < r.buf.length; ) off += writeSync(this.fh.fd, r.buf, off, r.buf.length - off, pos + off);
           this.bytesWritten += r.buf.length;
           this.frameEnd = Math.max(this.frameEnd, r.frame + r.buf.length / PAGE_SIZE);
         }
@@ -235,7 +239,7 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
     dec.finish();
     if (!sawSpaces) throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
 
-    const run = Buffer.alloc(READ_RUN * PAGE_SIZE);
+    let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
     for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
       if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset) throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
       for (let first = 0; first < count; first += READ_RUN) {
@@ -246,6 +250,12 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
         const live: number[] = [];
         for (let i = 0; i < n; i++) if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
         if (live.length === 0) continue;
+        if (live.length * 2 >= n) {
+          // Mostly live: keep the run buffer itself (no copy) and read into a fresh one.
+          for (const i of live) asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+          run = Buffer.alloc(READ_RUN * PAGE_SIZE);
+          continue;
+        }
         const keep = Buffer.allocUnsafe(live.length * PAGE_SIZE);
         live.forEach((i, j) => {
           view.copy(keep, j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);

@@ -1,6 +1,6 @@
 // Typed records of the checkpoint stream (DESIGN.md section 4) on top of the record
 // layer: payload encodings, the VERIFY definition, and StreamWriter.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { PAGE_SIZE, PAGES_PER_SLOT } from '../checkpoint/frames.js';
 import { CheckpointError } from './errors.js';
 import { RecordEncoder, RecordType, type Rec } from './records.js';
@@ -200,7 +200,8 @@ export function decodeSpaces(payload: Buffer): Map<number, number> {
 // ---- VERIFY ----
 
 /** SHA-256 of one 4096-byte page. */
-export const pageDigest = (data: Uint8Array): Buffer => createHash('sha256').update(data).digest();
+// One-shot hashing: per-page calls dominate checkpoint time, and this avoids a Hash object each.
+export const pageDigest = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer') as unknown as Buffer;
 
 /**
  * VERIFY = SHA-256(kernel bytes || for each non-zero page in ascending (slot, page)

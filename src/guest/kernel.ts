@@ -315,7 +315,8 @@ export class Kernel {
       if (ps.status === 'exited') continue;
       p.growTo(ps.virtPages);
       const mem = p.bytes();
-      mem.fill(0, 0, ps.virtPages * 65536); // data segments were re-applied on instantiation
+      // Instantiation re-applied the data segments; memory grown since is already zero.
+      mem.fill(0, 0, Math.min(ps.virtPages, mod.meta.initialPages) * 65536);
       for (const [page, data] of pages(ps.slot)) mem.set(data, page * 4096);
       p.load(ps);
       // Retry every blocked syscall once: its condition is re-evaluated on the new host.

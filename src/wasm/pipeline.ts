@@ -1,0 +1,92 @@
+// The instrumentation pipeline behind prepare(): loaded on demand, because
+// Binaryen takes a few hundred milliseconds to load and a cached module needs none of it.
+import binaryen from 'binaryen';
+import { checkSupported, exportMutableGlobals, hideRegion, insertBarrier, insertPolls, ROAM, unwindableFunctions } from './instrument.js';
+import { ASYNCIFY_BYTES, BLOCKING_IMPORTS, PREPARE_VERSION, sha256, type PrepareMeta } from './prepare.js';
+
+const FEATURES = () =>
+  binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.BulkMemory |
+  binaryen.Features.BulkMemoryOpt | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt |
+  binaryen.Features.SIMD128 | binaryen.Features.Multivalue;
+
+
+function read(bytes: Uint8Array): binaryen.Module {
+  let mod: binaryen.Module;
+  try {
+    mod = binaryen.readBinary(bytes);
+  } catch (err) {
+    throw new Error(`not a valid WebAssembly module (${(err as Error).message})`);
+  }
+  mod.setFeatures(FEATURES());
+  return mod;
+}
+
+function optimise(mod: binaryen.Module): Uint8Array {
+  binaryen.setOptimizeLevel(2);
+  binaryen.setShrinkLevel(0);
+  mod.optimize();
+  if (!mod.validate()) throw new Error('internal error: instrumented module does not validate');
+  return mod.emitBinary();
+}
+
+/** Runs the instrumentation pipeline (slow: seconds per MiB of code). */
+export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Uint8Array; tracked: Uint8Array } {
+  const t0 = performance.now();
+  const hash = sha256(original);
+  const probe = new WebAssembly.Module(original as BufferSource);
+  const imports = WebAssembly.Module.imports(probe);
+  for (const imp of imports) {
+    if (imp.kind === 'function' && imp.module !== 'wasi_snapshot_preview1')
+      throw new Error(`unsupported import ${imp.module}.${imp.name}: roam runs WASI preview1 programs (imports from wasi_snapshot_preview1 only)`);
+    if (imp.kind !== 'function') throw new Error(`unsupported import ${imp.module}.${imp.name} (${imp.kind}): the program must define its own memory and tables`);
+  }
+  if (!WebAssembly.Module.exports(probe).some((e) => e.name === '_start' && e.kind === 'function'))
+    throw new Error('the module has no _start export: roam runs WASI commands (a main program), not libraries');
+
+  const mod = read(original);
+  checkSupported(mod);
+  const mem = mod.getMemoryInfo();
+  if (mem.shared || mem.is64) throw new Error('unsupported: shared or 64-bit memory');
+  const declaredMax = mem.max ?? 65536;
+  // Region: a byte per 4 KiB page of the whole 4 GiB (1 MiB), then the Asyncify buffer.
+  const realMax = Math.min(65536, declaredMax);
+  const bitmapBytes = realMax * 16;
+  const regionPages = Math.ceil((bitmapBytes + ASYNCIFY_BYTES) / 65536);
+  if (declaredMax - regionPages < mem.initial)
+    throw new Error(`the module's maximum memory (${declaredMax} pages) leaves no room for roam's ${regionPages}-page region`);
+
+  const unwindable = unwindableFunctions(mod, new Set(BLOCKING_IMPORTS));
+  insertPolls(mod, unwindable);
+  hideRegion(mod, mem.initial, regionPages);
+  const globals = exportMutableGlobals(mod);
+  // The memory is supplied by the kernel so that both variants share it.
+  mod.addMemoryImport('0', 'roam', 'memory');
+  binaryen.setOptimizeLevel(1);
+  binaryen.setPassArgument('asyncify-imports', BLOCKING_IMPORTS.join(','));
+  mod.runPasses(['asyncify']);
+  binaryen.setPassArgument('asyncify-imports', null);
+  // Keep names in the intermediate binary: the barrier pass finds roam's globals by name.
+  binaryen.setDebugInfo(true);
+  const base = mod.emitBinary();
+  binaryen.setDebugInfo(false);
+  const plain = optimise(mod);
+  mod.dispose();
+
+  const tmod = read(base);
+  insertBarrier(tmod, new Set([ROAM.grow]));
+  const tracked = optimise(tmod);
+  tmod.dispose();
+
+  let functions = 0;
+  for (const e of WebAssembly.Module.exports(probe)) if (e.kind === 'function') functions++;
+  const meta: PrepareMeta = {
+    version: PREPARE_VERSION, hash, regionPages, bitmapBytes,
+    asyncifyOffset: bitmapBytes, asyncifyBytes: regionPages * 65536 - bitmapBytes,
+    initialPages: mem.initial, maxPages: declaredMax - regionPages, globals,
+    unwindable: unwindable.size, functions,
+    bytes: { original: original.length, plain: plain.length, tracked: tracked.length },
+    prepareMs: Math.round(performance.now() - t0),
+  };
+  return { meta, plain, tracked };
+}
+
