@@ -80,6 +80,8 @@ export class Connection {
       this.error = Errno.CONNRESET;
       return;
     }
+    // Programs write whole replies; Nagle's algorithm would add ~40 ms per exchange.
+    socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
       this.recvQ.push(d);
       this.recvBytes += d.length;
