@@ -264,31 +264,25 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     }
   };
 
+  // args and environ share one layout: an array of pointers into NUL-terminated strings.
+  const stringsSizes = (list: string[], nPtr: number, sizePtr: number) => {
+    setU32(nPtr, list.length);
+    setU32(sizePtr, list.reduce((a, s) => a + te.encode(s).length + 1, 0));
+    return 0;
+  };
+  const stringsGet = (list: string[], ptrs: number, buf: number) => {
+    for (const s of list) {
+      setU32(ptrs, buf); ptrs += 4;
+      const b = te.encode(s + '\0'); write(buf, b); buf += b.length;
+    }
+    return 0;
+  };
+
   const wasi = {
-    args_sizes_get: sys((argc: number, size: number) => {
-      setU32(argc, p.argv.length);
-      setU32(size, p.argv.reduce((a, s) => a + te.encode(s).length + 1, 0));
-      return 0;
-    }),
-    args_get: sys((argv: number, buf: number) => {
-      for (const s of p.argv) {
-        setU32(argv, buf); argv += 4;
-        const b = te.encode(s + '\0'); write(buf, b); buf += b.length;
-      }
-      return 0;
-    }),
-    environ_sizes_get: sys((n: number, size: number) => {
-      setU32(n, p.env.length);
-      setU32(size, p.env.reduce((a, s) => a + te.encode(s).length + 1, 0));
-      return 0;
-    }),
-    environ_get: sys((env: number, buf: number) => {
-      for (const s of p.env) {
-        setU32(env, buf); env += 4;
-        const b = te.encode(s + '\0'); write(buf, b); buf += b.length;
-      }
-      return 0;
-    }),
+    args_sizes_get: sys((n: number, size: number) => stringsSizes(p.argv, n, size)),
+    args_get: sys((ptrs: number, buf: number) => stringsGet(p.argv, ptrs, buf)),
+    environ_sizes_get: sys((n: number, size: number) => stringsSizes(p.env, n, size)),
+    environ_get: sys((ptrs: number, buf: number) => stringsGet(p.env, ptrs, buf)),
     clock_res_get: sys((_id: number, ptr: number) => { setU64(ptr, 1000n); return 0; }),
     clock_time_get: sys((id: number, _prec: bigint, ptr: number) => {
       setU64(ptr, id === 0 ? k.clock.realtime() : k.clock.monotonic());

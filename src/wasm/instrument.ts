@@ -1,7 +1,7 @@
 // The instrumentation passes that make an unmodified WASI module checkpointable.
 // Each pass edits a binaryen module in place; prepare.ts orders them.
 import binaryen from 'binaryen';
-import { forEachDefinedFunction, walk } from './walk.js';
+import { forEachDefinedFunction, walk, walkChildren } from './walk.js';
 
 const b = binaryen as unknown as Record<string, any>;
 const { i32, none } = binaryen;
@@ -58,6 +58,26 @@ function pollExpr(mod: binaryen.Module): number {
   ], none);
 }
 
+/**
+ * Calls `fn(loop, nested, hasCall)` for every loop under `root`, innermost first:
+ * `nested` = inside another loop, `hasCall` = its body contains a call.
+ */
+function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boolean, hasCall: boolean) => void): void {
+  // Visit loops top-down so each knows whether it is nested.
+  const visit = (expr: number, depth: number) => {
+    walkChildren(expr, (child) => {
+      const id = binaryen.getExpressionId(child);
+      if (id === b.LoopId) {
+        let calls = false;
+        walk(b.Loop.getBody(child), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+        visit(child, depth + 1);
+        fn(child, depth > 0 || nested, calls);
+      } else visit(child, depth);
+    });
+  };
+  visit(root, 0);
+}
+
 /** Safepoint polls at function entry and every loop header of `fns`. */
 export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
   mod.addGlobal(ROAM.fuel, i32, true, mod.i32.const(0));
@@ -65,10 +85,12 @@ export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
   mod.addFunctionImport(ROAM.poll, 'roam', 'poll', none, none);
   forEachDefinedFunction(mod, (ref, info) => {
     if (!fns.has(info.name)) return;
-    walk(info.body, (expr, id) => {
-      if (id !== b.LoopId) return;
-      const body = b.Loop.getBody(expr);
-      b.Loop.setBody(expr, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
+    // An inner loop that makes no calls relies on its enclosing loop's poll: hot
+    // inner loops stay untouched, and a freeze waits at most one inner loop.
+    walkLoops(info.body, false, (loop, nested, hasCall) => {
+      if (nested && !hasCall) return;
+      const body = b.Loop.getBody(loop);
+      b.Loop.setBody(loop, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
     });
     const body = b._BinaryenFunctionGetBody(ref);
     b._BinaryenFunctionSetBody(ref, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));

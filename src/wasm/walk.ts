@@ -102,6 +102,23 @@ export function walk(root: Ref, visit: (expr: Ref, id: number) => Ref | void): R
   return rec(root);
 }
 
+/** Calls `fn` on each direct child of `expr` (no recursion, no replacement). */
+export function walkChildren(expr: Ref, fn: (child: Ref) => void): void {
+  const entry = table.get(binaryen.getExpressionId(expr));
+  if (!entry) throw new Error(`unsupported WebAssembly feature in this module: expression kind ${binaryen.getExpressionId(expr)}`);
+  const [cls, accessors] = entry;
+  const api = b[cls];
+  for (const acc of accessors) {
+    if (acc.kind === 'one') {
+      const child = api['get' + acc.name](expr) as Ref;
+      if (child) fn(child);
+    } else {
+      const n = api['get' + acc.num](expr) as number;
+      for (let i = 0; i < n; i++) fn(api['get' + acc.name](expr, i) as Ref);
+    }
+  }
+}
+
 /** Calls `fn` for every function defined (not imported) in the module. */
 export function forEachDefinedFunction(
   mod: binaryen.Module,
