@@ -214,20 +214,23 @@ export class PageCleaner {
     }
   }
 
-  private liveDigests(): Map<string, Buffer> {
-    const out = new Map<string, Buffer>();
-    for (const s of this.spaces())
+  /** Digests of all of live memory at the freeze, and which spaces were live then. */
+  private liveDigests(): { slots: Set<number>; pages: Map<string, Buffer> } {
+    const pages = new Map<string, Buffer>();
+    const slots = new Set<number>();
+    for (const s of this.spaces()) {
+      slots.add(s.slot);
       for (let i = 0; i < s.pageCount(); i++) {
         const d = s.page(i);
-        if (!isZeroPage(d)) out.set(`${s.slot}:${i}`, pageDigest(d));
+        if (!isZeroPage(d)) pages.set(`${s.slot}:${i}`, pageDigest(d));
       }
-    return out;
+    }
+    return { slots, pages };
   }
 
-  private compare(live: Map<string, Buffer>): void {
-    const live0 = new Set(this.spaces().map((s) => s.slot));
+  private compare({ slots, pages: live }: { slots: Set<number>; pages: Map<string, Buffer> }): void {
     for (const [slot, page, digest] of this.digests()) {
-      if (!live0.has(slot)) continue;
+      if (!slots.has(slot)) continue;
       const key = `${slot}:${page}`;
       const want = live.get(key);
       if (!want || !want.equals(digest)) throw new Error(`checkpoint integrity: page ${key} differs from memory at the freeze point`);
