@@ -1,4 +1,5 @@
 // Option parsers shared by the subcommands.
+import { InvalidArgumentError } from 'commander';
 export const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 export function parseDir(spec: string): { host: string; guest: string } {
@@ -17,4 +18,11 @@ export function parseEnv(spec: string): string {
 export function vmExit(code: number): void {
   process.exitCode = code;
   setImmediate(() => process.exit(code));
+}
+
+/** A positive number of MiB, for --memory and --disk. */
+export function positiveMiB(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of MiB, e.g. 256.');
+  return n;
 }

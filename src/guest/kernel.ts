@@ -158,7 +158,9 @@ export class Kernel {
   }
 
   private addProcess(pid: number, mod: PreparedModule, argv: string[], env: string[], table: FdTable): Process {
-    const maxPages = this.opts.memoryMiB ? Math.ceil(this.opts.memoryMiB / 64 * 1024 / 1024) : undefined;
+    const maxPages = this.opts.memoryMiB ? Math.floor(this.opts.memoryMiB * 16) : undefined; // 64 KiB wasm pages
+    if (maxPages !== undefined && maxPages < mod.meta.initialPages)
+      throw new Error(`${argv[0]} needs at least ${Math.ceil(mod.meta.initialPages / 16)} MiB of memory to start; the limit is ${this.opts.memoryMiB} MiB`);
     const p = new Process(pid, pid, argv, env, mod, (proc) => wasiImports(this, proc), maxPages);
     this.processes.set(pid, p);
     this.fds.set(pid, table);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { bootVm } from '../../guest/vm.js';
 import { serveVm } from '../vm-session.js';
-import { collect, parseDir, parseEnv, vmExit } from '../options.js';
+import { collect, parseDir, parseEnv, positiveMiB, vmExit } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -13,8 +13,8 @@ export function register(program: Command): void {
     .option('--tcplisten <addr>', 'preopen a TCP listener on HOST:PORT for the program (repeatable), as in wasmtime', collect, [])
     .option('--env <K=V>', 'set an environment variable for the program (repeatable)', collect, [])
     .option('--with <"prog.wasm args">', 'start another program in the same VM, with its own memory (repeatable); the VM ends when all have exited', collect, [])
-    .option('--memory <MiB>', 'memory limit per program', (v) => Number(v))
-    .option('--disk <MiB>', 'RAM disk capacity (the in-VM file system at /, part of every checkpoint)', (v) => Number(v), 1024)
+    .option('--memory <MiB>', 'memory limit per program', positiveMiB)
+    .option('--disk <MiB>', 'RAM disk capacity (the in-VM file system at /, part of every checkpoint)', positiveMiB, 1024)
     .option('--quiet', 'do not print the VM id and control socket on stderr')
     .addHelpText('after', `
 The program sees: / (the VM's RAM disk), /dev (null, zero, urandom, checkpoint),
