@@ -35,7 +35,13 @@ export async function decodeStream(chunks: AsyncIterable<Buffer | Uint8Array>, o
 /** Reads a checkpoint file, stream (ROAMSTRM) or image (ROAMIMG1), told apart by its magic. */
 export async function readCheckpoint(path: string, opts: ReadOptions = {}): Promise<Checkpoint> {
   const magic = Buffer.alloc(8);
-  const fh = await open(path, 'r');
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`cannot read checkpoint ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`);
+  }
   let n: number;
   try {
     ({ bytesRead: n } = await fh.read(magic, 0, 8, 0));

@@ -51,6 +51,34 @@ export interface PreparedModule {
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
+/** The WASI preview1 functions the guest kernel implements (src/guest/wasi.ts). */
+export const WASI_FUNCTIONS = new Set([
+  'args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get',
+  'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags',
+  'fd_fdstat_set_rights', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread',
+  'fd_prestat_get', 'fd_prestat_dir_name', 'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek',
+  'fd_sync', 'fd_tell', 'fd_write', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times',
+  'path_link', 'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink',
+  'path_unlink_file', 'poll_oneoff', 'proc_exit', 'proc_raise', 'sched_yield', 'random_get',
+  'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
+]);
+
+/** Refuse what roam cannot run, with a reason, before spending seconds instrumenting it. */
+function check(bytes: Uint8Array): void {
+  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d)
+    throw new Error('not a WebAssembly module (no \\0asm magic); roam runs WASI programs compiled to .wasm');
+  let probe: WebAssembly.Module;
+  try {
+    probe = new WebAssembly.Module(bytes as BufferSource);
+  } catch (err) {
+    throw new Error(`not a valid WebAssembly module: ${(err as Error).message}`);
+  }
+  for (const imp of WebAssembly.Module.imports(probe)) {
+    if (imp.kind === 'function' && imp.module === 'wasi_snapshot_preview1' && !WASI_FUNCTIONS.has(imp.name))
+      throw new Error(`unsupported import wasi_snapshot_preview1.${imp.name}: roam's guest kernel does not implement it`);
+  }
+}
+
 const cacheDir = () => path.join(roamHome(), 'cache');
 
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
@@ -63,6 +91,7 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
     plainBytes = fs.readFileSync(`${stem}.plain.wasm`);
     trackedBytes = fs.readFileSync(`${stem}.tracked.wasm`);
   } catch {
+    check(original);
     opts.onProgress?.(`preparing module ${hash.slice(0, 12)} (${original.length} bytes; cached afterwards)`);
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
