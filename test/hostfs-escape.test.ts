@@ -3,16 +3,10 @@ import assert from 'node:assert/strict';
 import * as nfs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Errno, WasiError } from '../src/guest/errno.js';
+import { Errno } from '../src/guest/errno.js';
 import { HostFs } from '../src/guest/hostfs.js';
+import { throwsErrno } from './fs-fixtures.js';
 
-function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
-    throw e;
-  }
-  assert.fail(`expected WASI errno ${errno}`);
-}
 /** A mount at <tmp>/mnt next to a secret at <tmp>/secret that it must never reach. */
 function setup(t: { after(fn: () => void): void }) {
   const top = nfs.mkdtempSync(path.join(os.tmpdir(), 'roam-hostfs-'));

@@ -1,24 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nfs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errno, FileType, WasiError } from '../src/guest/errno.js';
 import { HostFs } from '../src/guest/hostfs.js';
+import { throwsErrno, hostSetup as setup } from './fs-fixtures.js';
 
-function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
-    throw e;
-  }
-  assert.fail(`expected WASI errno ${errno}`);
-}
-function setup(t: { after(fn: () => void): void }) {
-  const dir = nfs.mkdtempSync(path.join(os.tmpdir(), 'roam-hostfs-'));
-  const fs = new HostFs(dir);
-  t.after(() => { fs.closeAll(); nfs.rmSync(dir, { recursive: true, force: true }); });
-  return { dir, fs, root: fs.root() };
-}
 
 test('create, write at positions, read back, stat', (t) => {
   const { dir, fs, root } = setup(t);

@@ -1,30 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nfs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Errno, FileType, WasiError } from '../src/guest/errno.js';
 import { HostFs } from '../src/guest/hostfs.js';
+import { throwsErrno, hostSetup as setup, get } from './fs-fixtures.js';
 
-function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
-    throw e;
-  }
-  assert.fail(`expected WASI errno ${errno}`);
-}
-function setup(t: { after(fn: () => void): void }) {
-  const dir = nfs.mkdtempSync(path.join(os.tmpdir(), 'roam-hostfs-'));
-  const fs = new HostFs(dir);
-  t.after(() => { fs.closeAll(); nfs.rmSync(dir, { recursive: true, force: true }); });
-  return { dir, fs, root: fs.root() };
-}
-function get(fs: HostFs, dir: string | number, p: string): string {
-  const h = fs.lookup(dir, p, true);
-  const b = new Uint8Array(fs.size(h));
-  fs.read(h, 0, b);
-  return Buffer.from(b).toString();
-}
 
 test('symlink, readlink and following links (relative, in subdirectories)', (t) => {
   const { dir, fs, root } = setup(t);

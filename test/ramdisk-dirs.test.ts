@@ -1,34 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Errno, FileType, WasiError } from '../src/guest/errno.js';
-import { PagePool } from '../src/guest/page-pool.js';
+import { Errno, FileType } from '../src/guest/errno.js';
 import { RamDisk } from '../src/guest/ramdisk.js';
+import { throwsErrno, ramSetup as setup, put, get, names } from './fs-fixtures.js';
 
-function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
-    throw e;
-  }
-  assert.fail(`expected WASI errno ${errno}`);
-}
-function setup() {
-  let t = 0n;
-  const pool = new PagePool();
-  const fs = new RamDisk(pool, () => ++t);
-  return { pool, fs, root: fs.root() };
-}
-const names = (fs: RamDisk, h: number | string) => fs.readdir(h).map((e) => e.name);
-function put(fs: RamDisk, dir: number | string, path: string, text: string) {
-  const h = fs.open(dir, path, { create: true, trunc: true });
-  fs.write(h, 0, new TextEncoder().encode(text));
-  fs.close(h);
-}
-function get(fs: RamDisk, dir: number | string, path: string): string {
-  const h = fs.lookup(dir, path, true);
-  const b = new Uint8Array(fs.size(h));
-  fs.read(h, 0, b);
-  return new TextDecoder().decode(b);
-}
 
 test('readdir lists . and .. first, then names sorted, with inodes and types', () => {
   const { fs, root } = setup();

@@ -1,23 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PAGE_SIZE } from '../src/checkpoint/frames.js';
-import { Errno, FileType, WasiError } from '../src/guest/errno.js';
-import { PagePool } from '../src/guest/page-pool.js';
+import { Errno, FileType } from '../src/guest/errno.js';
 import { RamDisk } from '../src/guest/ramdisk.js';
+import { throwsErrno, ramSetup as setup } from './fs-fixtures.js';
 
-function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
-    throw e;
-  }
-  assert.fail(`expected WASI errno ${errno}`);
-}
-function setup() {
-  let t = 1_000_000n;
-  const pool = new PagePool({ initialCapacity: 1 });
-  const fs = new RamDisk(pool, () => (t += 1000n));
-  return { pool, fs, root: fs.root() };
-}
 const pattern = (n: number, seed = 1) => {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + seed * 7 + (i >> 12)) & 255;
