@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as nfs from 'node:fs';
 import * as path from 'node:path';
-import { Errno, FileType, WasiError } from '../src/guest/errno.js';
+import { Errno, FileType } from '../src/guest/errno.js';
 import { HostFs } from '../src/guest/hostfs.js';
 import { throwsErrno, hostSetup as setup } from './fs-fixtures.js';
 

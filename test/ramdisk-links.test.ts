@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno, FileType } from '../src/guest/errno.js';
-import { RamDisk } from '../src/guest/ramdisk.js';
 import { throwsErrno, ramSetup as setup, put, get } from './fs-fixtures.js';
 
 
