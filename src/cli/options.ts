@@ -1,5 +1,7 @@
 // Option parsers shared by the subcommands.
+import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
+import { defaultKeyPath, loadKey, readCheckpoint } from '../format/index.js';
 export const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 export function parseDir(spec: string): { host: string; guest: string } {
@@ -25,4 +27,11 @@ export function positiveMiB(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of MiB, e.g. 256.');
   return n;
+}
+
+/** Read and verify a checkpoint with --key, or the user's default key when there is one. */
+export async function openCheckpoint(file: string, keyOption?: string) {
+  const keyPath = keyOption ?? defaultKeyPath();
+  const key = keyOption || fs.existsSync(keyPath) ? await loadKey(keyPath) : undefined;
+  return readCheckpoint(file, { key, allowUnsigned: !keyOption });
 }

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { restoreVm } from '../../checkpoint/restore.js';
-import { defaultKeyPath, loadKey, readCheckpoint } from '../../format/index.js';
 import { newVmId } from '../../guest/vm.js';
 import { serveVm } from '../vm-session.js';
-import { vmExit } from '../options.js';
-import fs from 'node:fs';
+import { openCheckpoint, vmExit } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -15,9 +13,7 @@ export function register(program: Command): void {
     .option('--quiet', 'do not print the VM id on stderr')
     .addHelpText('after', '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.')
     .action(async (file: string, o) => {
-      const keyPath = o.key ?? defaultKeyPath();
-      const key = o.key || fs.existsSync(keyPath) ? await loadKey(keyPath) : undefined;
-      const cp = await readCheckpoint(file, { key, allowUnsigned: !o.key });
+      const cp = await openCheckpoint(file, o.key);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
       const first = [...kernel.processes.values()][0];
       const rec = await serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: cp.header.vmId });
