@@ -12,7 +12,7 @@ export class ProcExit {
   constructor(readonly code: number) {}
 }
 
-/** Thrown by a syscall to unwind the program (it blocks, or its slice is over). */
+/** asyncify_get_state() while the stack is being unwound into memory. */
 const ASYNCIFY_UNWINDING = 1;
 
 interface AsyncifyExports {

@@ -416,7 +416,6 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       else if (e.t === 'netdir') entries = ['.', '..', ...(e.sub ? [] : ['tcp'])].map((name, i) => ({ name, ino: BigInt(i + 1), filetype: FileType.DIRECTORY }));
       else throw new WasiError(Errno.NOTDIR);
       const out = new Uint8Array(len);
-      const v = new DataView(out.buffer);
       let used = 0;
       for (let i = Number(cookie); i < entries.length && used < len; i++) {
         const name = te.encode(entries[i].name);
@@ -431,7 +430,6 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         out.set(rec.subarray(0, take), used);
         used += take;
       }
-      void v;
       write(buf, out.subarray(0, used));
       setU32(usedPtr, used);
       return 0;

@@ -29,20 +29,10 @@ function optimise(mod: binaryen.Module): Uint8Array {
   return mod.emitBinary();
 }
 
-/** Runs the instrumentation pipeline (slow: seconds per MiB of code). */
+/** Runs the instrumentation pipeline (slow: seconds per MiB of code) on a module prepare() has checked. */
 export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Uint8Array; tracked: Uint8Array } {
   const t0 = performance.now();
   const hash = sha256(original);
-  const probe = new WebAssembly.Module(original as BufferSource);
-  const imports = WebAssembly.Module.imports(probe);
-  for (const imp of imports) {
-    if (imp.kind === 'function' && imp.module !== 'wasi_snapshot_preview1')
-      throw new Error(`unsupported import ${imp.module}.${imp.name}: roam runs WASI preview1 programs (imports from wasi_snapshot_preview1 only)`);
-    if (imp.kind !== 'function') throw new Error(`unsupported import ${imp.module}.${imp.name} (${imp.kind}): the program must define its own memory and tables`);
-  }
-  if (!WebAssembly.Module.exports(probe).some((e) => e.name === '_start' && e.kind === 'function'))
-    throw new Error('the module has no _start export: roam runs WASI commands (a main program), not libraries');
-
   const mod = read(original);
   checkSupported(mod);
   const mem = mod.getMemoryInfo();
@@ -77,13 +67,11 @@ export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Ui
   const tracked = optimise(tmod);
   tmod.dispose();
 
-  let functions = 0;
-  for (const e of WebAssembly.Module.exports(probe)) if (e.kind === 'function') functions++;
   const meta: PrepareMeta = {
     version: PREPARE_VERSION, hash, regionPages, bitmapBytes,
     asyncifyOffset: bitmapBytes, asyncifyBytes: regionPages * 65536 - bitmapBytes,
     initialPages: mem.initial, maxPages: declaredMax - regionPages, globals,
-    unwindable: unwindable.size, functions,
+    unwindable: unwindable.size,
     bytes: { original: original.length, plain: plain.length, tracked: tracked.length },
     prepareMs: Math.round(performance.now() - t0),
   };

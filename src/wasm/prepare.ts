@@ -37,7 +37,6 @@ export interface PrepareMeta {
   maxPages: number;
   globals: Array<{ name: string; type: string }>;
   unwindable: number;
-  functions: number;
   bytes: { original: number; plain: number; tracked: number };
   prepareMs: number;
 }
@@ -74,9 +73,14 @@ function check(bytes: Uint8Array): void {
     throw new Error(`not a valid WebAssembly module: ${(err as Error).message}`);
   }
   for (const imp of WebAssembly.Module.imports(probe)) {
-    if (imp.kind === 'function' && imp.module === 'wasi_snapshot_preview1' && !WASI_FUNCTIONS.has(imp.name))
+    if (imp.kind !== 'function') throw new Error(`unsupported import ${imp.module}.${imp.name} (${imp.kind}): the program must define its own memory and tables`);
+    if (imp.module !== 'wasi_snapshot_preview1')
+      throw new Error(`unsupported import ${imp.module}.${imp.name}: roam runs WASI preview1 programs (imports from wasi_snapshot_preview1 only)`);
+    if (!WASI_FUNCTIONS.has(imp.name))
       throw new Error(`unsupported import wasi_snapshot_preview1.${imp.name}: roam's guest kernel does not implement it`);
   }
+  if (!WebAssembly.Module.exports(probe).some((e) => e.name === '_start' && e.kind === 'function'))
+    throw new Error('the module has no _start export: roam runs WASI commands (a main program), not libraries');
 }
 
 const cacheDir = () => path.join(roamHome(), 'cache');
