@@ -30,7 +30,16 @@ export {
   type SpaceSizes,
   type Sink,
   type TypedRecord,
+  type EncodeOptions,
 } from './stream.js';
+export {
+  lz4Compress,
+  lz4Decompress,
+  compressionGain,
+  compressionPays,
+  LZ4_MAX_ENTRY,
+  type CompressionGain,
+} from './compress.js';
 export { recomputeVerify, type Checkpoint } from './assemble.js';
 export { readCheckpoint, decodeStream, type ReadOptions } from './checkpoint.js';
 export { ImageWriter, readImage, pageOffset, IMAGE_MAGIC, type ImageContents } from './image.js';

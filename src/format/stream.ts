@@ -2,6 +2,7 @@
 // layer: payload encodings, the VERIFY definition, and StreamWriter.
 import { createHash, hash } from 'node:crypto';
 import { PAGE_SIZE, PAGES_PER_SLOT } from '../checkpoint/frames.js';
+import { lz4Compress, lz4Decompress, pageEntryBytes } from './compress.js';
 import { CheckpointError } from './errors.js';
 import { RecordEncoder, RecordType, type Rec } from './records.js';
 
@@ -25,7 +26,7 @@ export interface StreamHeader {
 export enum PageKind {
   ZERO = 0,
   RAW = 1,
-  /** Reserved: not implemented yet, refused by readers. */
+  /** u32 LE length n, then an n-byte LZ4 block that decodes to exactly one page. */
   LZ4 = 2,
 }
 
@@ -39,7 +40,7 @@ export interface PageEntry {
 export interface DecodedPage {
   slot: number;
   page: number;
-  /** null = all-zero page. A view into the record payload. */
+  /** null = all-zero page. RAW: a view into the record payload; LZ4: a fresh Buffer. */
   data: Buffer | null;
 }
 
@@ -118,31 +119,68 @@ function checkFrame(slot: number, page: number): void {
   if (!Number.isInteger(page) || page < 0 || page >= PAGES_PER_SLOT) throw new RangeError(`bad page ${page} (slot ${slot})`);
 }
 
-/** One PAGES payload; copies the page bytes now, so callers may pass live memory views. */
-export function encodePages(batch: readonly PageEntry[]): Buffer {
+export interface EncodeOptions {
+  /** LZ4-compress non-zero pages; a page whose entry would not shrink enough (see LZ4_MAX_ENTRY) stays RAW. */
+  compress?: boolean;
+}
+
+interface EncodedPages {
+  payload: Buffer;
+  /** Non-zero pages in the batch. */
+  nonZero: number;
+  /** Bytes the non-zero pages' data took (PAGE_SIZE per RAW page, 4 + block per LZ4 page). */
+  dataBytes: number;
+}
+
+/** PAGE_SIZE-byte page data (RAW), an LZ4 block (LZ4), or null (ZERO). */
+type Body = { kind: PageKind.RAW; data: Uint8Array } | { kind: PageKind.LZ4; block: Buffer } | null;
+
+function encodePagesCounted(batch: readonly PageEntry[], compress: boolean): EncodedPages {
   if (batch.length > MAX_PAGES_PER_RECORD) throw new RangeError(`PAGES record holds at most ${MAX_PAGES_PER_RECORD} pages, got ${batch.length}`);
-  let size = 4;
-  const zero: boolean[] = batch.map((e) => {
+  let dataBytes = 0;
+  let nonZero = 0;
+  const bodies: Body[] = batch.map((e) => {
     checkFrame(e.slot, e.page);
     if (e.data && e.data.length !== PAGE_SIZE) throw new RangeError(`page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`);
-    const z = e.data === null || isZeroPage(e.data);
-    size += 9 + (z ? 0 : PAGE_SIZE);
-    return z;
+    if (e.data === null || isZeroPage(e.data)) return null;
+    nonZero++;
+    if (compress) {
+      const block = lz4Compress(e.data);
+      const n = pageEntryBytes(block);
+      dataBytes += n;
+      if (n < PAGE_SIZE) return { kind: PageKind.LZ4, block };
+    } else {
+      dataBytes += PAGE_SIZE;
+    }
+    return { kind: PageKind.RAW, data: e.data };
   });
-  const out = Buffer.allocUnsafe(size);
+  const out = Buffer.allocUnsafe(4 + 9 * batch.length + dataBytes);
   out.writeUInt32LE(batch.length, 0);
   let at = 4;
   batch.forEach((e, i) => {
+    const b = bodies[i]!;
     out.writeUInt32LE(e.slot, at);
     out.writeUInt32LE(e.page, at + 4);
-    out[at + 8] = zero[i] ? PageKind.ZERO : PageKind.RAW;
+    out[at + 8] = b === null ? PageKind.ZERO : b.kind;
     at += 9;
-    if (!zero[i]) {
-      out.set(e.data!, at);
+    if (b?.kind === PageKind.RAW) {
+      out.set(b.data, at);
       at += PAGE_SIZE;
+    } else if (b?.kind === PageKind.LZ4) {
+      out.writeUInt32LE(b.block.length, at);
+      out.set(b.block, at + 4);
+      at += 4 + b.block.length;
     }
   });
-  return out;
+  return { payload: out, nonZero, dataBytes };
+}
+
+/**
+ * One PAGES payload; copies the page bytes now, so callers may pass live memory views.
+ * All-zero pages are ZERO entries; the others RAW, or LZ4 with `compress` where it pays.
+ */
+export function encodePages(batch: readonly PageEntry[], opts: EncodeOptions = {}): Buffer {
+  return encodePagesCounted(batch, opts.compress === true).payload;
 }
 
 export function decodePages(payload: Buffer): DecodedPage[] {
@@ -165,7 +203,18 @@ export function decodePages(payload: Buffer): DecodedPage[] {
       out.push({ slot, page, data: payload.subarray(at, at + PAGE_SIZE) });
       at += PAGE_SIZE;
     } else if (kind === PageKind.LZ4) {
-      throw new CheckpointError('unsupported', 'checkpoint uses LZ4-compressed pages, which this roam does not support yet');
+      if (at + 4 > payload.length) throw corrupted('PAGES record ends inside an LZ4 page length');
+      const n = payload.readUInt32LE(at);
+      at += 4;
+      if (n > payload.length - at) throw corrupted(`LZ4 page ${slot}:${page} claims ${n} bytes, more than the PAGES record holds`);
+      let data: Buffer;
+      try {
+        data = lz4Decompress(payload.subarray(at, at + n), PAGE_SIZE);
+      } catch (e) {
+        throw corrupted(`LZ4 page ${slot}:${page}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      out.push({ slot, page, data });
+      at += n;
     } else {
       throw corrupted(`PAGES entry has unknown page kind ${kind}`);
     }
@@ -277,6 +326,12 @@ export class StreamWriter {
   bytesWritten = 0;
   /** Page entries written, zero pages included. */
   pagesWritten = 0;
+  /** PAGE_SIZE per non-zero page written: what their data would take uncompressed. */
+  rawPageBytes = 0;
+  /** Bytes the non-zero pages' data actually took (RAW: PAGE_SIZE, LZ4: 4 + block); compare with rawPageBytes. */
+  pageDataBytes = 0;
+  /** LZ4-compress pages from the next pages() call on (each page stays RAW where compression does not pay). */
+  compress = false;
 
   constructor(
     private readonly sink: Sink,
@@ -301,15 +356,19 @@ export class StreamWriter {
   /** Splits the batch into PAGES records of at most MAX_PAGES_PER_RECORD entries. */
   pages(batch: readonly PageEntry[]): Promise<void> {
     const bufs: Buffer[] = [];
+    const counts = { pages: batch.length, raw: 0, data: 0 };
     try {
       this.open();
       for (let i = 0; i < batch.length; i += MAX_PAGES_PER_RECORD) {
-        bufs.push(this.enc.encode(RecordType.PAGES, encodePages(batch.slice(i, i + MAX_PAGES_PER_RECORD))));
+        const e = encodePagesCounted(batch.slice(i, i + MAX_PAGES_PER_RECORD), this.compress);
+        counts.raw += e.nonZero * PAGE_SIZE;
+        counts.data += e.dataBytes;
+        bufs.push(this.enc.encode(RecordType.PAGES, e.payload));
       }
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.queue(bufs, batch.length);
+    return this.queue(bufs, counts);
   }
 
   spaces(s: SpaceSizes): Promise<void> {
@@ -334,7 +393,7 @@ export class StreamWriter {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.queue([buf], 0);
+    return this.queue([buf]);
   }
 
   /** Resolves when everything queued so far reached the sink. */
@@ -357,10 +416,10 @@ export class StreamWriter {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.queue([buf], 0);
+    return this.queue([buf]);
   }
 
-  private queue(bufs: Buffer[], pages: number): Promise<void> {
+  private queue(bufs: Buffer[], counts?: { pages: number; raw: number; data: number }): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {
@@ -368,7 +427,11 @@ export class StreamWriter {
           await this.sink(b);
           this.bytesWritten += b.length;
         }
-        this.pagesWritten += pages;
+        if (counts) {
+          this.pagesWritten += counts.pages;
+          this.rawPageBytes += counts.raw;
+          this.pageDataBytes += counts.data;
+        }
       } catch (e) {
         this.failure = e;
         throw e;
