@@ -37,7 +37,7 @@ export function start(args: string[], opts: { env?: Record<string, string>; inpu
   const vmId = new Promise<string>((res, rej) => { gotId = res; noId = rej; });
   proc.stderr!.on('data', (d) => {
     err += d;
-    const m = /roam: vm ([0-9a-f]+) (running|restored)/.exec(err);
+    const m = /roam: vm ([0-9a-f]+) (running|restored|arrived)/.exec(err);
     if (m) gotId(m[1]);
   });
   if (opts.input !== undefined) proc.stdin!.end(opts.input);

@@ -13,6 +13,7 @@ import type { FrameSpace } from './frames.js';
 import { computeVerify, isZeroPage, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
+import { Throttle } from './throttle.js';
 
 export interface CleanerOptions {
   kind?: CheckpointKind;
@@ -31,6 +32,18 @@ export interface CleanerOptions {
   verifyAtFreeze?: boolean;
   /** Hold back outbound traffic from the freeze point on (migration). */
   fence?: boolean;
+  /** Largest snapshot buffer in pages (a function: it may depend on the measured link). */
+  bufferLimit?: number | (() => number);
+  /** Slow down and then pause the programs that dirty most when the WSS stops shrinking. */
+  throttle?: boolean;
+  /** Abort rather than freeze with a WSS above the buffer limit (migration); a disk checkpoint freezes anyway. */
+  strict?: boolean;
+  /**
+   * The cleaner keeps the CPU while it waits for its target, instead of letting a
+   * program slice run at every write (a kernel thread with priority). Not for
+   * /dev/checkpoint, whose target is drained by a program.
+   */
+  priority?: boolean;
 }
 
 export interface RoundStats {
@@ -42,6 +55,8 @@ export interface RoundStats {
   buffer: number;
   bytes: number;
   ms: number;
+  /** Throttled processes after this round: pid -> "1/2" ... "paused". */
+  throttled: Record<number, string>;
 }
 
 export interface CheckpointResult {
@@ -55,22 +70,31 @@ export interface CheckpointResult {
   kernelBytes: number;
 }
 
-const yieldToPrograms = () => new Promise<void>((r) => setImmediate(r));
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 export const WASM_FEATURES = ['mutable-globals', 'bulk-memory', 'sign-ext', 'nontrapping-fptoint', 'simd128', 'multivalue'];
 
 export class PageCleaner {
-  /** Digest of what the target holds for each page (absent = zero there). */
-  private readonly sent = new Map<number, Map<number, Buffer>>();
+  /** Digest of what the target holds for each page, by slot, indexed by page (absent = zero there). */
+  private readonly sent = new Map<number, Array<Buffer | undefined>>();
   private pagesSent = 0;
   private workStart = performance.now();
   private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
+  private readonly throttle: Throttle | null;
+  /** Wall-clock time of the freeze (performance.timeOrigin-based ms), once frozen. */
+  frozenAt = 0;
 
   constructor(private readonly kernel: Kernel, private readonly target: CheckpointTarget, opts: CleanerOptions = {}) {
     this.o = {
       kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 1024, workMs: 20,
-      verifyAtFreeze: false, fence: false, ...opts,
+      verifyAtFreeze: false, fence: false, bufferLimit: Infinity, throttle: false, strict: false, priority: false, ...opts,
     };
+    this.throttle = this.o.throttle ? new Throttle(kernel.scheduler) : null;
+  }
+
+  private limit(): number {
+    const l = this.o.bufferLimit;
+    return typeof l === 'function' ? l() : l;
   }
 
   private spaces(): FrameSpace[] {
@@ -84,13 +108,13 @@ export class PageCleaner {
   /** Send one page as it is now; returns false if it was zero and the target already has zero. */
   private entry(slot: number, page: number, data: Uint8Array): PageEntry | null {
     let bySlot = this.sent.get(slot);
-    if (!bySlot) this.sent.set(slot, (bySlot = new Map()));
+    if (!bySlot) this.sent.set(slot, (bySlot = []));
     if (isZeroPage(data)) {
-      if (!bySlot.has(page)) return null;
-      bySlot.delete(page);
+      if (bySlot[page] === undefined) return null;
+      bySlot[page] = undefined;
       return { slot, page, data: null };
     }
-    bySlot.set(page, pageDigest(data));
+    bySlot[page] = pageDigest(data);
     return { slot, page, data };
   }
 
@@ -99,16 +123,28 @@ export class PageCleaner {
     await this.target.pages(batch);
     this.pagesSent += batch.length;
     batch.length = 0;
-    if (performance.now() - this.workStart >= this.o.workMs) {
-      await yieldToPrograms();
-      this.workStart = performance.now();
+    // Work at least twice as long as the programs' last slice: a program sweeping a
+    // large array may run far past its 10 ms to its next safepoint, and the cleaner
+    // must still get two thirds of the CPU.
+    if (performance.now() - this.workStart >= Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)) {
+      await this.yieldToPrograms();
     }
+  }
+
+  /** Let the programs run one slice. */
+  private async yieldToPrograms(): Promise<void> {
+    if (this.o.priority) this.kernel.scheduler.release();
+    await nextTurn();
+    if (this.o.priority) this.kernel.scheduler.hold();
+    this.workStart = performance.now();
   }
 
   async run(): Promise<CheckpointResult> {
     const t0 = performance.now();
     const rounds: RoundStats[] = [];
     this.setTracking(true);
+    if (this.o.priority) this.kernel.scheduler.hold();
+    this.workStart = performance.now();
     try {
       for (const s of this.spaces()) s.dirtyMap().fill(0);
       await this.target.begin(this.header(), this.kernel.modules().map((m) => m.original));
@@ -139,39 +175,60 @@ export class PageCleaner {
           }
         }
         await this.flush(batch);
-        await yieldToPrograms();
-        const wss = this.dirtyCount();
-        const buffer = this.o.bufferStart + this.o.bufferStep * round;
-        const stats = { round, sent, postponed, wss, buffer, bytes: this.target.bytesWritten - bytes0, ms: performance.now() - tr };
+        await this.yieldToPrograms();
+        const dirty = this.dirtyCounts();
+        let wss = 0;
+        for (const n of dirty.values()) wss += n;
+        const want = this.o.bufferStart + this.o.bufferStep * round;
+        const limit = this.limit();
+        const buffer = Math.min(want, limit);
+        const prev = rounds[rounds.length - 1];
+        const stats: RoundStats = {
+          round, sent, postponed, wss, buffer, bytes: this.target.bytesWritten - bytes0, ms: performance.now() - tr,
+          throttled: this.throttle?.describe() ?? {},
+        };
         rounds.push(stats);
         this.o.onRound?.(stats);
-        if (wss <= buffer || round + 1 >= this.o.maxRounds) break;
-        // The programs dirty pages as fast as they are copied: more rounds would not
-        // shrink the final copy (a migration throttles instead, see #3).
-        const prev = rounds[rounds.length - 2];
-        if (prev && wss >= prev.wss * 0.95 && round >= 2) break;
+        if (wss <= buffer) break;
+        // The programs dirty pages about as fast as they are copied (more rounds would
+        // not shrink the final copy), or the buffer has reached its limit.
+        const stalled = round >= 2 && prev !== undefined && wss >= prev.wss * 0.95;
+        const outOfRounds = round + 1 >= this.o.maxRounds;
+        if (!stalled && want < limit && !outOfRounds) continue;
+        if (this.throttle?.tighten(dirty) && round + 1 < 2 * this.o.maxRounds) continue;
+        if (!this.o.strict) break;
+        throw new Error(
+          `migration aborted: the writable working set (${wss} pages) does not fit the snapshot-buffer limit (${limit === Infinity ? want : limit} pages) after ${round + 1} rounds` +
+            (this.throttle ? '' : '; enable throttling or allow a longer downtime') + '. The VM runs on here.',
+        );
       }
       return await this.finalPhase(t0, rounds);
     } catch (err) {
+      this.kernel.scheduler.release();
       this.setTracking(false);
+      this.throttle?.release();
       if (this.o.fence) this.kernel.unfence();
       await this.target.abort(err as Error);
       throw err;
     }
   }
 
-  private dirtyCount(): number {
-    let n = 0;
+  /** Dirty pages per frame space (slot = pid for programs, 0 for the kernel pool). */
+  private dirtyCounts(): Map<number, number> {
+    const out = new Map<number, number>();
     for (const s of this.spaces()) {
       const d = s.dirtyMap();
+      let n = 0;
       for (let i = 0; i < d.length; i++) if (d[i]) n++;
+      out.set(s.slot, n);
     }
-    return n;
+    return out;
   }
 
   /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
   private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
     const tf = performance.now();
+    this.frozenAt = performance.timeOrigin + tf;
     // ---- frozen: nothing below yields to the event loop ----
     if (this.o.fence) this.kernel.fence();
     const snapshot: Array<{ slot: number; page: number; data: Buffer }> = [];
@@ -188,7 +245,9 @@ export class PageCleaner {
     const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
     const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
     this.setTracking(false);
+    this.throttle?.release();
     const downtimeMs = performance.now() - tf;
+    this.kernel.scheduler.release();
     // ---- running again ----
     const batch: PageEntry[] = [];
     for (const s of snapshot) {
@@ -201,6 +260,7 @@ export class PageCleaner {
     const verify = computeVerify(kernelState, this.digests());
     for (const slot of this.sent.keys()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
+    this.kernel.scheduler.release();
     return {
       rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,
       bytes: this.target.bytesWritten, pagesSent: this.pagesSent, kernelBytes: kernelState.length,
@@ -208,9 +268,10 @@ export class PageCleaner {
   }
 
   private *digests(): Iterable<[number, number, Buffer]> {
+    // Arrays indexed by page: already in order, nothing to sort after the freeze.
     for (const slot of [...this.sent.keys()].sort((a, b) => a - b)) {
       const pages = this.sent.get(slot)!;
-      for (const page of [...pages.keys()].sort((a, b) => a - b)) yield [slot, page, pages.get(page)!];
+      for (let page = 0; page < pages.length; page++) if (pages[page]) yield [slot, page, pages[page]!];
     }
   }
 

@@ -2,6 +2,12 @@
 // stream of its own VM, itself included. The page cleaner writes into a queue the
 // reading program drains; when the queue is full the cleaner waits, so the stream
 // advances at the pace of the program that carries it (to a file or a socket).
+//
+// A program may instead write a command, "migrate HOST:PORT" or "fork HOST:PORT",
+// and then read: the kernel moves (or copies) the whole VM to that cstrap itself,
+// over its encrypted channel, and the read returns 0 in the source once the
+// destination has confirmed, -1 (ECANCELED) in the copy that arrived, or -1 (EIO)
+// if it failed and the VM ran on here.
 import { streamTarget } from '../format/index.js';
 import { Errno, WasiError } from '../guest/errno.js';
 import type { DeviceHooks, Kernel } from '../guest/kernel.js';
@@ -9,7 +15,12 @@ import { PageCleaner, type CleanerOptions } from './cleaner.js';
 
 const HIGH_WATER = 4 << 20;
 
+/** Carries out a migration or fork for a program (provided by the VM's session). */
+export type MigrateHook = (kind: 'migration' | 'fork', to: string) => Promise<void>;
+
 interface Session {
+  /** A command session (migrate/fork) rather than a stream read. */
+  command?: boolean;
   queue: Buffer[];
   queued: number;
   done: boolean;
@@ -20,7 +31,24 @@ interface Session {
 export class CheckpointDevice implements DeviceHooks {
   private readonly sessions = new Map<number, Session>();
 
-  constructor(private readonly kernel: Kernel, private readonly opts: CleanerOptions & { key?: Buffer } = {}) {}
+  constructor(private readonly kernel: Kernel, private readonly opts: CleanerOptions & { key?: Buffer; migrate?: MigrateHook } = {}) {}
+
+  /** A program wrote a command; returns false if it is not one we know. */
+  command(id: number, text: string): boolean {
+    const m = /^\s*(migrate|fork)\s+(\S+)\s*$/.exec(text);
+    if (!m || this.sessions.has(id)) return false;
+    const s: Session = { command: true, queue: [], queued: 0, done: false, error: null, drained: null };
+    this.sessions.set(id, s);
+    const migrate = this.opts.migrate;
+    setImmediate(() => {
+      const run = migrate ? migrate(m[1] === 'fork' ? 'fork' : 'migration', m[2]) : Promise.reject(new Error('this VM cannot migrate'));
+      run.then(
+        () => { s.done = true; this.kernel.wakeAll(); },
+        (err: Error) => { s.error = err; s.done = true; this.kernel.log(`/dev/checkpoint: ${err.message}`); this.kernel.wakeAll(); },
+      );
+    });
+    return true;
+  }
 
   startCheckpoint(id: number): void {
     const s: Session = { queue: [], queued: 0, done: false, error: null, drained: null };
@@ -33,7 +61,8 @@ export class CheckpointDevice implements DeviceHooks {
     };
     // Start from the event loop, never from inside the syscall that asked.
     setImmediate(() => {
-      const cleaner = new PageCleaner(this.kernel, streamTarget(sink, { key: this.opts.key }), this.opts);
+      // No priority: the reading program must run to drain the stream.
+      const cleaner = new PageCleaner(this.kernel, streamTarget(sink, { key: this.opts.key }), { ...this.opts, priority: false });
       cleaner.run().then(
         () => { s.done = true; this.kernel.wakeAll(); },
         (err: Error) => { s.error = err; s.done = true; this.kernel.log(`/dev/checkpoint: ${err.message}`); this.kernel.wakeAll(); },

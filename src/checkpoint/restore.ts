@@ -1,10 +1,15 @@
 // Resuming a VM from a checkpoint (either format), in this process.
 import { CheckpointError, type Checkpoint } from '../format/index.js';
 import { Kernel, type KernelOptions, type KernelState } from '../guest/kernel.js';
-import { prepare } from '../wasm/prepare.js';
+import { prepare, type PreparedModule } from '../wasm/prepare.js';
 import { WASM_FEATURES } from './cleaner.js';
 
-export async function restoreVm(cp: Checkpoint, opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>): Promise<Kernel> {
+/** @param compiled modules already being prepared (a migration compiles them while pages arrive) */
+export async function restoreVm(
+  cp: Checkpoint,
+  opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>,
+  compiled: (hash: string) => Promise<PreparedModule> | undefined = () => undefined,
+): Promise<Kernel> {
   const missing = cp.header.features.filter((f) => !WASM_FEATURES.includes(f));
   if (missing.length) throw new CheckpointError('unsupported', `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
   let state: KernelState;
@@ -20,7 +25,7 @@ export async function restoreVm(cp: Checkpoint, opts: Omit<KernelOptions, 'dirs'
     async (hash) => {
       const bytes = cp.modules.get(hash);
       if (!bytes) throw new CheckpointError('corrupted', `the checkpoint lacks module ${hash.slice(0, 12)} that process state refers to`);
-      return prepare(bytes);
+      return compiled(hash) ?? prepare(bytes);
     },
     opts,
   );

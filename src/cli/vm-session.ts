@@ -1,17 +1,48 @@
-// What `roam run` and `roam restore` share: a running kernel in this process,
-// given /dev/checkpoint, a control socket, and an exit that ends the process with
-// the guest's exit code.
+// What `roam run`, `roam restore` and `roam cstrap` share: a running kernel in this
+// process, given /dev/checkpoint, a control socket, and an exit that ends the
+// process with the guest's exit code.
 import path from 'node:path';
 import { PageCleaner } from '../checkpoint/cleaner.js';
 import { CheckpointDevice } from '../checkpoint/device.js';
 import { defaultKeyPath, fileTarget, loadOrCreateKey } from '../format/index.js';
 import { controlRequest, serveControl, type ControlEvent, type VmRecord } from '../guest/control.js';
 import type { Kernel } from '../guest/kernel.js';
+import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string }): Promise<VmRecord> {
   const key = await loadOrCreateKey(defaultKeyPath());
-  kernel.device = new CheckpointDevice(kernel, { key });
   let busy: Promise<unknown> | null = null;
+  /** One checkpoint, migration or fork at a time. */
+  const exclusive = async <T>(run: () => Promise<T>): Promise<T> => {
+    if (busy) throw new Error('a checkpoint or migration of this VM is already under way');
+    const p = run();
+    busy = p.catch(() => {});
+    try {
+      return await p;
+    } finally {
+      busy = null;
+    }
+  };
+
+  /** A migration committed: this copy of the VM ends (the destination runs it now). */
+  const leave = (res: MigrateResult): void => {
+    for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+    kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
+    // Let the control reply reach `roam migrate` first.
+    setTimeout(() => {
+      control.close();
+      kernel.close();
+      process.exit(0);
+    }, 50);
+  };
+
+  const migrate = async (o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> => {
+    const res = await exclusive(() => migrateVm(kernel, { ...o, psk: o.psk ?? key }));
+    if (res.kind === 'migration') leave(res);
+    return res;
+  };
+
+  kernel.device = new CheckpointDevice(kernel, { key, migrate: async (kind, to) => void (await migrate({ kind, to })) });
   const control = serveControl({ id: kernel.vmId, ...info }, async (req, emit): Promise<ControlEvent> => {
     switch (req.op) {
       case 'status':
@@ -21,21 +52,28 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
           stdoutBytes: kernel.stdoutBytes,
         };
       case 'checkpoint': {
-        if (busy) throw new Error('a checkpoint of this VM is already under way');
         if (typeof req.path !== 'string' || !path.isAbsolute(req.path)) throw new Error('checkpoint needs an absolute output path');
         const target = fileTarget(req.path, { format: req.format === 'image' ? 'image' : 'stream', key });
-        const cleaner = new PageCleaner(kernel, target, {
-          maxRounds: req.maxRounds, verifyAtFreeze: req.verify === true,
+        const res = await exclusive(() =>
+          new PageCleaner(kernel, target, {
+            maxRounds: req.maxRounds, verifyAtFreeze: req.verify === true,
+            onRound: (r) => emit({ event: 'round', ...r }),
+          }).run(),
+        );
+        return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
+      }
+      case 'migrate':
+      case 'fork': {
+        if (typeof req.to !== 'string') throw new Error(`${req.op} needs a destination HOST:PORT`);
+        const res = await migrate({
+          kind: req.op === 'fork' ? 'fork' : 'migration', to: req.to,
+          maxDowntimeMs: req.maxDowntimeMs, maxBandwidth: req.maxBandwidth, throttle: req.throttle,
+          compress: req.compress, maxRounds: req.maxRounds, verify: req.verify === true,
+          psk: typeof req.key === 'string' ? Buffer.from(req.key, 'hex') : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
+          onPhase: (message) => emit({ event: 'phase', message }),
         });
-        const run = cleaner.run();
-        busy = run.catch(() => {});
-        try {
-          const res = await run;
-          return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
-        } finally {
-          busy = null;
-        }
+        return { event: 'done', ...res };
       }
       default:
         throw new Error(`unknown request "${String(req.op)}"`);

@@ -32,8 +32,17 @@ export class CheckpointAssembler {
   kernel: Buffer | undefined;
   verify: Buffer | undefined;
 
-  /** @param allowPages false for image metadata, where pages live outside the records. */
-  constructor(private readonly allowPages = true) {}
+  /** Digest of each page as it arrived, when hashing as we go (see constructor). */
+  private readonly digests: Map<number, Array<Buffer | undefined>> | null;
+
+  /**
+   * @param allowPages false for image metadata, where pages live outside the records.
+   * @param hashAsWeGo hash each page as it arrives, so that checking VERIFY at the
+   *   end costs no page hashing (a migration: the end is downtime).
+   */
+  constructor(private readonly allowPages = true, hashAsWeGo = false) {
+    this.digests = hashAsWeGo ? new Map() : null;
+  }
 
   add(rec: Rec): void {
     const t = parseRecord(rec);
@@ -76,10 +85,17 @@ export class CheckpointAssembler {
     if (data === null || isZeroPage(data)) {
       m?.delete(page);
       if (m?.size === 0) this.spaces.delete(slot);
+      const d = this.digests?.get(slot);
+      if (d) d[page] = undefined;
       return;
     }
     if (!m) this.spaces.set(slot, (m = new Map()));
     m.set(page, data);
+    if (this.digests) {
+      let d = this.digests.get(slot);
+      if (!d) this.digests.set(slot, (d = []));
+      d[page] = pageDigest(data);
+    }
   }
 
   /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */
@@ -87,7 +103,7 @@ export class CheckpointAssembler {
     if (!this.header) throw missing('HEADER');
     if (!this.kernel) throw missing('KERNEL');
     if (!this.verify) throw missing('VERIFY');
-    const actual = recomputeVerify(this.kernel, this.spaces);
+    const actual = this.digests ? computeVerify(this.kernel, inOrder(this.digests)) : recomputeVerify(this.kernel, this.spaces);
     if (!actual.equals(this.verify)) {
       throw new CheckpointError('verify-mismatch', 'checkpoint VERIFY mismatch: the pages and kernel state do not hash to the recorded VERIFY digest (inconsistent checkpoint)');
     }
@@ -102,6 +118,14 @@ export class CheckpointAssembler {
       bytes,
       signed,
     };
+  }
+}
+
+/** Digests kept in arrays indexed by page: ascending (slot, page) order without sorting. */
+function* inOrder(digests: Map<number, Array<Buffer | undefined>>): Generator<[number, number, Buffer]> {
+  for (const slot of [...digests.keys()].sort((a, b) => a - b)) {
+    const d = digests.get(slot)!;
+    for (let page = 0; page < d.length; page++) if (d[page]) yield [slot, page, d[page]!];
   }
 }
 

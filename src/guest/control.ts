@@ -24,8 +24,10 @@ export const vmDir = (): string => path.join(roamHome(), 'vms');
 
 export function serveControl(rec: Omit<VmRecord, 'socket' | 'pid' | 'started'>, handler: ControlHandler): { record: VmRecord; close(): void } {
   fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
-  const socket = path.join(vmDir(), `${rec.id}.sock`);
-  const file = path.join(vmDir(), `${rec.id}.json`);
+  // Named by id and pid: while a VM migrates between two processes on one host,
+  // both copies have the same id for a moment.
+  const socket = path.join(vmDir(), `${rec.id}-${process.pid}.sock`);
+  const file = path.join(vmDir(), `${rec.id}-${process.pid}.json`);
   try { fs.unlinkSync(socket); } catch { /* not there */ }
   const server = net.createServer((conn) => {
     const rl = readline.createInterface({ input: conn });
@@ -71,6 +73,8 @@ export function findVm(ref: string): VmRecord {
   const vms = listVms();
   const hits = vms.filter((v) => v.id === ref || String(v.pid) === ref || v.id.startsWith(ref));
   if (hits.length === 1) return hits[0];
+  // One VM caught mid-migration on this host: the newer process is where it is going.
+  if (hits.length > 1 && hits.every((h) => h.id === hits[0].id)) return hits[hits.length - 1];
   if (hits.length === 0) throw new Error(`no running VM "${ref}" on this host (see \`roam ps\`)`);
   throw new Error(`"${ref}" matches ${hits.length} VMs; give more of the id`);
 }
@@ -91,7 +95,7 @@ export function controlRequest(vm: VmRecord, req: Record<string, unknown>, onEve
     conn.on('close', () => {
       if (!last) return reject(new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`));
       if (last.event === 'error') reject(new Error(String(last.message)));
-      else if (last.event === 'round') reject(new Error(`VM ${vm.id} closed the control connection before the request finished (did it exit?)`));
+      else if (last.event === 'round' || last.event === 'phase') reject(new Error(`VM ${vm.id} closed the control connection before the request finished (did it exit?)`));
       else resolve(last);
     });
   });

@@ -68,6 +68,8 @@ export interface DeviceHooks {
   startCheckpoint(session: number): void;
   /** Next chunk of the stream for `session`; null = none yet, empty = complete. */
   take(session: number, max: number): Uint8Array | null;
+  /** A program wrote "migrate HOST:PORT" or "fork HOST:PORT"; false = not a command. */
+  command(session: number, text: string): boolean;
 }
 
 export class Kernel {
@@ -222,11 +224,13 @@ export class Kernel {
 
   writeStdout(b: Uint8Array): void {
     this.stdoutBytes += b.length;
-    (this.opts.stdout ?? ((x) => process.stdout.write(x)))(b);
+    if (this.heldStdio) this.heldStdio.push([1, Buffer.from(b)]);
+    else (this.opts.stdout ?? ((x) => process.stdout.write(x)))(b);
   }
   writeStderr(b: Uint8Array): void {
     this.stderrBytes += b.length;
-    (this.opts.stderr ?? ((x) => process.stderr.write(x)))(b);
+    if (this.heldStdio) this.heldStdio.push([2, Buffer.from(b)]);
+    else (this.opts.stderr ?? ((x) => process.stderr.write(x)))(b);
   }
   /** Bytes from the VM process' stdin; null = none yet (block), 0 = EOF. */
   readStdin(dst: Uint8Array): number | null {
@@ -247,11 +251,24 @@ export class Kernel {
 
   // ---- fencing (thesis 5.4) --------------------------------------------------
 
+  /** stdout/stderr output held back while fenced: [fd, bytes]. */
+  private heldStdio: Array<[1 | 2, Buffer]> | null = null;
+
+  get fenced(): boolean {
+    return this.heldStdio !== null;
+  }
+  /** From now on nothing the programs send leaves the VM (connections, stdout, stderr). */
   fence(): void {
+    this.heldStdio ??= [];
     for (const s of this.sockets.values()) if (s instanceof Connection) s.fence();
   }
+  /** The migration aborted: release what was held, in order, and carry on. */
   unfence(): void {
+    const held = this.heldStdio;
+    this.heldStdio = null;
+    for (const [fd, b] of held ?? []) (fd === 1 ? (this.opts.stdout ?? ((x) => process.stdout.write(x))) : (this.opts.stderr ?? ((x) => process.stderr.write(x))))(b);
     for (const s of this.sockets.values()) if (s instanceof Connection) s.unfence();
+    this.wakeAll();
   }
 
   // ---- serialisation -------------------------------------------------------

@@ -22,6 +22,7 @@ export class Listener {
   private server: net.Server | null = null;
   private readonly queue: net.Socket[] = [];
   private retry: NodeJS.Timeout | null = null;
+  private retries = 0;
   boundAddr: string | null = null;
 
   constructor(readonly addr: string, private readonly onEvent: () => void, private readonly log: (m: string) => void) {}
@@ -30,14 +31,17 @@ export class Listener {
   listen(mustSucceed: boolean): Promise<void> {
     const { host, port } = parseHostPort(this.addr);
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ pauseOnConnect: true }, (s) => {
+      const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
         this.queue.push(s);
         this.onEvent();
       });
       server.once('error', (err: NodeJS.ErrnoException) => {
         if (mustSucceed) return reject(new Error(`cannot listen on ${this.addr}: ${err.message}`));
-        this.log(`listener ${this.addr}: ${err.code ?? err.message}; retrying until the address is free`);
-        this.retry = setTimeout(() => this.listen(false).then(resolve, reject), 200);
+        if (this.retries === 0) this.log(`listener ${this.addr}: ${err.code ?? err.message}; retrying until the address is free`);
+        // Retry fast at first: after a migration on one host the source lets go of
+        // the port within milliseconds, and clients are waiting.
+        this.retries++;
+        this.retry = setTimeout(() => this.listen(false).then(resolve, reject), this.retries < 500 ? 5 : 200);
       });
       server.listen(port, host, () => {
         this.server = server;

@@ -43,9 +43,9 @@ export class Process implements FrameSpace {
   variant: Variant = 'plain';
   /** Transient state of the syscall in progress (e.g. a connect under way); not checkpointed. */
   pending: unknown = null;
-  /** Safepoint polls between trips into the kernel, adapted to the program. */
-  fuelPerPoll = 1024;
-  lastPoll = 0;
+  /** Safepoint polls between trips into the kernel, per poll class, adapted to the program. */
+  readonly fuelPerPoll = [1024, 1];
+  readonly lastPoll = [0, 0];
   readonly memory: WebAssembly.Memory;
   private readonly instances: Record<Variant, WebAssembly.Instance>;
   private u8!: Uint8Array;
@@ -173,8 +173,8 @@ export class Process implements FrameSpace {
     this.exports.asyncify_start_unwind(addr);
   }
 
-  setFuel(n: number): void {
-    (this.exports.roam_fuel as WebAssembly.Global).value = n;
+  setFuel(kind: number, n: number): void {
+    (this.exports[kind === 0 ? 'roam_fuel' : 'roam_hfuel'] as WebAssembly.Global).value = n;
   }
 
   /** Switch variant between slices (only when unwound or not yet started). */

@@ -12,7 +12,18 @@ export class Scheduler {
   private next = 0;
   /** Processes the page cleaner has paused (throttling) or the kernel has frozen. */
   readonly paused = new Set<number>();
+  /** Throttled processes: pid -> n, the process gets one slice's worth of time in n. */
+  readonly slow = new Map<number, number>();
+  /** A throttled process rests until this time (performance.now()) after its slice. */
+  private readonly restUntil = new Map<number, number>();
+  private wakeTimer: NodeJS.Timeout | null = null;
   current: Process | null = null;
+  /** While held, no slice starts: the page cleaner has the CPU (see PageCleaner). */
+  private held = false;
+  /** Length of the last slice in ms: a program may overrun its 10 ms up to its next safepoint. */
+  lastSliceMs = 0;
+  /** Called once, just before the first slice runs (a migration's "first instruction"). */
+  onFirstSlice: (() => void) | null = null;
 
   constructor(
     private readonly processes: () => Process[],
@@ -20,8 +31,16 @@ export class Scheduler {
     private readonly onIdle: () => void,
   ) {}
 
+  hold(): void {
+    this.held = true;
+  }
+  release(): void {
+    this.held = false;
+    this.kick();
+  }
+
   kick(): void {
-    if (this.scheduled) return;
+    if (this.scheduled || this.held) return;
     this.scheduled = true;
     setImmediate(() => this.tick());
   }
@@ -32,14 +51,26 @@ export class Scheduler {
 
   private tick(): void {
     this.scheduled = false;
-    const ready = this.runnable();
+    if (this.held) return;
+    const now = performance.now();
+    const runnable = this.runnable();
+    const ready = runnable.filter((p) => !((this.restUntil.get(p.pid) ?? 0) > now));
     if (ready.length === 0) {
-      if (this.processes().every((p) => p.status === 'exited')) this.onIdle();
+      if (runnable.length > 0) {
+        // Only resting (throttled) processes: come back when the first may run.
+        const at = Math.min(...runnable.map((p) => this.restUntil.get(p.pid)!));
+        if (!this.wakeTimer) this.wakeTimer = setTimeout(() => { this.wakeTimer = null; this.kick(); }, Math.max(1, at - now));
+      } else if (this.processes().every((p) => p.status === 'exited')) this.onIdle();
       return;
     }
     const p = ready[this.next++ % ready.length];
     this.current = p;
-    this.sliceEnd = performance.now() + this.sliceMs;
+    this.sliceEnd = now + this.sliceMs;
+    if (this.onFirstSlice) {
+      const f = this.onFirstSlice;
+      this.onFirstSlice = null;
+      f();
+    }
     try {
       p.runSlice();
     } catch (err) {
@@ -47,6 +78,10 @@ export class Scheduler {
     } finally {
       this.current = null;
     }
+    this.lastSliceMs = performance.now() - now;
+    const n = this.slow.get(p.pid);
+    if (n) this.restUntil.set(p.pid, performance.now() + this.lastSliceMs * (n - 1));
+    else this.restUntil.delete(p.pid);
     this.kick();
   }
 }

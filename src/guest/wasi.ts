@@ -181,7 +181,14 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         return n;
       }
       case 'dev':
-        if (e.name === 'checkpoint') throw new WasiError(Errno.BADF);
+        if (e.name === 'checkpoint') {
+          // "migrate HOST:PORT" / "fork HOST:PORT", then read() for the outcome.
+          if (!k.device || e.session !== undefined) throw new WasiError(Errno.BADF);
+          const session = k.nextSession++;
+          if (!k.device.command(session, td.decode(src))) throw new WasiError(Errno.INVAL);
+          e.session = session;
+          return src.length;
+        }
         return src.length;
       case 'sock': {
         const s = sock(e);
@@ -196,7 +203,7 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
   const readable = (e: Fd): boolean => {
     if (e.t === 'sock') {
       const s = k.sockets.get(e.sock);
-      return s instanceof Listener ? s.pending > 0 : s instanceof Connection ? s.readable() : true;
+      return s instanceof Listener ? !k.fenced && s.pending > 0 : s instanceof Connection ? s.readable() : true;
     }
     if (e.t === 'stdin') {
       const probe = new Uint8Array(0);
@@ -221,6 +228,8 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       // Connecting takes a round trip: block until the host socket settles.
       const pending = p.pending as { addr: string; result?: Connection; error?: number } | null;
       if (!pending || pending.addr !== m[1]) {
+        // A fenced VM (a migration's final phase) opens no new connection: it waits.
+        if (k.fenced) return BLOCK;
         const job: { addr: string; result?: Connection; error?: number } = { addr: m[1] };
         p.pending = job;
         try {
@@ -567,7 +576,7 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       const e = fdOf(fd);
       const s = sock(e);
       if (!(s instanceof Listener)) throw new WasiError(Errno.INVAL);
-      const conn = s.accept();
+      const conn = k.fenced ? null : s.accept();
       if (!conn) {
         if ((e as any).nonblock) throw new WasiError(Errno.AGAIN);
         return BLOCK;
@@ -605,19 +614,21 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     }),
   };
 
-  const poll = () => {
+  const poll = (kind: number) => {
     p.enterSyscall();
     const now = performance.now();
     if (now >= k.scheduler.sliceEnd) {
       p.unwind(null);
       return;
     }
-    // Aim for a trip into the kernel about every half millisecond.
-    const since = now - p.lastPoll;
-    if (since < 0.25 && p.fuelPerPoll < 1 << 24) p.fuelPerPoll *= 2;
-    else if (since > 1 && p.fuelPerPoll > 64) p.fuelPerPoll >>= 1;
-    p.lastPoll = now;
-    p.setFuel(p.fuelPerPoll);
+    // Aim for a trip into the kernel about every half millisecond, per poll class.
+    const c = kind === 0 ? 0 : 1;
+    const since = now - p.lastPoll[c];
+    if (since < 0.25 && p.fuelPerPoll[c] < 1 << 24) p.fuelPerPoll[c] *= 2;
+    // Too slow: scale down to the pace just seen at once (halving could take many late trips).
+    else if (since > 1) p.fuelPerPoll[c] = Math.max(c === 0 ? 64 : 1, Math.floor((p.fuelPerPoll[c] * 0.5) / since));
+    p.lastPoll[c] = now;
+    p.setFuel(c, p.fuelPerPoll[c]);
   };
 
   return { wasi_snapshot_preview1: wasi, roam: { poll } } as unknown as WebAssembly.Imports;

@@ -9,6 +9,8 @@ const { i32, none } = binaryen;
 /** Names of the globals and functions roam adds; all start with `roam_`. */
 export const ROAM = {
   fuel: 'roam_fuel',
+  /** The countdown of polls at loops that enclose a call-free loop (see insertPolls). */
+  heavyFuel: 'roam_hfuel',
   virtPages: 'roam_virt_pages',
   dirtyBase: 'roam_dirty_base',
   poll: 'roam_poll',
@@ -50,12 +52,29 @@ export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>)
   return result;
 }
 
+/** Poll classes, passed to roam.poll: each has its own countdown, tuned to its own pace. */
+export const POLL_LIGHT = 0;
+export const POLL_HEAVY = 1;
+
 /** The safepoint poll: a countdown in a global; at zero, call into the kernel. */
-function pollExpr(mod: binaryen.Module): number {
+function pollExpr(mod: binaryen.Module, heavy = false): number {
+  const fuel = heavy ? ROAM.heavyFuel : ROAM.fuel;
   return mod.block(null, [
-    mod.global.set(ROAM.fuel, mod.i32.sub(mod.global.get(ROAM.fuel, i32), mod.i32.const(1))),
-    mod.if(mod.i32.lt_s(mod.global.get(ROAM.fuel, i32), mod.i32.const(0)), mod.call(ROAM.poll, [], none)),
+    mod.global.set(fuel, mod.i32.sub(mod.global.get(fuel, i32), mod.i32.const(1))),
+    mod.if(mod.i32.lt_s(mod.global.get(fuel, i32), mod.i32.const(0)), mod.call(ROAM.poll, [mod.i32.const(heavy ? POLL_HEAVY : POLL_LIGHT)], none)),
   ], none);
+}
+
+/** Whether `expr` contains a loop that makes no calls (one that gets no poll of its own). */
+function containsQuietLoop(expr: number): boolean {
+  let quiet = false;
+  walk(expr, (e, id) => {
+    if (id !== b.LoopId || quiet) return;
+    let calls = false;
+    walk(b.Loop.getBody(e), (_c, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+    if (!calls) quiet = true;
+  });
+  return quiet;
 }
 
 /**
@@ -82,15 +101,21 @@ function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boo
 export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
   mod.addGlobal(ROAM.fuel, i32, true, mod.i32.const(0));
   mod.addGlobalExport(ROAM.fuel, ROAM.fuel);
-  mod.addFunctionImport(ROAM.poll, 'roam', 'poll', none, none);
+  mod.addGlobal(ROAM.heavyFuel, i32, true, mod.i32.const(0));
+  mod.addGlobalExport(ROAM.heavyFuel, ROAM.heavyFuel);
+  mod.addFunctionImport(ROAM.poll, 'roam', 'poll', i32, none);
   forEachDefinedFunction(mod, (ref, info) => {
     if (!fns.has(info.name)) return;
     // An inner loop that makes no calls relies on its enclosing loop's poll: hot
-    // inner loops stay untouched, and a freeze waits at most one inner loop.
+    // inner loops stay untouched, and a freeze waits at most one inner loop. That
+    // enclosing loop counts down on its own fuel: one of its iterations may sweep
+    // hundreds of MiB, and a countdown sized while printf polled every microsecond
+    // would let it run for seconds past the end of its slice.
     walkLoops(info.body, false, (loop, nested, hasCall) => {
       if (nested && !hasCall) return;
       const body = b.Loop.getBody(loop);
-      b.Loop.setBody(loop, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
+      const poll = pollExpr(mod, containsQuietLoop(body));
+      b.Loop.setBody(loop, mod.block(null, [poll, body], binaryen.getExpressionType(body)));
     });
     const body = b._BinaryenFunctionGetBody(ref);
     b._BinaryenFunctionSetBody(ref, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));

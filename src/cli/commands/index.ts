@@ -7,5 +7,7 @@ import { register as ps } from './ps.js';
 import { register as broker } from './broker.js';
 import { register as tokens } from './tokens.js';
 import { register as boot } from './boot.js';
+import { register as cstrap } from './cstrap.js';
+import { register as migrate } from './migrate.js';
 // Every subcommand module exports `register(program)`; add new ones here.
-export const commands: Array<(program: Command) => void> = [run, checkpoint, restore, inspect, ps, broker, tokens, boot];
+export const commands: Array<(program: Command) => void> = [run, checkpoint, restore, inspect, ps, broker, tokens, boot, cstrap, migrate];

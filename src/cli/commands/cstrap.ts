@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { awaitVm, resume } from '../../boot/cstrap.js';
+import { loaderHash } from '../../boot/loader.js';
+import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
+import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
+import { parseHostPort } from '../../migrate/channel.js';
+import { serveVm } from '../vm-session.js';
+import { vmExit } from '../options.js';
+
+export function register(program: Command): void {
+  program
+    .command('cstrap')
+    .description('Run an empty VM that waits for a VM to migrate (or fork) into it, then runs that VM in this process')
+    .option('--listen <addr>', 'TCP address to receive on, HOST:PORT (port 0 picks a free one)', '127.0.0.1:0')
+    .option('--loader-hash <sha256>', 'accept only the loader with this SHA-256 (a boot token pins it)')
+    .option('--key <file>', 'key shared with the source (default: $ROAM_HOME/checkpoint.key, created if missing)')
+    .option('--wasm-features <list>', 'WASM features this host offers, comma-separated (default: all roam uses)')
+    .option('--print-loader-hash', "print this roam's loader hash and exit")
+    .option('--quiet', 'print only the listening address')
+    .addHelpText('after', `
+The cstrap prints "roam: cstrap listening on HOST:PORT" on stderr. A source sends
+it a VM with \`roam migrate VM --to HOST:PORT\` (or \`roam fork\`). Connections that
+fail the key exchange, send another loader or a corrupt stream are refused and
+the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
+    .action(async (o) => {
+      if (o.printLoaderHash) {
+        console.log(loaderHash());
+        return;
+      }
+      const listen = parseHostPort(o.listen);
+      const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
+      const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
+      const features = o.wasmFeatures !== undefined ? String(o.wasmFeatures).split(',').map((f) => f.trim()).filter(Boolean) : WASM_FEATURES;
+      const a = await awaitVm({
+        listen, psk, loaderHash: o.loaderHash, features, log,
+        kernel: { onExit: vmExit },
+        onListening: (addr) => process.stderr.write(`roam: cstrap listening on ${addr}\n`),
+      });
+      const first = [...a.kernel.processes.values()][0];
+      const rec = await serveVm(a.kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: a.header.vmId });
+      if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
+      await resume(a);
+    });
+}

@@ -1,0 +1,53 @@
+// Messages of a migration, carried over the encrypted channel (channel.ts):
+//
+//   source                                   destination (cstrap)
+//   LOADER (manifest) ───────────────────▶   check pinned hash, kernel, features
+//                     ◀─────────────────── LOADER_OK | REFUSE
+//   STREAM (checkpoint stream chunks) ───▶   decode, compile modules early
+//   ... pre-copy rounds, freeze, END ────▶   verify, build the VM
+//                     ◀─────────────────── CONFIRM  (then the destination runs)
+//                     ◀─────────────────── STARTED  (time of its first instruction)
+//
+// The source ends (migration) or carries on (fork) only after CONFIRM; a
+// destination that refuses sends REFUSE with the reason and closes.
+export enum Msg {
+  LOADER = 1,
+  LOADER_OK = 2,
+  STREAM = 3,
+  CONFIRM = 4,
+  STARTED = 5,
+  REFUSE = 6,
+}
+
+export interface Confirm {
+  vmId: string;
+}
+
+/** Wall-clock times (ms since the epoch, sub-ms precision) at the destination. */
+export interface Started {
+  /** END of the stream received. */
+  endAt: number;
+  /** Stream verified (VERIFY). */
+  verifiedAt: number;
+  /** VM built (memories filled, modules instantiated). */
+  builtAt: number;
+  /** First guest instruction. */
+  at: number;
+}
+
+export interface Refuse {
+  reason: string;
+}
+
+export const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
+
+export function parseJson<T>(payload: Buffer, what: string): T {
+  try {
+    return JSON.parse(payload.toString('utf8')) as T;
+  } catch {
+    throw new Error(`migration peer sent a malformed ${what} message`);
+  }
+}
+
+/** Wall-clock now with sub-millisecond precision, comparable across processes on one host. */
+export const wallNow = (): number => performance.timeOrigin + performance.now();

@@ -1,0 +1,148 @@
+// The source's half of a live migration or network fork (thesis chapter 5, 6.2-6.6):
+// the VM sends itself. Connect to a cstrap, upload the loader, run the page
+// cleaner into the encrypted channel (pre-copy rounds, throttling, freeze), and
+// wait for the destination to confirm. Until it does, nothing is lost: a failure
+// at any point unfences the source, which runs on with its held output released.
+import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
+import { loaderManifest } from '../boot/loader.js';
+import type { Kernel } from '../guest/kernel.js';
+import { connectChannel, parseHostPort, type Channel } from './channel.js';
+import { Msg, parseJson, wallNow, type Confirm, type Refuse, type Started } from './protocol.js';
+import { channelTarget } from './target.js';
+
+export interface MigrateOptions {
+  /** HOST:PORT of a cstrap. */
+  to: string;
+  kind: 'migration' | 'fork';
+  /** Key shared with the destination (the channel derives a fresh per-migration key from it). */
+  psk: Buffer;
+  /** The final copy must fit in this much link time; sets the snapshot-buffer limit. */
+  maxDowntimeMs?: number;
+  /** Bytes per second. */
+  maxBandwidth?: number;
+  throttle?: boolean;
+  compress?: 'auto' | 'always' | 'never';
+  maxRounds?: number;
+  /** At the freeze, hash all memory and check the pre-copied pages against it (tests). */
+  verify?: boolean;
+  /** How long to wait for the destination to build the VM and confirm. */
+  confirmTimeoutMs?: number;
+  onRound?: (r: RoundStats & { rate: number | null; compressing: boolean }) => void;
+  onPhase?: (msg: string) => void;
+}
+
+export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
+  to: string;
+  kind: 'migration' | 'fork';
+  /** The VM's id at the destination (a fork's child gets a new one). */
+  vmId: string;
+  /** Source freeze: programs stopped while the last dirty pages and kernel state were copied. */
+  freezeMs: number;
+  /** Freeze to the destination's first instruction (null if the destination did not report it). */
+  downtimeMs: number | null;
+  /** Freeze to the destination's confirmation. */
+  confirmMs: number;
+  /** Where the downtime went, ms after the freeze: stream sent, END received, verified, built, first instruction. */
+  timeline: { sentMs: number; endMs?: number; verifiedMs?: number; builtMs?: number; firstInstructionMs?: number };
+  /** Measured link throughput in bytes per second. */
+  linkRate: number | null;
+  compressed: boolean;
+}
+
+const DEFAULT_MAX_DOWNTIME_MS = 50;
+
+export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
+  const { host, port } = parseHostPort(o.to);
+  const phase = o.onPhase ?? (() => {});
+  const ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
+  let cleaner: PageCleaner | undefined;
+  try {
+    phase(`connected to ${o.to}; uploading the loader`);
+    await ch.send(Msg.LOADER, loaderManifest());
+    const ok = await ch.next(10_000);
+    if (!ok) throw new Error(`${o.to} closed the connection instead of accepting the loader`);
+    if (ok.type === Msg.REFUSE) throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
+    if (ok.type !== Msg.LOADER_OK) throw new Error(`${o.to} answered the loader with message ${ok.type}`);
+
+    const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
+    // The destination speaks again only to confirm, or to refuse and hang up.
+    const reply = replies(ch, o.to);
+    reply.confirm.catch((err: Error) => void target.abort(err));
+
+    const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
+    cleaner = new PageCleaner(kernel, target, {
+      kind: o.kind,
+      fence: o.kind === 'migration',
+      strict: true,
+      throttle: o.throttle ?? true,
+      maxRounds: o.maxRounds,
+      verifyAtFreeze: o.verify,
+      // As many pages as the link moves in the allowed downtime (at least the
+      // starting buffer): the thesis' WSS-adaptive buffer, capped.
+      bufferLimit: () => {
+        const rate = target.meter.rate ?? o.maxBandwidth;
+        return rate ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096)) : Infinity;
+      },
+      onRound: (r) => o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+    });
+    let res: CheckpointResult;
+    try {
+      res = await cleaner.run();
+    } catch (err) {
+      // If the destination refused, its reason is the better message.
+      const why = await Promise.race([reply.confirm.then(() => null, (e: Error) => e), new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+      throw why ?? err;
+    }
+    const sentMs = wallNow() - cleaner.frozenAt;
+    phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to confirm`);
+    const confirm = await withTimeout(reply.confirm, o.confirmTimeoutMs ?? 60_000, `${o.to} did not confirm in time`);
+    const confirmMs = wallNow() - cleaner.frozenAt;
+    const started = await withTimeout(reply.started, 2_000, '').catch(() => null);
+    ch.destroy();
+    return {
+      ...res, to: o.to, kind: o.kind, vmId: confirm.vmId, freezeMs: res.downtimeMs, confirmMs,
+      downtimeMs: started ? started.at - cleaner.frozenAt : null,
+      timeline: started ? {
+        sentMs, endMs: started.endAt - cleaner.frozenAt, verifiedMs: started.verifiedAt - cleaner.frozenAt,
+        builtMs: started.builtAt - cleaner.frozenAt, firstInstructionMs: started.at - cleaner.frozenAt,
+      } : { sentMs },
+      linkRate: target.meter.rate, compressed: target.compressing,
+    };
+  } catch (err) {
+    ch.destroy();
+    // Nothing escaped while fenced; release it and carry on here.
+    if (kernel.fenced) kernel.unfence();
+    throw new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
+  }
+}
+
+/** The destination's CONFIRM and STARTED (or its refusal, or its death). */
+function replies(ch: Channel, to: string): { confirm: Promise<Confirm>; started: Promise<Started> } {
+  let gotConfirm!: (c: Confirm) => void, failConfirm!: (e: Error) => void;
+  let gotStarted!: (s: Started) => void, failStarted!: (e: Error) => void;
+  const confirm = new Promise<Confirm>((res, rej) => { gotConfirm = res; failConfirm = rej; });
+  const started = new Promise<Started>((res, rej) => { gotStarted = res; failStarted = rej; });
+  confirm.catch(() => undefined);
+  started.catch(() => undefined);
+  void (async () => {
+    try {
+      for (;;) {
+        const m = await ch.next();
+        if (!m) throw new Error(`${to} closed the connection before confirming`);
+        if (m.type === Msg.REFUSE) throw new Error(`${to} refused the VM: ${parseJson<Refuse>(m.payload, 'REFUSE').reason}`);
+        if (m.type === Msg.CONFIRM) gotConfirm(parseJson<Confirm>(m.payload, 'CONFIRM'));
+        else if (m.type === Msg.STARTED) { gotStarted(parseJson<Started>(m.payload, 'STARTED')); return; }
+        else throw new Error(`${to} sent unexpected message ${m.type}`);
+      }
+    } catch (err) {
+      failConfirm(err as Error);
+      failStarted(err as Error);
+    }
+  })();
+  return { confirm, started };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, rej) => { t = setTimeout(() => rej(new Error(what)), ms); })]).finally(() => clearTimeout(t));
+}

@@ -1,0 +1,71 @@
+// The page cleaner's target for a live migration: the checkpoint stream, in
+// chunks, over the encrypted channel; paced to --max-bandwidth, measuring the link
+// as it goes, and switching LZ4 page compression on when the link is slow enough
+// for compression to shorten the migration.
+import { compressionGain, StreamWriter, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import type { Channel } from './channel.js';
+import { Msg } from './protocol.js';
+import { Pacer, RateMeter } from './rate.js';
+
+/** Decide about compression after this much has gone out (the socket buffers fill first). */
+const DECIDE_AFTER = 8 << 20;
+
+export interface ChannelTarget extends CheckpointTarget {
+  readonly meter: RateMeter;
+  /** Whether pages are being LZ4-compressed. */
+  readonly compressing: boolean;
+}
+
+export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; compress?: 'auto' | 'always' | 'never' } = {}): ChannelTarget {
+  const pacer = opts.maxBandwidth ? new Pacer(opts.maxBandwidth) : null;
+  const meter = new RateMeter();
+  const mode = opts.compress ?? 'auto';
+  const w = new StreamWriter(async (chunk) => {
+    if (pacer) await pacer.take(chunk.length + 21);
+    const t = performance.now();
+    await channel.send(Msg.STREAM, chunk);
+    meter.add(chunk.length, performance.now() - t);
+  });
+  w.compress = mode === 'always';
+  let decided = mode !== 'auto';
+  let aborted: Error | undefined;
+  const live = (): void => {
+    if (aborted) throw new Error(`migration aborted: ${aborted.message}`, { cause: aborted });
+  };
+  const decide = (batch: PageEntry[]): void => {
+    const rate = meter.rate;
+    if (decided || w.bytesWritten < DECIDE_AFTER || rate === null) return;
+    decided = true;
+    const sample = batch.filter((e) => e.data).slice(0, 64).map((e) => e.data!);
+    if (sample.length === 0) return;
+    const g = compressionGain(sample);
+    const rawUs = (4096 / rate) * 1e6;
+    w.compress = g.ratio * rawUs + g.compressUsPerPage < rawUs;
+  };
+  return {
+    meter,
+    get compressing() {
+      return w.compress;
+    },
+    async begin(header, modules) {
+      live();
+      await w.header(header);
+      for (const m of modules) await w.module(m);
+    },
+    async pages(batch) {
+      live();
+      decide(batch);
+      await w.pages(batch);
+    },
+    async finish(spaces, kernel, verify) {
+      live();
+      await Promise.all([w.spaces(spaces), w.kernel(kernel), w.verify(verify), w.end()]);
+    },
+    async abort(reason) {
+      aborted = reason;
+    },
+    get bytesWritten() {
+      return w.bytesWritten;
+    },
+  };
+}
