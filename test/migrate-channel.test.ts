@@ -9,11 +9,11 @@ import {
   ChannelError,
   acceptChannel,
   connectChannel,
-  parseHostPort,
   type Channel,
   type ChannelErrorCode,
   type Message,
 } from '../src/migrate/channel.js';
+import { parseHostPort } from '../src/util/address.js';
 
 const PSK = randomBytes(32);
 const MiB = 1024 * 1024;

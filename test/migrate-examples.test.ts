@@ -11,7 +11,7 @@ const cases = [
   { name: 'bigmem', args: ['32', '40'] },              // CPU-bound, large working set
   { name: 'files', args: ['/tmp/work', '60'] },        // RAM disk, open files
   { name: 'sieve-as', args: ['200000000', '5000000'] }, // AssemblyScript
-  { name: 'dirtier', args: ['16', '60'] },             // dirties every page all the time
+  { name: 'dirtier', args: ['16', '800'] },            // dirties every page all the time
 ];
 
 for (const c of cases) {

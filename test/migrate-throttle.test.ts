@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { example, roam, start, until } from './helpers.js';
 import { cstrap } from './migrate-fixtures.js';
 
-const ARGS = ['8', '400'];
+const ARGS = ['8', '3000'];
 let reference = '';
 
 async function running() {

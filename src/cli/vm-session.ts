@@ -27,11 +27,13 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
   /** A migration committed: this copy of the VM ends (the destination runs it now). */
   const leave = (res: MigrateResult): void => {
     for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+    // Let go of sockets and listeners at once: clients see the cut now and the
+    // destination can take over the ports (what was held back is dropped).
+    kernel.close();
     kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
-    // Let the control reply reach `roam migrate` first.
+    // Let the control reply reach `roam migrate` before the process goes.
     setTimeout(() => {
       control.close();
-      kernel.close();
       process.exit(0);
     }, 50);
   };

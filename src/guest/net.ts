@@ -4,18 +4,12 @@
 // and after a restore a listener is re-opened while a connection reports a reset.
 import net from 'node:net';
 import { Errno, WasiError } from './errno.js';
+import { parseHostPort } from '../util/address.js';
 
 export interface ListenerState { kind: 'listener'; addr: string }
 export interface ConnState { kind: 'conn'; peer: string; recv: string; eof: boolean }
 export type SocketState = ListenerState | ConnState;
 
-export function parseHostPort(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(addr);
-  if (!m) throw new Error(`bad address "${addr}": expected HOST:PORT, e.g. 127.0.0.1:8080`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new Error(`bad port in "${addr}"`);
-  return { host: m[1] ?? m[2], port };
-}
 
 export class Listener {
   readonly kind = 'listener';
@@ -29,7 +23,7 @@ export class Listener {
 
   /** Listen; if the address is taken (e.g. the original VM still runs), keep retrying. */
   listen(mustSucceed: boolean): Promise<void> {
-    const { host, port } = parseHostPort(this.addr);
+    const { host, port } = parseHostPort(this.addr, { allowPortZero: true });
     return new Promise((resolve, reject) => {
       const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
         this.queue.push(s);

@@ -4,6 +4,8 @@
 // the page cleaner all get their turn, and every process is at a safepoint.
 import type { Process } from './process.js';
 
+const HOLD_GRACE_MS = 1;
+
 export class Scheduler {
   sliceMs = 10;
   /** Deadline of the running slice, checked by the safepoint poll. */
@@ -31,16 +33,28 @@ export class Scheduler {
     private readonly onIdle: () => void,
   ) {}
 
+  /**
+   * The page cleaner has the CPU: while it waits on its target, a slice starts
+   * only after HOLD_GRACE_MS of waiting (a fast link drains sooner; a slow one
+   * should not stop the programs).
+   */
   hold(): void {
     this.held = true;
+    this.heldAt = performance.now();
   }
   release(): void {
     this.held = false;
     this.kick();
   }
+  private heldAt = 0;
+  private graceTimer: NodeJS.Timeout | null = null;
 
   kick(): void {
-    if (this.scheduled || this.held) return;
+    if (this.scheduled) return;
+    if (this.held) {
+      this.graceTimer ??= setTimeout(() => { this.graceTimer = null; this.kick(); }, HOLD_GRACE_MS);
+      return;
+    }
     this.scheduled = true;
     setImmediate(() => this.tick());
   }
@@ -51,7 +65,7 @@ export class Scheduler {
 
   private tick(): void {
     this.scheduled = false;
-    if (this.held) return;
+    if (this.held && performance.now() - this.heldAt < HOLD_GRACE_MS) return this.kick();
     const now = performance.now();
     const runnable = this.runnable();
     const ready = runnable.filter((p) => !((this.restUntil.get(p.pid) ?? 0) > now));
@@ -79,6 +93,8 @@ export class Scheduler {
       this.current = null;
     }
     this.lastSliceMs = performance.now() - now;
+    // The cleaner, if it still holds the CPU, gets the next turn.
+    this.heldAt = performance.now();
     const n = this.slow.get(p.pid);
     if (n) this.restUntil.set(p.pid, performance.now() + this.lastSliceMs * (n - 1));
     else this.restUntil.delete(p.pid);

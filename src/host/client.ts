@@ -7,14 +7,7 @@ import { decodeMessage, encodeMessage, type Message } from './protocol.js';
 
 export interface RequestOptions { timeoutMs?: number; retries?: number }
 
-// "HOST:PORT" or "[V6]:PORT"; with a default host also ":PORT" or "PORT" (port 0 only when listening).
-export function parseHostPort(s: string, defaultHost?: string): { host: string; port: number } {
-  const m = /^(?:(?:\[([^\]]+)\]|([^:\[\]]+))?:)?(\d{1,5})$/.exec(s);
-  const host = m?.[1] ?? m?.[2] ?? defaultHost;
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || !host || port > 65535 || (port === 0 && !defaultHost)) throw new Error(`expected HOST:PORT, got "${s}"`);
-  return { host, port };
-}
+import { parseHostPort } from '../util/address.js';
 
 type Request = Message extends infer T ? T extends Message ? Omit<T, 'reqId'> : never : never;
 

@@ -6,7 +6,8 @@
 import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
 import { loaderManifest } from '../boot/loader.js';
 import type { Kernel } from '../guest/kernel.js';
-import { connectChannel, parseHostPort, type Channel } from './channel.js';
+import { parseHostPort } from '../util/address.js';
+import { connectChannel, type Channel } from './channel.js';
 import { Msg, parseJson, wallNow, type Confirm, type Refuse, type Started } from './protocol.js';
 import { channelTarget } from './target.js';
 
@@ -54,7 +55,14 @@ const DEFAULT_MAX_DOWNTIME_MS = 50;
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
   const { host, port } = parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});
-  const ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
+  const failed = (err: unknown) =>
+    new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
+  let ch: Channel;
+  try {
+    ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
+  } catch (err) {
+    throw failed(err);
+  }
   let cleaner: PageCleaner | undefined;
   try {
     phase(`connected to ${o.to}; uploading the loader`);
@@ -112,7 +120,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     ch.destroy();
     // Nothing escaped while fenced; release it and carry on here.
     if (kernel.fenced) kernel.unfence();
-    throw new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
+    throw failed(err);
   }
 }
 

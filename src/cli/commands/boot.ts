@@ -4,7 +4,8 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { Packetd } from '../../host/packetd.js';
-import { parseHostPort, request } from '../../host/client.js';
+import { request } from '../../host/client.js';
+import { parseHostPort } from '../../util/address.js';
 import { intArg } from './broker.js';
 import { expect, readToken } from './tokens.js';
 
@@ -36,7 +37,7 @@ export function register(program: Command): void {
     .option('--capacity <MiB>', 'memory this node sells to VMs', intArg(1), 4096)
     .option('--price <units>', 'advertised units per second of one full CPU', intArg(0, 2 ** 32 - 1), 1)
     .action(async (o: { id: string; secretFile: string; listen: string; capacity: number; price: number }) => {
-      const { host, port } = parseHostPort(o.listen, '127.0.0.1');
+      const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
       // No launcher yet: VM launch comes with the cstrap (issue 3); until then BOOT
       // verifies the token and answers no-launcher.
       const d = new Packetd({ nodeId: o.id, secret: readSecret(o.secretFile), capacityMiB: o.capacity, price: o.price, log: (m) => process.stderr.write(`packetd: ${m}\n`) });

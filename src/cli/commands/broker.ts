@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { startBroker } from '../../broker/server.js';
 import { BrokerClient } from '../../broker/client.js';
-import { parseHostPort } from '../../host/client.js';
+import { parseHostPort } from '../../util/address.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .option('--token-ttl <seconds>', 'default boot-token validity', intArg(1, 30 * 86400), 600)
     .action(async (o: { listen: string; db?: string; chainLength: number; tokenTtl: number }) => {
       if (!o.db) throw new Error('--db FILE is required to run the broker (see roam broker --help)');
-      const { host, port } = parseHostPort(o.listen, '127.0.0.1');
+      const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
       const b = await startBroker({ db: o.db, host, port, chainLength: o.chainLength, tokenTtlS: o.tokenTtl, log: (m) => process.stderr.write(`${m}\n`) });
       process.stdout.write(`broker listening on ${b.url} (ledger ${o.db})\n`);
       const stop = () => void b.close().then(() => process.exit(0));

@@ -3,7 +3,7 @@ import { awaitVm, resume } from '../../boot/cstrap.js';
 import { loaderHash } from '../../boot/loader.js';
 import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
 import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
-import { parseHostPort } from '../../migrate/channel.js';
+import { parseHostPort } from '../../util/address.js';
 import { serveVm } from '../vm-session.js';
 import { vmExit } from '../options.js';
 
@@ -27,7 +27,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
         console.log(loaderHash());
         return;
       }
-      const listen = parseHostPort(o.listen);
+      const listen = parseHostPort(o.listen, { allowPortZero: true });
       const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
       const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
       const features = o.wasmFeatures !== undefined ? String(o.wasmFeatures).split(',').map((f) => f.trim()).filter(Boolean) : WASM_FEATURES;
