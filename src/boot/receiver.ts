@@ -3,6 +3,7 @@
 // (so compiling overlaps the pre-copy rounds instead of adding to the downtime),
 // and build the VM once END has been verified. Nothing runs before that.
 import { checkLoader } from './loader.js';
+import { Memories } from './memories.js';
 import { restoreVm } from '../checkpoint/restore.js';
 import { WASM_FEATURES } from '../checkpoint/cleaner.js';
 import { CheckpointAssembler } from '../format/assemble.js';
@@ -32,6 +33,10 @@ export interface Received {
   times: { endAt: number; verifiedAt: number; builtAt: number };
 }
 
+function* everyPage(spaces: Map<number, Map<number, Buffer>>): Generator<[number, number, Buffer]> {
+  for (const [slot, pages] of spaces) for (const [page, data] of pages) yield [slot, page, data];
+}
+
 /** A refusal we tell the source about before closing. */
 export class Refused extends Error {}
 
@@ -48,15 +53,32 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     const dec = new RecordDecoder({ name: 'migration stream' });
     const asm = new CheckpointAssembler(true, true);
     const compiled = new Map<string, Promise<PreparedModule>>();
+    const memories = new Memories();
+    let building = false;
     while (!dec.ended) {
       const m = await ch.next(idle);
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
+      if (m.type === Msg.SYNC) {
+        await ch.send(Msg.SYNCED);
+        continue;
+      }
       if (m.type !== Msg.STREAM) throw new Refused(`unexpected message ${m.type} during the stream`);
       for (const rec of dec.push(m.payload)) {
         asm.add(rec);
         if (rec.type === RecordType.HEADER) {
           const missing = asm.header!.features.filter((f) => !features.includes(f));
           if (missing.length) throw new Refused(`this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+        } else if (rec.type === RecordType.PAGES && !building) {
+          // Modules come before pages: once they are compiled we know what memory
+          // they accept, and the pages go straight into it from then on.
+          building = true;
+          Promise.all(compiled.values()).then(
+            (mods) => {
+              memories.start(mods.map((m) => m.meta.maxPages + m.meta.regionPages), everyPage(asm.spaces));
+              asm.onPage = (slot, page, data) => memories.put(slot, page, data);
+            },
+            () => undefined, // the restore reports the module's error
+          );
         } else if (rec.type === RecordType.MODULE) {
           for (const [hash, bytes] of asm.modules) {
             if (compiled.has(hash)) continue;
@@ -72,7 +94,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     const cp = asm.result('stream', dec.bytes, false);
     const verifiedAt = wallNow();
     const vmId = cp.header.kind === 'fork' ? newVmId() : cp.header.vmId;
-    const kernel = await restoreVm(cp, { ...o.kernel, vmId }, (hash) => compiled.get(hash));
+    const kernel = await restoreVm(cp, { ...o.kernel, vmId }, (hash) => compiled.get(hash), (slot) => memories.take(slot));
     return { kernel, header: cp.header, bytes: dec.bytes, times: { endAt, verifiedAt, builtAt: wallNow() } };
   } catch (err) {
     const reason = (err as Error).message;

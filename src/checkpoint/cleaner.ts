@@ -81,6 +81,7 @@ export class PageCleaner {
   private workStart = performance.now();
   private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
   private readonly throttle: Throttle | null;
+  private frozenSends = false;
   /** Wall-clock time of the freeze (performance.timeOrigin-based ms), once frozen. */
   frozenAt = 0;
 
@@ -126,7 +127,7 @@ export class PageCleaner {
     // Work at least twice as long as the programs' last slice: a program sweeping a
     // large array may run far past its 10 ms to its next safepoint, and the cleaner
     // must still get two thirds of the CPU.
-    if (performance.now() - this.workStart >= Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)) {
+    if (!this.frozenSends && performance.now() - this.workStart >= Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)) {
       await this.yieldToPrograms();
     }
   }
@@ -175,6 +176,9 @@ export class PageCleaner {
           }
         }
         await this.flush(batch);
+        // Until the receiver has taken in the round, it is not over: what waits in
+        // socket buffers or a slow link's queue would otherwise land after the freeze.
+        await this.target.drain?.();
         await this.yieldToPrograms();
         const dirty = this.dirtyCounts();
         let wss = 0;
@@ -204,6 +208,7 @@ export class PageCleaner {
       }
       return await this.finalPhase(t0, rounds);
     } catch (err) {
+      this.frozenSends = false;
       this.kernel.scheduler.release();
       this.setTracking(false);
       this.throttle?.release();
@@ -247,7 +252,12 @@ export class PageCleaner {
     this.setTracking(false);
     this.throttle?.release();
     const downtimeMs = performance.now() - tf;
-    this.kernel.scheduler.release();
+    // A migrating source is fenced: what its programs do now is thrown away on
+    // success, while the rest of the stream is on the downtime's critical path.
+    if (this.o.fence) {
+      this.kernel.scheduler.hold(true);
+      this.frozenSends = true;
+    } else this.kernel.scheduler.release();
     // ---- running again ----
     const batch: PageEntry[] = [];
     for (const s of snapshot) {
@@ -260,6 +270,7 @@ export class PageCleaner {
     const verify = computeVerify(kernelState, this.digests());
     for (const slot of this.sent.keys()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
+    this.frozenSends = false;
     this.kernel.scheduler.release();
     return {
       rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,

@@ -9,6 +9,7 @@ export async function restoreVm(
   cp: Checkpoint,
   opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>,
   compiled: (hash: string) => Promise<PreparedModule> | undefined = () => undefined,
+  memories: (slot: number) => WebAssembly.Memory | undefined = () => undefined,
 ): Promise<Kernel> {
   const missing = cp.header.features.filter((f) => !WASM_FEATURES.includes(f));
   if (missing.length) throw new CheckpointError('unsupported', `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
@@ -28,5 +29,6 @@ export async function restoreVm(
       return compiled(hash) ?? prepare(bytes);
     },
     opts,
+    memories,
   );
 }

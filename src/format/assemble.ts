@@ -32,6 +32,8 @@ export class CheckpointAssembler {
   kernel: Buffer | undefined;
   verify: Buffer | undefined;
 
+  /** Sees every page as it is set (a migration writes it into the program's memory). */
+  onPage: ((slot: number, page: number, data: Buffer | null) => void) | null = null;
   /** Digest of each page as it arrived, when hashing as we go (see constructor). */
   private readonly digests: Map<number, Array<Buffer | undefined>> | null;
 
@@ -80,6 +82,7 @@ export class CheckpointAssembler {
 
   /** Last content wins; a page whose last content is zero is dropped. */
   setPage(slot: number, page: number, data: Buffer | null): void {
+    this.onPage?.(slot, page, data);
     let m = this.spaces.get(slot);
     // A foreign writer may send zeros as RAW; VERIFY only covers non-zero pages.
     if (data === null || isZeroPage(data)) {

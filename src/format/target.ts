@@ -12,6 +12,8 @@ export interface CheckpointTarget {
   pages(batch: PageEntry[]): Promise<void>;
   finish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void>;
   abort(reason: Error): Promise<void>;
+  /** Resolves once the receiver has everything written so far (a network target). */
+  drain?(): Promise<void>;
   readonly bytesWritten: number;
 }
 

@@ -159,11 +159,11 @@ export class Kernel {
     return this.addProcess(pid, mod, argv, env, table);
   }
 
-  private addProcess(pid: number, mod: PreparedModule, argv: string[], env: string[], table: FdTable): Process {
+  private addProcess(pid: number, mod: PreparedModule, argv: string[], env: string[], table: FdTable, memory?: WebAssembly.Memory): Process {
     const maxPages = this.opts.memoryMiB ? Math.floor(this.opts.memoryMiB * 16) : undefined; // 64 KiB wasm pages
     if (maxPages !== undefined && maxPages < mod.meta.initialPages)
       throw new Error(`${argv[0]} needs at least ${Math.ceil(mod.meta.initialPages / 16)} MiB of memory to start; the limit is ${this.opts.memoryMiB} MiB`);
-    const p = new Process(pid, pid, argv, env, mod, (proc) => wasiImports(this, proc), maxPages);
+    const p = new Process(pid, pid, argv, env, mod, (proc) => wasiImports(this, proc), maxPages, memory);
     this.processes.set(pid, p);
     this.fds.set(pid, table);
     return p;
@@ -303,6 +303,8 @@ export class Kernel {
     pages: (slot: number) => Map<number, Uint8Array>,
     module: (hash: string) => Promise<PreparedModule>,
     opts: Omit<KernelOptions, 'dirs' | 'tcplisten'>,
+    /** Memories already holding the pages of a frame space (a migration builds them as pages arrive). */
+    prebuilt: (slot: number) => WebAssembly.Memory | undefined = () => undefined,
   ): Promise<Kernel> {
     if (state.version !== KERNEL_VERSION)
       throw new Error(`checkpoint was taken by guest kernel ${state.version}; this roam runs ${KERNEL_VERSION}`);
@@ -327,16 +329,19 @@ export class Kernel {
       const table = FdTable.from(ps.fds);
       // A program blocked reading /dev/checkpoint learns that it has arrived.
       for (const fd of table.entries.values()) if (fd.t === 'dev' && fd.name === 'checkpoint') fd.arrived = true;
-      const p = k.addProcess(ps.pid, mod, ps.argv, ps.env, table);
+      const memory = ps.status === 'exited' ? undefined : prebuilt(ps.slot);
+      const p = k.addProcess(ps.pid, mod, ps.argv, ps.env, table, memory);
       p.status = ps.status;
       p.exitCode = ps.exitCode;
       p.wait = ps.wait ? { reason: ps.wait.reason, until: ps.wait.until ? BigInt(ps.wait.until) : undefined } : null;
       if (ps.status === 'exited') continue;
       p.growTo(ps.virtPages);
       const mem = p.bytes();
-      // Instantiation re-applied the data segments; memory grown since is already zero.
-      mem.fill(0, 0, Math.min(ps.virtPages, mod.meta.initialPages) * 65536);
-      for (const [page, data] of pages(ps.slot)) mem.set(data, page * 4096);
+      // Instantiation re-applied the data segments; memory grown since is already zero
+      // (or, prebuilt, already holds its pages).
+      const dataEnd = Math.min(ps.virtPages, mod.meta.initialPages) * 65536;
+      mem.fill(0, 0, dataEnd);
+      for (const [page, data] of pages(ps.slot)) if (!memory || page * 4096 < dataEnd) mem.set(data, page * 4096);
       p.load(ps);
       // Retry every blocked syscall once: its condition is re-evaluated on the new host.
       if (p.status === 'blocked') p.status = 'runnable';

@@ -60,10 +60,17 @@ export class Process implements FrameSpace {
     readonly mod: PreparedModule,
     imports: (p: Process) => WebAssembly.Imports,
     maxPages?: number,
+    /** A memory that already holds the program's pages (restore); grown here to the module's minimum. */
+    memory?: WebAssembly.Memory,
   ) {
     const { meta } = mod;
     const limit = Math.min(meta.maxPages, maxPages ?? meta.maxPages);
-    this.memory = new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
+    if (memory) {
+      const min = meta.initialPages + meta.regionPages;
+      const have = memory.buffer.byteLength / 65536;
+      if (have < min) memory.grow(min - have);
+    }
+    this.memory = memory ?? new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
     const imp = imports(this);
     (imp as any).roam = { ...(imp as any).roam, memory: this.memory };
     // Instantiating applies the data segments; both variants share the memory.

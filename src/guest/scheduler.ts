@@ -38,8 +38,9 @@ export class Scheduler {
    * only after HOLD_GRACE_MS of waiting (a fast link drains sooner; a slow one
    * should not stop the programs).
    */
-  hold(): void {
+  hold(strict = false): void {
     this.held = true;
+    this.strict = strict;
     this.heldAt = performance.now();
   }
   release(): void {
@@ -47,11 +48,14 @@ export class Scheduler {
     this.kick();
   }
   private heldAt = 0;
+  /** Held without grace: no slice at all until release (a migration's last sends after the freeze). */
+  private strict = false;
   private graceTimer: NodeJS.Timeout | null = null;
 
   kick(): void {
     if (this.scheduled) return;
     if (this.held) {
+      if (this.strict) return;
       this.graceTimer ??= setTimeout(() => { this.graceTimer = null; this.kick(); }, HOLD_GRACE_MS);
       return;
     }
@@ -65,7 +69,7 @@ export class Scheduler {
 
   private tick(): void {
     this.scheduled = false;
-    if (this.held && performance.now() - this.heldAt < HOLD_GRACE_MS) return this.kick();
+    if (this.held && (this.strict || performance.now() - this.heldAt < HOLD_GRACE_MS)) return this.kick();
     const now = performance.now();
     const runnable = this.runnable();
     const ready = runnable.filter((p) => !((this.restUntil.get(p.pid) ?? 0) > now));

@@ -4,6 +4,8 @@
 //   LOADER (manifest) ───────────────────▶   check pinned hash, kernel, features
 //                     ◀─────────────────── LOADER_OK | REFUSE
 //   STREAM (checkpoint stream chunks) ───▶   decode, compile modules early
+//   SYNC (end of each round) ────────────▶
+//                     ◀─────────────────── SYNCED
 //   ... pre-copy rounds, freeze, END ────▶   verify, build the VM
 //                     ◀─────────────────── CONFIRM  (then the destination runs)
 //                     ◀─────────────────── STARTED  (time of its first instruction)
@@ -17,6 +19,10 @@ export enum Msg {
   CONFIRM = 4,
   STARTED = 5,
   REFUSE = 6,
+  /** Source: tell me when you have taken in everything before this. */
+  SYNC = 7,
+  /** Destination: I have. */
+  SYNCED = 8,
 }
 
 export interface Confirm {

@@ -74,7 +74,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
 
     const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
     // The destination speaks again only to confirm, or to refuse and hang up.
-    const reply = replies(ch, o.to);
+    const reply = replies(ch, o.to, () => target.synced());
     reply.confirm.catch((err: Error) => void target.abort(err));
 
     const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
@@ -125,7 +125,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
 }
 
 /** The destination's CONFIRM and STARTED (or its refusal, or its death). */
-function replies(ch: Channel, to: string): { confirm: Promise<Confirm>; started: Promise<Started> } {
+function replies(ch: Channel, to: string, synced: () => void): { confirm: Promise<Confirm>; started: Promise<Started> } {
   let gotConfirm!: (c: Confirm) => void, failConfirm!: (e: Error) => void;
   let gotStarted!: (s: Started) => void, failStarted!: (e: Error) => void;
   const confirm = new Promise<Confirm>((res, rej) => { gotConfirm = res; failConfirm = rej; });
@@ -138,7 +138,8 @@ function replies(ch: Channel, to: string): { confirm: Promise<Confirm>; started:
         const m = await ch.next();
         if (!m) throw new Error(`${to} closed the connection before confirming`);
         if (m.type === Msg.REFUSE) throw new Error(`${to} refused the VM: ${parseJson<Refuse>(m.payload, 'REFUSE').reason}`);
-        if (m.type === Msg.CONFIRM) gotConfirm(parseJson<Confirm>(m.payload, 'CONFIRM'));
+        if (m.type === Msg.SYNCED) synced();
+        else if (m.type === Msg.CONFIRM) gotConfirm(parseJson<Confirm>(m.payload, 'CONFIRM'));
         else if (m.type === Msg.STARTED) { gotStarted(parseJson<Started>(m.payload, 'STARTED')); return; }
         else throw new Error(`${to} sent unexpected message ${m.type}`);
       }

@@ -12,6 +12,8 @@ const DECIDE_AFTER = 8 << 20;
 
 export interface ChannelTarget extends CheckpointTarget {
   readonly meter: RateMeter;
+  /** The destination answered a SYNC. */
+  synced(): void;
   /** Whether pages are being LZ4-compressed. */
   readonly compressing: boolean;
 }
@@ -29,6 +31,7 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
   w.compress = mode === 'always';
   let decided = mode !== 'auto';
   let aborted: Error | undefined;
+  const waiting: Array<{ ok: () => void; fail: (e: Error) => void }> = [];
   const live = (): void => {
     if (aborted) throw new Error(`migration aborted: ${aborted.message}`, { cause: aborted });
   };
@@ -63,6 +66,16 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
     },
     async abort(reason) {
       aborted = reason;
+      for (const w of waiting.splice(0)) w.fail(reason);
+    },
+    async drain() {
+      live();
+      const done = new Promise<void>((ok, fail) => waiting.push({ ok, fail }));
+      await channel.send(Msg.SYNC);
+      await done;
+    },
+    synced() {
+      waiting.shift()?.ok();
     },
     get bytesWritten() {
       return w.bytesWritten;
