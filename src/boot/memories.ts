@@ -27,10 +27,20 @@ export class Memories {
     for (const [slot, page, data] of replay) this.put(slot, page, data);
   }
 
+  /** Frame-space sizes announced by the source: each memory then grows once, not page by page. */
+  private readonly sizes = new Map<number, number>();
+  reserve(sizes: Map<number, number>): void {
+    for (const [slot, pages] of sizes) this.sizes.set(slot, pages);
+  }
+
   put(slot: number, page: number, data: Uint8Array | null): void {
     if (this.maximum === null || this.disabled || slot === KERNEL_POOL_SLOT) return;
     let m = this.mems.get(slot);
-    const need = Math.floor((page * PAGE_SIZE) / WASM_PAGE) + 1;
+    // Grow to the announced size in one step: every grow also makes V8 account for
+    // more external memory, and page-by-page growth spent most of a 256 MiB
+    // migration in grow() and the garbage collector.
+    const announced = Math.ceil(((this.sizes.get(slot) ?? 0) * PAGE_SIZE) / WASM_PAGE);
+    const need = Math.max(Math.floor((page * PAGE_SIZE) / WASM_PAGE) + 1, Math.min(announced, this.maximum));
     if (need > this.maximum) {
       this.disabled = true; // not a memory any module could have had; leave it to restore
       return;

@@ -68,6 +68,8 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
         if (rec.type === RecordType.HEADER) {
           const missing = asm.header!.features.filter((f) => !features.includes(f));
           if (missing.length) throw new Refused(`this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+        } else if (rec.type === RecordType.SPACES) {
+          memories.reserve(asm.spaceSizes);
         } else if (rec.type === RecordType.PAGES && !building) {
           // Modules come before pages: once they are compiled we know what memory
           // they accept, and the pages go straight into it from then on.

@@ -155,6 +155,11 @@ export class PageCleaner {
         const bytes0 = this.target.bytesWritten;
         let sent = 0, postponed = 0;
         const batch: PageEntry[] = [];
+        if (round === 0 && this.target.sizes) {
+          const sizes: Record<number, number> = {};
+          for (const space of this.spaces()) sizes[space.slot] = space.pageCount();
+          await this.target.sizes(sizes);
+        }
         for (const space of this.spaces()) {
           const slot = space.slot;
           let transmit: number[];

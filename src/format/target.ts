@@ -14,6 +14,8 @@ export interface CheckpointTarget {
   abort(reason: Error): Promise<void>;
   /** Resolves once the receiver has everything written so far (a network target). */
   drain?(): Promise<void>;
+  /** The frame spaces' sizes at the start of a round, so a receiver can size memories once. */
+  sizes?(spaces: SpaceSizes): Promise<void>;
   readonly bytesWritten: number;
 }
 

@@ -68,6 +68,10 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
       aborted = reason;
       for (const w of waiting.splice(0)) w.fail(reason);
     },
+    async sizes(spaces) {
+      live();
+      await w.spaces(spaces);
+    },
     async drain() {
       live();
       const done = new Promise<void>((ok, fail) => waiting.push({ ok, fail }));
