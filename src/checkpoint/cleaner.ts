@@ -88,7 +88,7 @@ export class PageCleaner {
   constructor(private readonly kernel: Kernel, private readonly target: CheckpointTarget, opts: CleanerOptions = {}) {
     this.o = {
       kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 1024, workMs: 20,
-      verifyAtFreeze: false, fence: false, bufferLimit: Infinity, throttle: false, strict: false, priority: true, ...opts,
+      verifyAtFreeze: false, fence: false, bufferLimit: Infinity, throttle: false, strict: false, priority: false, ...opts,
     };
     this.throttle = this.o.throttle ? new Throttle(kernel.scheduler) : null;
   }

@@ -82,6 +82,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       kind: o.kind,
       fence: o.kind === 'migration',
       strict: true,
+      priority: true,
       throttle: o.throttle ?? true,
       maxRounds: o.maxRounds,
       verifyAtFreeze: o.verify,
