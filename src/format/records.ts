@@ -5,6 +5,7 @@
 // reader may skip when it does not know it; unknown mandatory records are refused.
 import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
 import { CheckpointError } from './errors.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 export const STREAM_MAGIC = Buffer.from('ROAMSTRM', 'latin1');
 export const RECORD_HEADER_SIZE = 8;
@@ -146,8 +147,7 @@ export class RecordDecoder {
   private readonly known: ReadonlySet<number>;
   private readonly name: string;
   private readonly allowUnsigned: boolean;
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
   private magicSeen = false;
   private pending: { type: number; length: number; offset: number } | undefined;
   /** Offset of the next unconsumed byte. */
@@ -172,15 +172,14 @@ export class RecordDecoder {
   push(chunk: Buffer): Rec[] {
     if (chunk.length === 0) return [];
     if (this.ended) throw this.trailing(this.bytes);
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     this.bytes += chunk.length;
     const out: Rec[] = [];
     for (;;) {
       if (!this.magicSeen) {
         // Refuse a wrong magic as soon as the bytes disagree, not only after 8 bytes.
-        const n = Math.min(this.buffered, STREAM_MAGIC.length);
-        const head = this.peek(n);
+        const n = Math.min(this.queue.length, STREAM_MAGIC.length);
+        const head = this.queue.peek(n);
         if (!head.equals(STREAM_MAGIC.subarray(0, n))) {
           throw new CheckpointError('not-roam', `not a roam ${this.name}: bad magic (expected "ROAMSTRM")`);
         }
@@ -189,7 +188,7 @@ export class RecordDecoder {
         this.magicSeen = true;
       }
       if (!this.pending) {
-        if (this.buffered < RECORD_HEADER_SIZE) break;
+        if (this.queue.length < RECORD_HEADER_SIZE) break;
         const offset = this.consumed;
         const head = this.take(RECORD_HEADER_SIZE);
         const type = head.readUInt32LE(0);
@@ -211,13 +210,13 @@ export class RecordDecoder {
         this.pending = { type, length, offset };
       }
       const p = this.pending;
-      if (this.buffered < p.length) break;
+      if (this.queue.length < p.length) break;
       const payload = this.take(p.length);
       this.pending = undefined;
       if (p.type === RecordType.END) {
         this.checkEnd(payload, p.offset);
         this.ended = true;
-        if (this.buffered > 0) throw this.trailing(this.consumed);
+        if (this.queue.length > 0) throw this.trailing(this.consumed);
         break;
       }
       this.hashed(payload);
@@ -274,32 +273,9 @@ export class RecordDecoder {
     this.hmac?.update(b);
   }
 
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    return Buffer.concat(this.chunks, this.buffered).subarray(0, n);
-  }
-
-  /** Removes n buffered bytes (n <= buffered), concatenating only when they span chunks. */
+  /** Removes n queued bytes, counting them as consumed. */
   private take(n: number): Buffer {
     this.consumed += n;
-    this.buffered -= n;
-    const first = this.chunks[0];
-    if (n === 0) return Buffer.alloc(0);
-    if (first!.length >= n) {
-      if (first!.length === n) this.chunks.shift();
-      else this.chunks[0] = first!.subarray(n);
-      return first!.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - at);
-      c.copy(out, at, 0, k);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    return out;
+    return this.queue.take(n);
   }
 }

@@ -24,6 +24,7 @@ import {
 } from 'node:crypto';
 import net from 'node:net';
 import { formatHostPort } from '../util/address.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 export const CHANNEL_MAGIC = Buffer.from('ROAMMIG1', 'latin1');
 export const HELLO_SIZE = 72;
@@ -144,8 +145,8 @@ export class Channel implements AsyncIterable<Message> {
   private received = 0;
   private phase: 'hello' | 'finished' | 'open' = 'hello';
   // Received, undecoded bytes: a list of chunks, so that large frames cost one copy.
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** Received bytes not yet decoded. */
+  private readonly inbound = new ByteQueue();
   /** Length field of the frame being read, or -1 while waiting for a length field. */
   private frameLength = -1;
   private frameHeader: Buffer = EMPTY;
@@ -311,8 +312,7 @@ export class Channel implements AsyncIterable<Message> {
   private onData(chunk: Buffer): void {
     if (this.failure) return;
     this.received += chunk.length;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.inbound.push(chunk);
     try {
       this.pump();
     } catch (err) {
@@ -327,22 +327,22 @@ export class Channel implements AsyncIterable<Message> {
     while (!this.failure) {
       if (this.phase === 'hello') {
         // Refuse a foreign peer as soon as its bytes disagree with the magic.
-        const n = Math.min(this.buffered, CHANNEL_MAGIC.length);
-        const head = this.peek(n);
+        const n = Math.min(this.inbound.length, CHANNEL_MAGIC.length);
+        const head = this.inbound.peek(n);
         if (!head.equals(CHANNEL_MAGIC.subarray(0, n))) {
           throw new ChannelError(
             'handshake',
-            `migration handshake with ${this.remote} failed: not a roam migration peer (it sent "${printable(this.peek(Math.min(this.buffered, 16)))}" instead of the ROAMMIG1 hello)`,
+            `migration handshake with ${this.remote} failed: not a roam migration peer (it sent "${printable(this.inbound.peek(Math.min(this.inbound.length, 16)))}" instead of the ROAMMIG1 hello)`,
           );
         }
-        if (this.buffered < HELLO_SIZE) return;
-        this.onHello(this.take(HELLO_SIZE));
+        if (this.inbound.length < HELLO_SIZE) return;
+        this.onHello(this.inbound.take(HELLO_SIZE));
         this.phase = 'finished';
         continue;
       }
       if (this.frameLength < 0) {
-        if (this.buffered < LENGTH_SIZE) return;
-        const header = this.take(LENGTH_SIZE);
+        if (this.inbound.length < LENGTH_SIZE) return;
+        const header = this.inbound.take(LENGTH_SIZE);
         const length = header.readUInt32BE(0);
         if (length > MAX_FRAME_LENGTH) {
           throw new ChannelError(
@@ -359,8 +359,8 @@ export class Channel implements AsyncIterable<Message> {
         this.frameLength = length;
         this.frameHeader = header;
       }
-      if (this.buffered < this.frameLength) return;
-      const body = this.take(this.frameLength);
+      if (this.inbound.length < this.frameLength) return;
+      const body = this.inbound.take(this.frameLength);
       this.frameLength = -1;
       this.onFrame(this.open(this.frameHeader, body));
     }
@@ -465,8 +465,8 @@ export class Channel implements AsyncIterable<Message> {
       this.fail(new ChannelError('closed', `migration handshake with ${this.remote} failed: the peer closed the connection during the handshake (after ${this.received} bytes)`));
       return;
     }
-    if (this.frameLength >= 0 || this.buffered > 0) {
-      const have = this.frameLength >= 0 ? LENGTH_SIZE + this.buffered : this.buffered;
+    if (this.frameLength >= 0 || this.inbound.length > 0) {
+      const have = this.frameLength >= 0 ? LENGTH_SIZE + this.inbound.length : this.inbound.length;
       const want = this.frameLength >= 0 ? `${LENGTH_SIZE + this.frameLength}` : `at least ${LENGTH_SIZE}`;
       this.fail(new ChannelError('closed', `migration stream from ${this.remote}: peer closed the connection in the middle of a frame (frame ${this.recvCounter}: ${have} of ${want} bytes)`));
       return;
@@ -482,8 +482,7 @@ export class Channel implements AsyncIterable<Message> {
   private fail(err: Error, graceful = false): void {
     if (this.failure) return;
     this.failure = err;
-    this.chunks = [];
-    this.buffered = 0;
+    this.inbound.clear();
     if (graceful && !this.socket.destroyed) {
       this.socket.end();
       const t = setTimeout(() => this.socket.destroy(), 1000);
@@ -508,34 +507,6 @@ export class Channel implements AsyncIterable<Message> {
 
   private settleAll<W>(list: W[], settle: (w: W) => void): void {
     for (const w of list.splice(0)) settle(w);
-  }
-
-  private peek(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    return Buffer.concat(this.chunks, this.buffered).subarray(0, n);
-  }
-
-  /** Removes n buffered bytes (n <= buffered), copying only when they span chunks. */
-  private take(n: number): Buffer {
-    this.buffered -= n;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let at = 0;
-    while (at < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - at);
-      c.copy(out, at, 0, k);
-      at += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    return out;
   }
 }
 
