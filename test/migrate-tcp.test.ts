@@ -7,16 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import readline from 'node:readline';
 import { test } from 'node:test';
-import { example, roam, sleep, start, until } from './helpers.js';
+import { example, roam, sleep, start, until, freePort } from './helpers.js';
 import { cstrap } from './migrate-fixtures.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** One client: sends "ID SEQ" every few ms, checks each reply, reconnects when cut. */
 function client(port: number, id: number, stop: () => boolean) {

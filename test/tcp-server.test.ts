@@ -6,15 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { test } from 'node:test';
-import { example, roam, start, tmpdir, until } from './helpers.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { example, roam, start, tmpdir, until, freePort } from './helpers.js';
 
 async function client(port: number) {
   for (let i = 0; ; i++) {

@@ -19,13 +19,15 @@ export interface CheckpointTarget {
   readonly bytesWritten: number;
 }
 
-export function streamTarget(sink: Sink, opts: { key?: Buffer } = {}): CheckpointTarget {
+/** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
+export function streamTarget(sink: Sink, opts: { key?: Buffer; what?: string } = {}): CheckpointTarget & { readonly writer: StreamWriter } {
   const w = new StreamWriter(sink, opts);
   let aborted: Error | undefined;
   const live = (): void => {
-    if (aborted) throw new Error(`checkpoint aborted: ${aborted.message}`, { cause: aborted });
+    if (aborted) throw new Error(`${opts.what ?? 'checkpoint'} aborted: ${aborted.message}`, { cause: aborted });
   };
   return {
+    writer: w,
     async begin(header, modules) {
       live();
       await w.header(header);

@@ -2,7 +2,7 @@
 // chunks, over the encrypted channel; paced to --max-bandwidth, measuring the link
 // as it goes, and switching LZ4 page compression on when the link is slow enough
 // for compression to shorten the migration.
-import { compressionGain, StreamWriter, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { compressionGain, streamTarget, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import type { Channel } from './channel.js';
 import { Msg } from './protocol.js';
 import { Pacer, RateMeter } from './rate.js';
@@ -22,12 +22,13 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
   const pacer = opts.maxBandwidth ? new Pacer(opts.maxBandwidth) : null;
   const meter = new RateMeter();
   const mode = opts.compress ?? 'auto';
-  const w = new StreamWriter(async (chunk) => {
+  const base = streamTarget(async (chunk) => {
     if (pacer) await pacer.take(chunk.length + 21);
     const t = performance.now();
     await channel.send(Msg.STREAM, chunk);
     meter.add(chunk.length, performance.now() - t);
-  });
+  }, { what: 'migration' });
+  const w = base.writer;
   w.compress = mode === 'always';
   let decided = mode !== 'auto';
   let aborted: Error | undefined;
@@ -50,23 +51,16 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
     get compressing() {
       return w.compress;
     },
-    async begin(header, modules) {
-      live();
-      await w.header(header);
-      for (const m of modules) await w.module(m);
-    },
+    begin: (header, modules) => base.begin(header, modules),
     async pages(batch) {
-      live();
-      decide(batch);
-      await w.pages(batch);
+      if (!aborted) decide(batch);
+      await base.pages(batch);
     },
-    async finish(spaces, kernel, verify) {
-      live();
-      await Promise.all([w.spaces(spaces), w.kernel(kernel), w.verify(verify), w.end()]);
-    },
+    finish: (spaces, kernel, verify) => base.finish(spaces, kernel, verify),
     async abort(reason) {
       aborted = reason;
-      for (const w of waiting.splice(0)) w.fail(reason);
+      await base.abort(reason);
+      for (const x of waiting.splice(0)) x.fail(reason);
     },
     async sizes(spaces) {
       live();
@@ -82,7 +76,7 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
       waiting.shift()?.ok();
     },
     get bytesWritten() {
-      return w.bytesWritten;
+      return base.bytesWritten;
     },
   };
 }
