@@ -1,12 +1,23 @@
 // LZ4 for PAGES entries of kind LZ4: the one place roam touches the LZ4 library
-// (lz4-napi: lz4_flex compiled to a prebuilt N-API addon, no build step at install).
+// (lz4-napi: lz4_flex compiled to a prebuilt N-API addon, no build step at install;
+// where addons may not load — a VM that the node daemon starts under Node's
+// permission model — lz4-wasm-nodejs: the same lz4_flex compiled to WebAssembly,
+// with the same size-prefixed calls).
 // On the wire a compressed page is a plain LZ4 *block* (the block format of the LZ4
 // spec: no frame, no checksum, no size prefix), so any LZ4 implementation reads it;
 // the decoded size is always known to the reader (one page). lz4-napi's block calls
 // put a u32 LE decoded size in front of the block, which these wrappers strip and
 // supply, so a stream never decides how much the reader allocates.
-import { compressSync, uncompressSync } from 'lz4-napi';
 import { PAGE_SIZE } from '../checkpoint/frames.js';
+
+// Loading an addon throws under --experimental-permission without --allow-addons
+// (which the daemon never grants: an addon could undo the sandbox).
+const codec: { name: string; compress(b: Buffer): Uint8Array; decompress(b: Buffer): Uint8Array } = await import('lz4-napi').then(
+  (m) => ({ name: 'lz4-napi', compress: m.compressSync, decompress: m.uncompressSync }),
+  async () => ({ name: 'lz4-wasm-nodejs', ...(await import('lz4-wasm-nodejs')).default }),
+);
+/** The LZ4 implementation this process loaded. */
+export const LZ4_CODEC = codec.name;
 
 /** A compressed page is written as LZ4 only if its entry (u32 length + block) takes at most this many bytes; otherwise RAW. */
 export const LZ4_MAX_ENTRY = PAGE_SIZE - 64;
@@ -22,7 +33,7 @@ const asBuffer = (d: Uint8Array): Buffer =>
 /** `data` as one LZ4 block (no size prefix). */
 export function lz4Compress(data: Uint8Array): Buffer {
   // lz4-napi returns u32 LE size || block.
-  return compressSync(asBuffer(data)).subarray(4);
+  return asBuffer(codec.compress(asBuffer(data))).subarray(4);
 }
 
 /**
@@ -36,15 +47,18 @@ export function lz4Decompress(block: Uint8Array, expectedSize: number): Buffer {
   const framed = Buffer.allocUnsafe(4 + block.length);
   framed.writeUInt32LE(expectedSize, 0);
   framed.set(block, 4);
-  let out: Buffer;
+  let out: Uint8Array;
   try {
     // Refuses a block that would write past expectedSize; returns less if it decodes to less.
-    out = uncompressSync(framed);
+    out = codec.decompress(framed);
   } catch (e) {
+    // The WebAssembly build reports a short block as an error; say it as below.
+    const short = /actual (\d+), expected/.exec(String(e));
+    if (short) throw new Error(`LZ4 block decodes to ${short[1]} bytes, expected ${expectedSize}`);
     throw new Error(`malformed LZ4 block (${e instanceof Error ? e.message : String(e)})`);
   }
   if (out.length !== expectedSize) throw new Error(`LZ4 block decodes to ${out.length} bytes, expected ${expectedSize}`);
-  return out;
+  return asBuffer(out);
 }
 
 /** Bytes a non-zero page takes in a PAGES entry after its 9-byte head, given its LZ4 block (or none). */
