@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeTopUp } from '../src/tokens/topup.js';
-import { daemon, refusal } from './packetd-fixtures.js';
+import { daemon, fakeVm, refusal } from './packetd-fixtures.js';
 import { broker } from './broker-fixtures.js';
 
 test('the same job presented at two nodes is refused by the other node', async () => {
@@ -38,7 +38,7 @@ test('a certificate from another node, or a forged one, is not refunded', async 
   await b.client.addCustomer('mallory', 100);
   const nodeA = await daemon({ nodeId: 'node-a', secret: Buffer.from(a.secret, 'hex') });
   // node-b signs a certificate naming node-a's job: its secret is not node-a's.
-  const liar = await daemon({ nodeId: 'node-a', secret: Buffer.from(other.secret, 'hex'), launcher: async () => ({ addr: '' }) });
+  const liar = await daemon({ nodeId: 'node-a', secret: Buffer.from(other.secret, 'hex'), launcher: async () => fakeVm('vm-liar') });
   try {
     const t = await b.client.buy({ customer: 'mallory', node: 'node-a', count: 10 });
     assert.equal((await nodeA.ask({ type: 'BOOT', token: t.token })).type, 'ACCEPTED');

@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { daemon, mint, refusal } from './packetd-fixtures.js';
+import { SECRET, daemon, fakeVm, mint, refusal } from './packetd-fixtures.js';
+import { vmKey } from '../src/tokens/vm-key.js';
 import { decodeMessage, encodeMessage } from '../src/host/protocol.js';
 
 const NOW = () => Math.floor(Date.now() / 1000);
@@ -18,7 +19,8 @@ test('a valid token is accepted once, credited and launched with its limits', as
     assert.equal(r.balance, 12);
     assert.equal(r.addr, '127.0.0.1:9001');
     assert.equal(launches.length, 1);
-    assert.equal(launches[0].vmId, r.vmId);
+    assert.equal(r.vmId, 'vm-1');
+    assert.deepEqual(launches[0].key, vmKey(SECRET, m.jobId), 'the VM gets the job key the broker gives the customer');
     assert.equal(launches[0].memoryMiB, 100);
     assert.equal(launches[0].loaderSha256, '01'.repeat(32));
     assert.equal(d.job(m.jobId.toString('hex'))?.balance, 12);
@@ -70,7 +72,7 @@ test('without a launcher the daemon verifies and then refuses with no-launcher, 
 
 test('capacity, launch failure and a second token for the same job are refused', async () => {
   let fail = true;
-  const { d, ask } = await daemon({ capacityMiB: 100, launcher: async () => { if (fail) throw new Error('no cstrap'); return { addr: '' }; } });
+  const { d, ask } = await daemon({ capacityMiB: 100, launcher: async () => { if (fail) throw new Error('no cstrap'); return fakeVm('vm-1'); } });
   try {
     assert.equal(refusal(await ask({ type: 'BOOT', token: mint({ memoryMiB: 101 }).raw })), 'refused:no-capacity');
     const m = mint({ memoryMiB: 100 });
@@ -85,7 +87,7 @@ test('capacity, launch failure and a second token for the same job are refused',
 test('while a launch is under way a retransmission gets no answer yet, and a refund stops the VM once started', async () => {
   let release!: () => void;
   const stopped: string[] = [];
-  const { d } = await daemon({ launcher: (r) => new Promise((ok) => { release = () => ok({ addr: 'x:1', stop: () => stopped.push(r.vmId) }); }) });
+  const { d } = await daemon({ launcher: () => new Promise((ok) => { release = () => ok(fakeVm('vm-1', 'x:1', { stop: () => stopped.push('vm-1') })); }) });
   try {
     const m = mint();
     const boot = encodeMessage({ type: 'BOOT', reqId: 7, token: m.raw });

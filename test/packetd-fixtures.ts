@@ -2,7 +2,7 @@
 // the way the broker does, and a daemon on a real UDP socket on 127.0.0.1.
 import { randomBytes } from 'node:crypto';
 import { iterate, mintBootToken, newSeed, type BootTokenFields } from '../src/tokens/index.js';
-import { Packetd, type LaunchRequest, type PacketdOptions } from '../src/host/packetd.js';
+import { Packetd, type Launched, type LaunchRequest, type PacketdOptions } from '../src/host/packetd.js';
 import { request } from '../src/host/client.js';
 import type { Message } from '../src/host/protocol.js';
 import { reasonName } from '../src/tokens/reasons.js';
@@ -22,13 +22,24 @@ export function mint(o: Partial<BootTokenFields> & { secret?: Buffer; n?: number
   return { raw, jobId, seed, n, element: (i) => iterate(seed, i) };
 }
 
+// A VM as the daemon sees one, for unit tests of the daemon alone (the process
+// launcher has its own end-to-end tests).
+export function fakeVm(vmId: string, addr = '', o: { stop?: () => void; notices?: string[]; suspended?: boolean } = {}): Launched & { exit(): void } {
+  let exit!: () => void;
+  const exited = new Promise<void>((r) => (exit = r));
+  return { vmId, addr, exited, exit, notify: (l) => o.notices?.push(l), suspended: () => !!o.suspended, stop: () => o.stop?.(), purge: () => { o.stop?.(); exit(); } };
+}
+
 export async function daemon(o: Partial<PacketdOptions> & { noLauncher?: boolean } = {}) {
   const launches: LaunchRequest[] = [], stopped: string[] = [];
   const d = new Packetd({
     nodeId: 'node-a', secret: SECRET, capacityMiB: 1024,
-    // A real launcher callback that records what the daemon asked for; the
-    // process launcher comes with the cstrap (issue 3).
-    launcher: o.noLauncher ? undefined : async (r) => { launches.push(r); return { addr: `127.0.0.1:${9000 + launches.length}`, stop: () => stopped.push(r.vmId) }; },
+    // A launcher that records what the daemon asked for.
+    launcher: o.noLauncher ? undefined : async (r) => {
+      launches.push(r);
+      const vmId = `vm-${launches.length}`;
+      return fakeVm(vmId, `127.0.0.1:${9000 + launches.length}`, { stop: () => stopped.push(vmId) });
+    },
     ...o,
   });
   const a = await d.listen(0, '127.0.0.1');

@@ -12,7 +12,8 @@ import type { StreamHeader } from '../format/index.js';
 
 export interface CstrapOptions extends Omit<ReceiveOptions, 'onProgress'> {
   listen: { host: string; port: number };
-  psk: Buffer;
+  /** The key, or (a warm cstrap of the node daemon) the key and loader pin still to come: connections wait for them. */
+  psk: Buffer | Promise<{ psk: Buffer; loaderHash?: string }>;
   log: (msg: string) => void;
   /** Called when the server is listening, with its bound address. */
   onListening?: (addr: string) => void;
@@ -41,10 +42,11 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
       busy = true;
       void (async () => {
         try {
-          const channel = await acceptChannel(sock, { psk: o.psk, timeoutMs: 10_000 });
+          const cfg = Buffer.isBuffer(o.psk) ? { psk: o.psk, loaderHash: o.loaderHash } : await o.psk;
+          const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
           o.log(`source ${from} connected`);
           const t0 = performance.now();
-          const got = await receiveVm(channel, { ...o, onProgress: (m) => o.log(m) });
+          const got = await receiveVm(channel, { ...o, loaderHash: cfg.loaderHash, onProgress: (m) => o.log(m) });
           server.close();
           o.log(`received ${(got.bytes / 1048576).toFixed(1)} MiB from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified`);
           resolve({ ...got, channel, from });

@@ -10,7 +10,7 @@ import { CheckpointAssembler } from '../format/assemble.js';
 import { CheckpointError, RecordDecoder, RecordType, type StreamHeader } from '../format/index.js';
 import type { Kernel, KernelOptions } from '../guest/kernel.js';
 import { newVmId } from '../guest/vm.js';
-import { prepare, type PreparedModule } from '../wasm/prepare.js';
+import { adoptPrepared, prepare, type PreparedModule } from '../wasm/prepare.js';
 import type { Channel } from '../migrate/channel.js';
 import { json, Msg, wallNow } from '../migrate/protocol.js';
 
@@ -60,6 +60,10 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
       if (m.type === Msg.SYNC) {
         await ch.send(Msg.SYNCED);
+        continue;
+      }
+      if (m.type === Msg.PREPARED) {
+        adoptPrepared(m.payload); // one this roam cannot use is ignored: the module is prepared here then
         continue;
       }
       if (m.type !== Msg.STREAM) throw new Refused(`unexpected message ${m.type} during the stream`);

@@ -4,7 +4,8 @@ import { BrokerError } from './errors.js';
 import type { Limits } from './ledger.js';
 
 export interface BuyOptions extends Partial<Limits> { customer: string; node: string; count: number; loaderSha256?: string; ttlS?: number }
-export interface Bought { jobId: string; node: string; units: number; expiry: number; cost: number; balance: number; token: Buffer }
+/** `key`: hex, the job VM's key (for `roam run --to` and the VM's own checkpoints). */
+export interface Bought { jobId: string; node: string; units: number; expiry: number; cost: number; balance: number; token: Buffer; key: string }
 export interface ToppedUp { jobId: string; units: number; released: number; element: string; cost: number; balance: number; message: Buffer }
 export interface Redeemed { jobId: string; certId: string; units: number; amount: number; balance: number }
 export interface JobInfo { jobId: string; customer: string; node: string; length: number; released: number; expiry: number; refunded: boolean; element: string }

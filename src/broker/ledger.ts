@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
-  MAX_UNITS, decodeCertificate, encodeTopUp, iterate, mintBootToken, newSeed, verifyCertificate,
+  MAX_UNITS, decodeCertificate, encodeTopUp, iterate, mintBootToken, newSeed, verifyCertificate, vmKey,
 } from '../tokens/index.js';
 import { BrokerError } from './errors.js';
 import { migrate } from './migrations.js';
@@ -104,7 +104,9 @@ export class Ledger {
         .run(jobId.toString('hex'), r.customer, r.node, seed, n, r.count, node.price, expiry, this.now());
       this.move(r.customer, -cost, 'buy', jobId.toString('hex'));
       const token = mintBootToken({ nodeId: r.node, jobId, anchor, payment, units: r.count, ...lim, loaderSha256: Buffer.from(loader, 'hex'), expiry }, node.secret);
-      return { jobId: jobId.toString('hex'), node: r.node, units: r.count, expiry, cost, token, balance: this.customer(r.customer).balance };
+      // The VM's key: the node derives the same from its secret, so it never travels to the node.
+      const key = vmKey(node.secret, jobId).toString('hex');
+      return { jobId: jobId.toString('hex'), node: r.node, units: r.count, expiry, cost, token, key, balance: this.customer(r.customer).balance };
     }).immediate();
   }
 

@@ -1,7 +1,10 @@
 // What `roam run`, `roam restore` and `roam cstrap` share: a running kernel in this
 // process, given /dev/checkpoint, a control socket, and an exit that ends the
 // process with the guest's exit code.
+import fs from 'node:fs';
 import path from 'node:path';
+import { SUSPEND_FILE, type HostChannel } from '../boot/host-channel.js';
+import { roamHome } from '../util/home.js';
 import { PageCleaner } from '../checkpoint/cleaner.js';
 import { CheckpointDevice } from '../checkpoint/device.js';
 import { defaultKeyPath, fileTarget, loadOrCreateKey } from '../format/index.js';
@@ -9,7 +12,7 @@ import { controlRequest, serveControl, type ControlEvent, type VmRecord } from '
 import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
-export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string }): Promise<VmRecord> {
+export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string; host?: HostChannel }): Promise<VmRecord> {
   const key = await loadOrCreateKey(defaultKeyPath());
   let busy: Promise<unknown> | null = null;
   /** One checkpoint, migration or fork at a time. */
@@ -80,6 +83,21 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
       default:
         throw new Error(`unknown request "${String(req.op)}"`);
     }
+  });
+  // Told to go by the node daemon: suspend to disk (written aside, then renamed,
+  // so that the daemon never finds half a file) and end; a top-up revives it.
+  info.host?.onNotice((reason, seconds) => {
+    kernel.log(`notice from the host (${reason}, ${seconds} s): suspending to disk`);
+    const file = path.join(roamHome(), SUSPEND_FILE);
+    const suspend = async () => {
+      while (busy) await busy;
+      await exclusive(() => new PageCleaner(kernel, fileTarget(`${file}.tmp`, { format: 'stream', key }), {}).run());
+      fs.renameSync(`${file}.tmp`, file);
+    };
+    suspend().then(() => process.exit(0), (err: Error) => {
+      kernel.log(`suspend failed: ${err.message}`);
+      process.exit(1);
+    });
   });
   const prevExit = kernel.opts.onExit;
   kernel.opts.onExit = async (code) => {

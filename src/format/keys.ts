@@ -42,3 +42,9 @@ export async function loadOrCreateKey(path: string): Promise<Buffer> {
   }
   return key;
 }
+
+/** Writes a key given to this VM (mode 0600), e.g. by the node daemon. */
+export async function saveKey(path: string, key: Buffer): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFile(path, key, { mode: 0o600 });
+}

@@ -118,12 +118,16 @@ export class Kernel {
     return this.opts.vmId;
   }
 
-  /** Open the `--tcplisten` sockets. On restore they may still be taken by the original. */
-  async openListeners(mustSucceed: boolean): Promise<number[]> {
+  /**
+   * Open the `--tcplisten` sockets. On restore they may still be taken by the
+   * original. `bind` false: only name them (a VM built here to be uploaded
+   * elsewhere listens there, not here).
+   */
+  async openListeners(mustSucceed: boolean, bind = true): Promise<number[]> {
     const ids: number[] = [];
     for (const addr of this.listeners) {
       const l = new Listener(addr, () => this.wakeAll(), this.log);
-      await l.listen(mustSucceed);
+      if (bind) await l.listen(mustSucceed);
       const id = this.nextSock++;
       this.sockets.set(id, l);
       ids.push(id);

@@ -14,6 +14,8 @@ export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
   /** More programs started in the same VM, each with its own memory. */
   also?: Array<{ program: string; args: string[] }>;
   onProgress?: (msg: string) => void;
+  /** Leave the listeners unbound (the VM is built to be uploaded to a cstrap). */
+  upload?: boolean;
 }
 
 export async function loadProgram(file: string, onProgress?: (msg: string) => void): Promise<PreparedModule> {
@@ -36,7 +38,7 @@ export async function bootVm(program: string, args: string[], opts: RunOptions):
   const extra = [];
   for (const a of opts.also ?? []) extra.push({ ...a, mod: await loadProgram(a.program, opts.onProgress) });
   const kernel = new Kernel({ ...opts, vmId: opts.vmId ?? newVmId() });
-  const listeners = await kernel.openListeners(true);
+  const listeners = await kernel.openListeners(true, !opts.upload);
   kernel.spawn(mod, [program.split('/').pop()!, ...args], opts.env ?? [], listeners);
   for (const e of extra) kernel.spawn(e.mod, [e.program.split('/').pop()!, ...e.args], opts.env ?? []);
   return kernel;

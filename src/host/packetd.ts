@@ -4,38 +4,50 @@
 // nothing else: no program, image or checkpoint ever passes through here.
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { verifyBootToken, type BootToken } from '../tokens/boot-token.js';
 import { MAX_UNITS, verifyElement } from '../tokens/chain.js';
 import { signCertificate } from '../tokens/certificate.js';
+import { vmKey } from '../tokens/vm-key.js';
 import { reasonCode, type Reason } from '../tokens/reasons.js';
 import { decodeMessage, encodeMessage, isRequestCode, type MessageOf } from './protocol.js';
 
 export interface LaunchRequest {
-  jobId: string; vmId: string; memoryMiB: number; cpuShare: number;
-  ports: number; lifetimeS: number; loaderSha256: string;
+  jobId: string; memoryMiB: number; cpuShare: number; ports: number; lifetimeS: number;
+  loaderSha256: string; key: Buffer; revive?: string; // revive: the VM id to resume from its suspended state
 }
-export interface Launched { addr: string; stop?: () => void }
+export interface Launched {
+  vmId: string; addr: string; pid?: number; exited: Promise<void>;
+  notify(line: string): void; suspended(): boolean; stop(): void; purge(): void; // purge: stop and delete its state
+}
 export type Launcher = (req: LaunchRequest) => Promise<Launched>;
+export interface Usage { cpuS: number; rssMiB: number }
 
 export interface PacketdOptions {
   nodeId: string;
   secret: Buffer;
   capacityMiB?: number;     // memory the node sells; each job reserves its limit
-  price?: number;           // advertised in PONG: units per second of one full CPU
+  price?: number;           // units per CPU-second (advertised in PONG)
+  memPrice?: number;        // units per GiB-second of resident memory
   launcher?: Launcher;      // absent: BOOT is verified, then refused with no-launcher
+  usage?: (pid: number) => Usage | null; // what the meter reads (the VM's own figures are never asked for)
+  graceS?: number;          // after a notice, how long a VM has to suspend itself
+  retentionS?: number;      // how long a suspended VM's state waits for a top-up
+  slackMiB?: number;        // resident memory a VM may use beyond its limit (Node itself) before it is purged
   now?: () => number;       // unix seconds; injectable for tests
   log?: (msg: string) => void;
 }
 
+// running -> (balance 0, lifetime or eviction) notified -> suspended | ended; suspended -> (top-up) running.
+type State = 'starting' | 'running' | 'notified' | 'suspended' | 'ended';
 interface Job {
-  token: BootToken; vmId: string; last: Buffer; seen: Set<string>;
-  credited: number; spent: number; launched?: Launched; certificate?: Buffer;
+  token: BootToken; vmId: string; last: Buffer; seen: Set<string>; credited: number; spent: number;
+  launched?: Launched; certificate?: Buffer; state: State; since: number; deadline: number; cpuS: number; owed: number;
 }
-export type JobView = Readonly<{ vmId: string; credited: number; spent: number; balance: number; closed: boolean }>;
+export type JobView = Readonly<{ vmId: string; credited: number; spent: number; balance: number; closed: boolean; state: State }>;
 
 type From = { address: string; port: number };
 const hex = (b: Buffer) => b.toString('hex');
+const mib = (j: Job) => j.token.memoryMiB;
 
 export class Packetd {
   private socket?: dgram.Socket;
@@ -68,7 +80,7 @@ export class Packetd {
 
   job(jobId: string): JobView | undefined {
     const j = this.jobs.get(jobId);
-    return j && { vmId: j.vmId, credited: j.credited, spent: j.spent, balance: j.credited - j.spent, closed: !!j.certificate };
+    return j && { vmId: j.vmId, credited: j.credited, spent: j.spent, balance: j.credited - j.spent, closed: !!j.certificate, state: j.state };
   }
 
   // For the meter: charge a job, never below zero; returns the new balance.
@@ -111,11 +123,12 @@ export class Packetd {
     const entry: { expiry: number; from: string; reply?: Buffer } = { expiry: t.expiry, from };
     this.nonces.set(nonce, entry);
     if (this.nonces.size % 256 === 0) for (const [n, e] of this.nonces) if (e.expiry <= now) this.nonces.delete(n);
-    const job: Job = { token: t, vmId: `vm-${hex(randomBytes(6))}`, last: t.payment, seen: new Set([hex(t.anchor), hex(t.payment)]), credited: t.units, spent: 0 };
+    const job: Job = { token: t, vmId: '', last: t.payment, seen: new Set([hex(t.anchor), hex(t.payment)]), credited: t.units, spent: 0, state: 'starting', since: now, deadline: 0, cpuS: 0, owed: 0 };
     this.jobs.set(jobId, job);
     this.reservedMiB += t.memoryMiB;
+    let vm: Launched;
     try {
-      job.launched = await this.o.launcher({ jobId, vmId: job.vmId, memoryMiB: t.memoryMiB, cpuShare: t.cpuShare, ports: t.ports, lifetimeS: t.lifetimeS, loaderSha256: hex(t.loaderSha256) });
+      this.started(job, vm = await this.start(job));
     } catch (e) {
       // Nothing was started: forget the job so that the same token can be tried
       // again, unless it was refunded meanwhile (then it stays closed for good).
@@ -123,8 +136,7 @@ export class Packetd {
       if (!job.certificate) { this.jobs.delete(jobId); this.nonces.delete(nonce); this.reservedMiB -= t.memoryMiB; }
       return this.refuse(reqId, 'launch-failed');
     }
-    if (job.certificate) job.launched.stop?.(); // refunded while it was starting
-    entry.reply = encodeMessage({ type: 'ACCEPTED', reqId, jobId: t.jobId, vmId: job.vmId, addr: job.launched.addr, balance: job.credited - job.spent });
+    entry.reply = encodeMessage({ type: 'ACCEPTED', reqId, jobId: t.jobId, vmId: vm.vmId, addr: vm.addr, balance: job.credited - job.spent });
     return entry.reply;
   }
 
@@ -135,6 +147,7 @@ export class Packetd {
       if (j.seen.has(hex(r.element))) return this.refuse(r.reqId, 'already-credited');
       if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
       j.last = r.element; j.seen.add(hex(r.element)); j.credited += r.units;
+      if (j.state === 'suspended') this.revive(j);
       return this.balance(r.reqId, j);
     });
   }
@@ -143,10 +156,76 @@ export class Packetd {
   private refund(reqId: number, j: Job): Buffer {
     if (!j.certificate) {
       j.certificate = signCertificate({ nodeId: this.o.nodeId, jobId: j.token.jobId, spent: j.spent, unspent: j.credited - j.spent, last: j.last, issued: this.now() }, this.o.secret);
-      this.reservedMiB -= j.token.memoryMiB;
-      try { j.launched?.stop?.(); } catch (e) { this.log(`stop ${j.vmId}: ${String(e)}`); }
+      this.end(j);
     }
     return encodeMessage({ type: 'CERT', reqId, certificate: j.certificate });
+  }
+
+  // The meter (every second): debit what the daemon measures of each VM process,
+  // purge a VM over its memory, and run the notice -> grace -> purge and
+  // suspended -> retention -> purge clocks.
+  tick(dtS: number): void {
+    const now = this.now();
+    for (const j of this.jobs.values()) {
+      if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) { this.log(`purge ${j.vmId}: ${j.state === 'notified' ? 'grace' : 'retention'} over`); this.end(j); continue; }
+      const u = j.launched?.pid && (j.state === 'running' || j.state === 'notified') ? this.o.usage?.(j.launched.pid) : null;
+      if (!u) continue;
+      j.owed += Math.max(0, u.cpuS - j.cpuS) * (this.o.price ?? 1) + (u.rssMiB / 1024) * dtS * (this.o.memPrice ?? 1);
+      j.cpuS = u.cpuS;
+      const take = Math.min(Math.floor(j.owed), j.credited - j.spent);
+      j.spent += take; j.owed -= take;
+      if (u.rssMiB > j.token.memoryMiB + (this.o.slackMiB ?? 512)) { this.log(`purge ${j.vmId}: ${Math.round(u.rssMiB)} MiB resident`); this.end(j); }
+      else if (j.state === 'running' && j.spent === j.credited) this.notice(j, 'balance');
+      else if (j.state === 'running' && now >= j.since + j.token.lifetimeS) this.notice(j, 'lifetime');
+    }
+  }
+
+  // Eviction: every VM is told to go within `graceS`, as if its balance had run out.
+  evict(graceS: number): number {
+    let n = 0;
+    for (const j of this.jobs.values()) if (j.state === 'running') { this.notice(j, 'evict', graceS); n++; }
+    return n;
+  }
+
+  /** Whether any VM is still starting or running here. */
+  busy(): boolean { return [...this.jobs.values()].some((j) => j.state === 'starting' || j.state === 'running' || j.state === 'notified'); }
+
+  private notice(j: Job, why: string, graceS = this.o.graceS ?? 10): void {
+    j.state = 'notified'; j.deadline = this.now() + graceS;
+    j.launched?.notify(`notice ${why} ${graceS}`);
+  }
+
+  private start(j: Job, revive?: string): Promise<Launched> {
+    const t = j.token;
+    return this.o.launcher!({ jobId: hex(t.jobId), memoryMiB: t.memoryMiB, cpuShare: t.cpuShare, ports: t.ports, lifetimeS: t.lifetimeS, loaderSha256: hex(t.loaderSha256), key: vmKey(this.o.secret, t.jobId), revive });
+  }
+
+  private started(j: Job, vm: Launched): void {
+    if (j.certificate) return vm.purge(); // refunded while it was starting
+    Object.assign(j, { launched: vm, vmId: vm.vmId, state: 'running', cpuS: 0 });
+    void vm.exited.then(() => {
+      if (j.launched !== vm || (j.state !== 'running' && j.state !== 'notified')) return;
+      if (!vm.suspended()) return this.end(j);
+      j.state = 'suspended'; j.deadline = this.now() + (this.o.retentionS ?? 3600);
+      this.reservedMiB -= mib(j);
+      this.log(`${j.vmId} suspended to disk`);
+      if (j.spent < j.credited) this.revive(j); // topped up during its grace
+    });
+  }
+
+  private revive(j: Job): void {
+    if (j.spent >= j.credited || mib(j) > this.freeMiB) return;
+    j.state = 'starting'; this.reservedMiB += mib(j);
+    this.start(j, j.vmId).then((vm) => { this.started(j, vm); j.since = this.now(); this.log(`${j.vmId} revived`); }, (e: Error) => {
+      this.log(`revive ${j.vmId}: ${e.message}`); j.state = 'suspended'; this.reservedMiB -= mib(j);
+    });
+  }
+
+  // Purge: the VM is killed and its state deleted; the job stays for STATUS and REFUND.
+  private end(j: Job): void {
+    if (j.state !== 'suspended' && j.state !== 'ended') this.reservedMiB -= mib(j);
+    j.state = 'ended';
+    try { j.launched?.purge(); } catch (e) { this.log(`purge ${j.vmId}: ${String(e)}`); }
   }
 
   private withJob(r: { reqId: number; jobId: Buffer }, fn: (j: Job) => Buffer): Buffer {

@@ -3,6 +3,7 @@
 //   source                                   destination (cstrap)
 //   LOADER (manifest) ───────────────────▶   check pinned hash, kernel, features
 //                     ◀─────────────────── LOADER_OK | REFUSE
+//   PREPARED (instrumented modules) ─────▶   into its module cache (no Binaryen there)
 //   STREAM (checkpoint stream chunks) ───▶   decode, compile modules early
 //   SYNC (end of each round) ────────────▶
 //                     ◀─────────────────── SYNCED
@@ -23,6 +24,8 @@ export enum Msg {
   SYNC = 7,
   /** Destination: I have. */
   SYNCED = 8,
+  /** Source: a module as this roam prepared it (src/wasm/prepare.ts packPrepared). */
+  PREPARED = 9,
 }
 
 export interface Confirm {

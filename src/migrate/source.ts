@@ -5,6 +5,7 @@
 // at any point unfences the source, which runs on with its held output released.
 import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
 import { loaderManifest } from '../boot/loader.js';
+import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
 import { parseHostPort } from '../util/address.js';
 import { connectChannel, type Channel } from './channel.js';
@@ -71,6 +72,10 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     if (!ok) throw new Error(`${o.to} closed the connection instead of accepting the loader`);
     if (ok.type === Msg.REFUSE) throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
     if (ok.type !== Msg.LOADER_OK) throw new Error(`${o.to} answered the loader with message ${ok.type}`);
+    for (const hash of new Set([...kernel.processes.values()].filter((p) => p.status !== 'exited').map((p) => p.mod.meta.hash))) {
+      const packed = packPrepared(hash);
+      if (packed) await ch.send(Msg.PREPARED, packed);
+    }
 
     const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
     // The destination speaks again only to confirm, or to refuse and hang up.

@@ -4,3 +4,4 @@ export * from './chain.js';
 export * from './boot-token.js';
 export * from './topup.js';
 export * from './certificate.js';
+export * from './vm-key.js';

@@ -110,3 +110,45 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
   const [plain, tracked] = await Promise.all([WebAssembly.compile(plainBytes as BufferSource), WebAssembly.compile(trackedBytes as BufferSource)]);
   return { meta, original, plain, tracked };
 }
+
+// A prepared module travels with a migration (Msg.PREPARED), so that a cstrap
+// with an empty cache — every VM the node daemon starts — runs the program at
+// once instead of spending seconds in Binaryen. Layout: u32 meta length, meta
+// JSON, u32 plain length, plain, tracked. It comes over the channel that also
+// carries the VM's memory, under the same key, so it is trusted as much.
+
+/** This process' cached preparation of the module `hash`, packed; null if not cached. */
+export function packPrepared(hash: string): Buffer | null {
+  const stem = path.join(cacheDir(), `${hash}.v${PREPARE_VERSION}`);
+  try {
+    const meta = fs.readFileSync(`${stem}.json`), plain = fs.readFileSync(`${stem}.plain.wasm`), tracked = fs.readFileSync(`${stem}.tracked.wasm`);
+    const len = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    return Buffer.concat([len(meta.length), meta, len(plain.length), plain, tracked]);
+  } catch {
+    return null;
+  }
+}
+
+/** Put a packed preparation into this process' cache, unless it is there already or from another roam. */
+export function adoptPrepared(packed: Buffer): string | null {
+  if (packed.length < 8) return null;
+  const metaLen = packed.readUInt32LE(0);
+  if (8 + metaLen > packed.length) return null;
+  const plainLen = packed.readUInt32LE(4 + metaLen);
+  if (8 + metaLen + plainLen > packed.length) return null;
+  let meta: PrepareMeta;
+  try {
+    meta = JSON.parse(packed.toString('utf8', 4, 4 + metaLen));
+  } catch {
+    return null;
+  }
+  if (meta?.version !== PREPARE_VERSION || typeof meta.hash !== 'string' || !/^[0-9a-f]{64}$/.test(meta.hash)) return null;
+  const stem = path.join(cacheDir(), `${meta.hash}.v${PREPARE_VERSION}`);
+  if (fs.existsSync(`${stem}.json`)) return meta.hash;
+  fs.mkdirSync(cacheDir(), { recursive: true });
+  fs.writeFileSync(`${stem}.plain.wasm`, packed.subarray(8 + metaLen, 8 + metaLen + plainLen));
+  fs.writeFileSync(`${stem}.tracked.wasm`, packed.subarray(8 + metaLen + plainLen));
+  fs.writeFileSync(`${stem}.json.tmp`, packed.subarray(4, 4 + metaLen));
+  fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
+  return meta.hash;
+}

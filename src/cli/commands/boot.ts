@@ -2,18 +2,9 @@
 // node` runs that node's daemon, packetd. Both halves of the same datagram
 // protocol, so they live together.
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { Packetd } from '../../host/packetd.js';
 import { request } from '../../host/client.js';
-import { parseHostPort } from '../../util/address.js';
 import { intArg } from './broker.js';
 import { expect, readToken } from './tokens.js';
-
-export function readSecret(file: string): Buffer {
-  const text = readFileSync(file, 'utf8').trim();
-  if (!/^([0-9a-fA-F]{2}){16,}$/.test(text)) throw new Error(`${file} must hold the node secret in hex (roam broker enroll-node prints it)`);
-  return Buffer.from(text, 'hex');
-}
 
 export function register(program: Command): void {
   program.command('boot')
@@ -29,21 +20,10 @@ export function register(program: Command): void {
       process.stdout.write(`accepted: job ${m.jobId.toString('hex')} vm ${m.vmId} cstrap ${m.addr || '(none)'} balance ${m.balance} (node ${token.nodeId})\n`);
     });
 
+  // bin/roam.js starts the daemon's own entry before this CLI loads; this entry
+  // only lists it in `roam --help`.
   program.command('node')
-    .description('run the node daemon (packetd) on one UDP socket')
-    .requiredOption('--id <node>', 'this node id, as enrolled at the broker')
-    .requiredOption('--secret-file <file>', 'file with the node secret (hex) from roam broker enroll-node')
-    .option('--listen <addr>', 'HOST:PORT to listen on (":0" picks a free port)', '127.0.0.1:7401')
-    .option('--capacity <MiB>', 'memory this node sells to VMs', intArg(1), 4096)
-    .option('--price <units>', 'advertised units per second of one full CPU', intArg(0, 2 ** 32 - 1), 1)
-    .action(async (o: { id: string; secretFile: string; listen: string; capacity: number; price: number }) => {
-      const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
-      // No launcher yet: VM launch comes with the cstrap (issue 3); until then BOOT
-      // verifies the token and answers no-launcher.
-      const d = new Packetd({ nodeId: o.id, secret: readSecret(o.secretFile), capacityMiB: o.capacity, price: o.price, log: (m) => process.stderr.write(`packetd: ${m}\n`) });
-      const a = await d.listen(port, host);
-      process.stdout.write(`node ${o.id} listening on udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (no VM launcher configured)\n`);
-      const stop = () => void d.close().then(() => process.exit(0));
-      process.once('SIGINT', stop).once('SIGTERM', stop);
-    });
+    .description('run the node daemon (packetd, VM launcher, meter); see roam node --help')
+    .helpOption(false).allowUnknownOption().allowExcessArguments()
+    .action(() => { throw new Error('run roam node through bin/roam.js, which starts the daemon in a process of its own'); });
 }

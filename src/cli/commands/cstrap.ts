@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { awaitVm, resume } from '../../boot/cstrap.js';
 import { loaderHash } from '../../boot/loader.js';
 import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
-import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
+import { HostChannel } from '../../boot/host-channel.js';
+import { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from '../../format/index.js';
 import { parseHostPort } from '../../util/address.js';
 import { serveVm } from '../vm-session.js';
 import { vmExit } from '../options.js';
@@ -17,6 +18,7 @@ export function register(program: Command): void {
     .option('--wasm-features <list>', 'WASM features this host offers, comma-separated (default: all roam uses)')
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
+    .option('--host-channel', 'started by roam node: take the key and loader pin from stdin, report the address on fd 3, obey notices')
     .addHelpText('after', `
 The cstrap prints "roam: cstrap listening on HOST:PORT" on stderr. A source sends
 it a VM with \`roam migrate VM --to HOST:PORT\` (or \`roam fork\`). Connections that
@@ -28,16 +30,18 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
         return;
       }
       const listen = parseHostPort(o.listen, { allowPortZero: true });
-      const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
+      const host = o.hostChannel ? new HostChannel() : undefined;
+      const psk = host ? host.boot.then(async (b) => { await saveKey(defaultKeyPath(), b.key); return { psk: b.key, loaderHash: b.loaderHash }; })
+        : o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
       const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
       const features = o.wasmFeatures !== undefined ? String(o.wasmFeatures).split(',').map((f) => f.trim()).filter(Boolean) : WASM_FEATURES;
       const a = await awaitVm({
         listen, psk, loaderHash: o.loaderHash, features, log,
         kernel: { onExit: vmExit },
-        onListening: (addr) => process.stderr.write(`roam: cstrap listening on ${addr}\n`),
+        onListening: (addr) => { process.stderr.write(`roam: cstrap listening on ${addr}\n`); host?.ready(addr); },
       });
       const first = [...a.kernel.processes.values()][0];
-      const rec = await serveVm(a.kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: a.header.vmId });
+      const rec = await serveVm(a.kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: a.header.vmId, host });
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
       await resume(a);
     });

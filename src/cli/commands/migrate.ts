@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import type { Command } from 'commander';
+import { loadKey } from '../../format/index.js';
 import { controlRequest, findVm, type ControlEvent } from '../../guest/control.js';
 import { formatRate, parseRate } from '../../migrate/rate.js';
 
@@ -40,7 +40,7 @@ source runs on with nothing lost, and this command reports why.`)
       if (!['auto', 'always', 'never'].includes(o.compress)) throw new Error(`--compress must be auto, always or never, not "${o.compress}"`);
       if (!(o.maxDowntime > 0)) throw new Error('--max-downtime must be a positive number of milliseconds');
       const vm = findVm(ref);
-      const key = o.key ? fs.readFileSync(o.key).toString('hex') : undefined;
+      const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
       const res = await controlRequest(vm, {
         op: kind, to: o.to, maxDowntimeMs: o.maxDowntime, maxBandwidth: o.maxBandwidth, throttle: o.throttle,
         compress: o.compress, maxRounds: o.maxRounds, key, verify: !!o.verify,

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
+import type { Kernel } from '../../guest/kernel.js';
 import { bootVm } from '../../guest/vm.js';
+import { migrateVm } from '../../migrate/source.js';
 import { serveVm } from '../vm-session.js';
 import { collect, parseDir, parseEnv, positiveMiB, vmExit } from '../options.js';
 
@@ -16,6 +19,8 @@ export function register(program: Command): void {
     .option('--memory <MiB>', 'memory limit per program', positiveMiB)
     .option('--disk <MiB>', 'RAM disk capacity (the in-VM file system at /, part of every checkpoint)', positiveMiB, 1024)
     .option('--quiet', 'do not print the VM id and control socket on stderr')
+    .option('--to <host:port>', 'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit')
+    .option('--key <file>', 'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)')
     .addHelpText('after', `
 The program sees: / (the VM's RAM disk), /dev (null, zero, urandom, checkpoint),
 /net (open /net/tcp/HOST:PORT to connect out), the --dir folders, and after
@@ -25,17 +30,33 @@ Examples:
   roam run examples/bigmem.wasm 256 20
   roam run --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
   roam run --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
-  roam run --with "examples/counter.wasm 20 50" --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt`)
+  roam run --with "examples/counter.wasm 20 50" --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
+  roam run --to 127.0.0.1:40123 --key job.token.key --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
+
+With --to, the VM is built here (its program prepared, nothing run) and sent as
+the checkpoint stream of a migration; its --tcplisten sockets are opened at the
+destination. --dir folders stay on this host, so they cannot be used with --to.`)
     .action(async (prog: string, args: string[], o) => {
+      if (o.to && o.dir.length) throw new Error('--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead');
       const kernel = await bootVm(prog, args, {
         dirs: o.dir.map(parseDir), tcplisten: o.tcplisten, env: o.env.map(parseEnv),
         memoryMiB: o.memory, diskMiB: o.disk,
         also: o.with.map((w: string) => { const [program, ...a] = w.trim().split(/\s+/); return { program, args: a }; }),
         onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
-        onExit: vmExit,
+        onExit: vmExit, upload: !!o.to,
       });
+      if (o.to) return upload(kernel, o.to, o.key);
       const rec = await serveVm(kernel, { program: prog, args });
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`);
       kernel.start();
     });
+}
+
+/** Send a VM that has not run yet into a cstrap, as a migration would. */
+async function upload(kernel: Kernel, to: string, keyFile?: string): Promise<void> {
+  const psk = keyFile ? await loadKey(keyFile) : await loadOrCreateKey(defaultKeyPath());
+  const res = await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: (m) => process.stderr.write(`roam: ${m}\n`) });
+  kernel.close();
+  process.stdout.write(`uploaded vm ${kernel.vmId} to ${to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`);
+  process.exit(0);
 }

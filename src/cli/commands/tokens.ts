@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { loaderHash } from '../../boot/loader.js';
 import { BrokerClient } from '../../broker/client.js';
 import { decodeBootToken, type BootToken } from '../../tokens/boot-token.js';
 import { request, type RequestOptions } from '../../host/client.js';
@@ -41,19 +42,20 @@ export function register(program: Command): void {
     .requiredOption('--customer <id>', 'customer account to charge')
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
     .requiredOption('--count <k>', 'units to buy', intArg(1))
-    .requiredOption('-o, --out <file>', 'where to write the boot token')
+    .requiredOption('-o, --out <file>', 'where to write the boot token (and the VM key, to FILE.key)')
     .option('--memory <MiB>', 'memory limit of the VM', intArg(1))
     .option('--cpu-share <percent>', 'CPU share (100 = one core)', intArg(1, 65535))
     .option('--ports <n>', 'public ports the VM may use', intArg(0, 65535))
     .option('--lifetime <seconds>', 'longest life of the VM', intArg(1))
     .option('--loader <file>', 'pin this loader: the cstrap accepts only its SHA-256')
-    .option('--loader-sha256 <hex>', 'pin a loader by its SHA-256')
+    .option('--loader-sha256 <hex>', "pin a loader by its SHA-256 (default: this roam's, see roam cstrap --print-loader-hash)")
     .option('--ttl <seconds>', 'how long the token may wait before it is used', intArg(1))
     .action(async (o: { broker: string; customer: string; node: string; count: number; out: string; memory?: number; cpuShare?: number; ports?: number; lifetime?: number; loader?: string; loaderSha256?: string; ttl?: number }) => {
-      const loaderSha256 = o.loader ? createHash('sha256').update(readFileSync(o.loader)).digest('hex') : o.loaderSha256?.toLowerCase();
+      const loaderSha256 = o.loader ? createHash('sha256').update(readFileSync(o.loader)).digest('hex') : o.loaderSha256?.toLowerCase() ?? loaderHash();
       const r = await new BrokerClient(o.broker).buy({ customer: o.customer, node: o.node, count: o.count, memoryMiB: o.memory, cpuShare: o.cpuShare, ports: o.ports, lifetimeS: o.lifetime, loaderSha256, ttlS: o.ttl });
       writeFileSync(o.out, r.token, { mode: 0o600 });
-      process.stdout.write(`job ${r.jobId} on ${r.node}: ${r.units} units for ${r.cost}, token in ${o.out} (use before ${new Date(r.expiry * 1000).toISOString()}); balance ${r.balance}\n`);
+      writeFileSync(`${o.out}.key`, Buffer.from(r.key, 'hex'), { mode: 0o600 });
+      process.stdout.write(`job ${r.jobId} on ${r.node}: ${r.units} units for ${r.cost}, token in ${o.out}, VM key in ${o.out}.key (use before ${new Date(r.expiry * 1000).toISOString()}); balance ${r.balance}\n`);
     });
 
   udpOptions(tokens.command('topup')
