@@ -1,6 +1,6 @@
 // The CLI end to end in real processes: roam broker, enroll-node, add-customer,
-// tokens buy, roam node and roam boot (which, until the cstrap launcher exists,
-// gets the node's verified no-launcher refusal).
+// tokens buy, roam node and roam boot (the daemon hands out a warm cstrap).
+// The rest of a job's life is in node-lifecycle.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
@@ -49,13 +49,16 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
     assert.ok(decodeBootToken(readFileSync(join(dir, 't.tok'))).ok);
     assert.match((await roam(['tokens', 'buy', '--broker', url, '--customer', 'alice', '--node', 'n1', '--count', '1000', '-o', join(dir, 'x')])).err, /insufficient|count/);
 
-    const n = await serve(['node', '--id', 'n1', '--secret-file', join(dir, 'n1.secret'), '--listen', '127.0.0.1:0'], /listening on udp:\/\/(\S+)/);
+    const n = await serve(['node', '--id', 'n1', '--secret-file', join(dir, 'n1.secret'), '--listen', '127.0.0.1:0', '--state', join(dir, 'vms'), '--warm', '1'], /listening on udp:\/\/(\S+)/);
     children.push(n.child);
+    assert.match((await roam(['tokens', 'status', '--token', join(dir, 't.tok'), '--node', n.match])).err, /node refused: unknown-job/);
     const boot = await roam(['boot', join(dir, 't.tok'), '--node', n.match]);
-    assert.equal(boot.code, 1);
-    assert.match(boot.err, /node refused: no-launcher/);
+    assert.equal(boot.code, 0, boot.err);
+    assert.match(boot.out, /accepted: job [0-9a-f]{32} vm vm-[0-9a-f]+ cstrap 127\.0\.0\.1:\d+ balance 10/);
+    assert.match((await roam(['boot', join(dir, 't.tok'), '--node', n.match])).err, /node refused: replayed/);
     const status = await roam(['tokens', 'status', '--token', join(dir, 't.tok'), '--node', n.match]);
-    assert.match(status.err, /node refused: unknown-job/);
+    assert.match(status.out, /credited 10.*vm running/);
+    assert.match((await roam(['node', '--help'])).out, /--warm <n>/);
     const silent = await roam(['boot', join(dir, 't.tok'), '--node', '127.0.0.1:9', '--timeout', '50', '--retries', '1']);
     assert.match(silent.err, /no answer/);
     assert.match((await roam(['boot', '--help'])).out, /--node <host:port>/);

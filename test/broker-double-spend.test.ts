@@ -2,7 +2,7 @@
 // its top-ups are worthless anywhere else.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeTopUp } from '../src/tokens/topup.js';
+import { decodeTopUp } from '../src/tokens/issue.js';
 import { daemon, fakeVm, refusal } from './packetd-fixtures.js';
 import { broker } from './broker-fixtures.js';
 

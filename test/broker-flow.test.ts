@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BrokerError } from '../src/broker/errors.js';
-import { decodeTopUp } from '../src/tokens/topup.js';
-import { daemon, refusal } from './packetd-fixtures.js';
+import { decodeTopUp } from '../src/tokens/issue.js';
+import { charge, daemon, refusal } from './packetd-fixtures.js';
 import { broker } from './broker-fixtures.js';
 
 test('buy, boot, top up, status, refund, redeem once', async () => {
@@ -31,7 +31,7 @@ test('buy, boot, top up, status, refund, redeem once', async () => {
 
       // A block bought but never delivered is refunded too once the job is closed.
       await b.client.topup(bought.jobId, 5);
-      node.d.debit(bought.jobId, 12);
+      charge(node.d, node.pid(), 12);
       const st = await node.ask({ type: 'STATUS', jobId: acc.jobId });
       assert.ok(st.type === 'BALANCE');
       assert.deepEqual([st.balance, st.spent], [18, 12]);

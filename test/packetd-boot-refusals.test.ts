@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { SECRET, daemon, fakeVm, mint, refusal } from './packetd-fixtures.js';
-import { vmKey } from '../src/tokens/vm-key.js';
+import { vmKey } from '../src/tokens/mac.js';
 import { decodeMessage, encodeMessage } from '../src/host/protocol.js';
 
 const NOW = () => Math.floor(Date.now() / 1000);
@@ -23,7 +23,7 @@ test('a valid token is accepted once, credited and launched with its limits', as
     assert.deepEqual(launches[0].key, vmKey(SECRET, m.jobId), 'the VM gets the job key the broker gives the customer');
     assert.equal(launches[0].memoryMiB, 100);
     assert.equal(launches[0].loaderSha256, '01'.repeat(32));
-    assert.equal(d.job(m.jobId.toString('hex'))?.balance, 12);
+    assert.equal(d.job(m.jobId.toString('hex'))?.credited, 12);
     assert.equal(d.freeMiB, 1024 - 100);
   } finally { await d.close(); }
 });

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
 import { encodeMessage } from '../src/host/protocol.js';
-import { verifyCertificate } from '../src/tokens/certificate.js';
+import { verifyCertificate } from '../src/tokens/issue.js';
 import { SECRET, daemon, mint, type Minted } from './packetd-fixtures.js';
 
 const COUNT = Math.min(Number(process.env.ROAM_FUZZ_COUNT ?? 20_000), 1_000_000);

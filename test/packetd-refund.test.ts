@@ -1,17 +1,17 @@
 // REFUND closes a job with one signed certificate for its unspent balance.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verifyCertificate } from '../src/tokens/certificate.js';
-import { SECRET, daemon, mint, refusal } from './packetd-fixtures.js';
+import { verifyCertificate } from '../src/tokens/issue.js';
+import { SECRET, charge, daemon, mint, refusal } from './packetd-fixtures.js';
 
 test('refund signs the unspent balance, stops the VM, frees capacity and closes the job', async () => {
-  const { d, ask, stopped } = await daemon();
+  const { d, ask, stopped, pid } = await daemon();
   try {
     const m = mint({ units: 10, n: 100, memoryMiB: 64 });
     const a = await ask({ type: 'BOOT', token: m.raw });
     assert.ok(a.type === 'ACCEPTED');
     await ask({ type: 'TOPUP', jobId: m.jobId, element: m.element(85), units: 5 });
-    d.debit(m.jobId.toString('hex'), 4);
+    charge(d, pid(), 4);
     const r = await ask({ type: 'REFUND', jobId: m.jobId });
     assert.ok(r.type === 'CERT', refusal(r));
     const c = verifyCertificate(r.certificate, SECRET);

@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { daemon, mint, refusal } from './packetd-fixtures.js';
+import { charge, daemon, mint, refusal } from './packetd-fixtures.js';
 
 test('successive top-ups are credited and STATUS reports the balance', async () => {
-  const { d, ask } = await daemon();
+  const { d, ask, pid } = await daemon();
   try {
     const m = mint({ units: 10, n: 100 });
     await ask({ type: 'BOOT', token: m.raw });
@@ -15,7 +15,7 @@ test('successive top-ups are credited and STATUS reports the balance', async () 
     // Two purchases delivered at once: s_{n-50} proves 30 units past s_{n-20}.
     const r2 = await ask({ type: 'TOPUP', jobId: m.jobId, element: m.element(50), units: 30 });
     assert.ok(r2.type === 'BALANCE' && r2.balance === 50);
-    assert.equal(d.debit(m.jobId.toString('hex'), 7), 43);
+    charge(d, pid(), 7);
     const s = await ask({ type: 'STATUS', jobId: m.jobId });
     assert.ok(s.type === 'BALANCE');
     assert.deepEqual([s.balance, s.credited, s.spent], [43, 50, 7]);
@@ -23,7 +23,7 @@ test('successive top-ups are credited and STATUS reports the balance', async () 
 });
 
 test('a top-up is never credited twice, and only the next elements are accepted', async () => {
-  const { d, ask } = await daemon();
+  const { d, ask, pid } = await daemon();
   try {
     const m = mint({ units: 10, n: 100 });
     await ask({ type: 'BOOT', token: m.raw });
@@ -40,17 +40,18 @@ test('a top-up is never credited twice, and only the next elements are accepted'
   } finally { await d.close(); }
 });
 
-test('debit never goes below zero and ignores unknown or closed jobs', async () => {
-  const { d, ask } = await daemon();
+test('the meter never debits below zero, and stops debiting a closed job', async () => {
+  const { d, ask, pid } = await daemon();
   try {
     const m = mint({ units: 10 });
     await ask({ type: 'BOOT', token: m.raw });
     const id = m.jobId.toString('hex');
-    assert.equal(d.debit(id, 25), 0);
+    charge(d, pid(), 25);
     assert.equal(d.job(id)?.spent, 10);
-    assert.equal(d.debit(id, NaN), undefined);
-    assert.equal(d.debit('00'.repeat(16), 1), undefined);
+    assert.equal(d.job(id)?.state, 'notified', 'told to go when its credit is gone');
     await ask({ type: 'REFUND', jobId: m.jobId });
-    assert.equal(d.debit(id, 1), undefined);
+    charge(d, pid(), 1);
+    assert.equal(d.job(id)?.spent, 10);
+    assert.equal(d.job(id)?.state, 'ended');
   } finally { await d.close(); }
 });

@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { decodeCertificate, signCertificate, verifyCertificate } from '../src/tokens/certificate.js';
-import { decodeTopUp, encodeTopUp } from '../src/tokens/topup.js';
-import { mintBootToken } from '../src/tokens/boot-token.js';
+import { signCertificate } from '../src/tokens/certificate.js';
+import { decodeCertificate, decodeTopUp, encodeTopUp, mintBootToken, verifyCertificate } from '../src/tokens/issue.js';
 import { verifyBootToken } from '../src/tokens/boot-token.js';
 
 const SECRET = randomBytes(32);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { MAX_UNITS, f, iterate, newSeed, verifyElement } from '../src/tokens/chain.js';
+import { MAX_UNITS, f, iterate, verifyElement } from '../src/tokens/chain.js';
+import { newSeed } from '../src/tokens/issue.js';
 
 test('f is SHA-256 and iterate composes it', () => {
   const s0 = newSeed();

@@ -1,24 +1,14 @@
-// `roam node`: the node daemon's own entry point. bin/roam.js starts it without
-// loading the rest of roam, so the privileged process holds only src/host and
-// src/tokens (the lines `npm run tcb` counts).
+// `roam node`: the node daemon's own entry. bin/roam.js starts it without loading
+// the rest of roam, so this process holds only src/host and src/tokens (the
+// lines `npm run tcb` counts).
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ProcessLauncher } from './launcher.js';
-import { procUsage } from './meter.js';
 import { Packetd } from './packetd.js';
 
-const int = (v: string): number => {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number.');
-  return Number(v);
-};
+const int = (v: string): number => { if (/^\d+$/.test(v)) return Number(v); throw new InvalidArgumentError('expected a whole number.'); };
 
-export function readSecret(file: string): Buffer {
-  const text = readFileSync(file, 'utf8').trim();
-  if (!/^([0-9a-fA-F]{2}){16,}$/.test(text)) throw new Error(`${file} must hold the node secret in hex (roam broker enroll-node prints it)`);
-  return Buffer.from(text, 'hex');
-}
-
-const program = new Command('roam node')
+await new Command('roam node')
   .description('run the node daemon: packetd on one UDP socket, the VM launcher and the meter')
   .requiredOption('--id <node>', 'this node id, as enrolled at the broker')
   .requiredOption('--secret-file <file>', 'file with the node secret (hex) from roam broker enroll-node')
@@ -26,29 +16,28 @@ const program = new Command('roam node')
   .option('--capacity <MiB>', 'memory this node sells to VMs', int, 4096)
   .option('--price <units>', 'units per CPU-second a VM uses (advertised in PONG)', int, 1)
   .option('--mem-price <units>', 'units per GiB-second of resident memory', int, 1)
-  .option('--state <dir>', 'folder for the VMs (one folder each; created)', '/tmp/roam-node')
+  .option('--state <dir>', 'folder for the VMs, one folder each', '/tmp/roam-node')
   .option('--vm-host <addr>', 'address the cstraps accept uploads on', '127.0.0.1')
   .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
-  .option('--vm-uid <uid>', 'as root: run VM n as uid and gid <uid>+n')
-  .addHelpText('after', '\nOn SIGTERM or SIGINT the daemon evicts its VMs (a notice with --grace to suspend), purges them and exits.')
+  .option('--vm-uid <uid>', 'as root: run VM n as uid and gid <uid>+n', int)
+  .addHelpText('after', '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.')
   .action(async (o) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
-    const at = String(o.listen).lastIndexOf(':');
-    const launcher = new ProcessLauncher({ stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid === undefined ? undefined : int(o.vmUid), log });
-    const d = new Packetd({ nodeId: o.id, secret: readSecret(o.secretFile), capacityMiB: o.capacity, price: o.price, memPrice: o.memPrice,
-      graceS: o.grace, retentionS: o.retention, launcher: launcher.launch, usage: procUsage, log });
-    const a = await d.listen(int(String(o.listen).slice(at + 1)), String(o.listen).slice(0, at).replace(/^\[|\]$/g, '') || '127.0.0.1');
+    const secret = readFileSync(o.secretFile, 'utf8').trim();
+    if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new Error(`${o.secretFile} must hold the node secret in hex (roam broker enroll-node writes it)`);
+    const launcher = new ProcessLauncher({ stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log });
+    const d = new Packetd({ nodeId: o.id, secret: Buffer.from(secret, 'hex'), capacityMiB: o.capacity, price: o.price, memPrice: o.memPrice,
+      graceS: o.grace, retentionS: o.retention, launcher: launcher.launch, log });
+    const at = o.listen.lastIndexOf(':');
+    const a = await d.listen(int(o.listen.slice(at + 1)), o.listen.slice(0, at).replace(/^\[(.*)\]$/, '$1'));
     process.stdout.write(`node ${o.id} listening on udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}\n`);
     const meter = setInterval(() => d.tick(1), 1000);
-    // Emptying the host: each VM is told to go; the meter purges those still there after the grace.
-    const stop = () => {
-      log(`evicting ${d.evict(o.grace)} VM(s)`);
-      launcher.close();
-      const done = setInterval(() => { if (!d.busy()) { clearInterval(meter); clearInterval(done); void d.close().then(() => process.exit(0)); } }, 100);
-    };
     process.once('SIGINT', stop).once('SIGTERM', stop);
-  });
-
-await program.parseAsync();
+    function stop() { // the meter purges what is still there after the grace; warm VMs end with this process
+      log(`evicting ${d.evict(o.grace)} VM(s)`);
+      setInterval(() => { if (!d.busy()) { clearInterval(meter); void d.close().then(() => process.exit(0)); } }, 100);
+    }
+  })
+  .parseAsync();

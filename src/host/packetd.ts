@@ -1,100 +1,69 @@
 // packetd (thesis 8.3): the node's only privileged, network-facing code. One
-// UDP socket; it verifies boot tokens, keeps each job's credit, and hands VM
-// start/stop to a pluggable launcher. It parses tokens and its own datagrams,
-// nothing else: no program, image or checkpoint ever passes through here.
+// UDP socket; it verifies boot tokens, keeps each job's credit, has a launcher
+// start the job's VM, and meters it: debits what the VM process uses, tells it
+// to go when its credit or lifetime ends, purges it after a grace period, and
+// revives a VM that suspended itself when it is topped up. It parses tokens and
+// its own datagrams, nothing else: no program, image or checkpoint passes here.
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { verifyBootToken, type BootToken } from '../tokens/boot-token.js';
 import { MAX_UNITS, verifyElement } from '../tokens/chain.js';
 import { signCertificate } from '../tokens/certificate.js';
-import { vmKey } from '../tokens/vm-key.js';
-import { reasonCode, type Reason } from '../tokens/reasons.js';
-import { decodeMessage, encodeMessage, isRequestCode, type MessageOf } from './protocol.js';
+import { vmKey } from '../tokens/mac.js';
+import { REASONS, type Reason } from '../tokens/reasons.js';
+import { decodeMessage, encodeMessage, type Message } from './protocol.js';
 
-export interface LaunchRequest {
-  jobId: string; memoryMiB: number; cpuShare: number; ports: number; lifetimeS: number;
-  loaderSha256: string; key: Buffer; revive?: string; // revive: the VM id to resume from its suspended state
+// revive: the VM to resume from the state it suspended to
+export type LaunchRequest = { jobId: string; key: Buffer; loaderSha256: string; memoryMiB: number; revive?: string };
+export interface Launched { // purge: kill and delete its state
+  vmId: string; addr: string; exited: Promise<void>; usage(): { cpuS: number; rssMiB: number } | null;
+  notify(line: string): void; suspended(): boolean; purge(): void;
 }
-export interface Launched {
-  vmId: string; addr: string; pid?: number; exited: Promise<void>;
-  notify(line: string): void; suspended(): boolean; stop(): void; purge(): void; // purge: stop and delete its state
-}
-export type Launcher = (req: LaunchRequest) => Promise<Launched>;
-export interface Usage { cpuS: number; rssMiB: number }
 
 export interface PacketdOptions {
-  nodeId: string;
-  secret: Buffer;
-  capacityMiB?: number;     // memory the node sells; each job reserves its limit
-  price?: number;           // units per CPU-second (advertised in PONG)
-  memPrice?: number;        // units per GiB-second of resident memory
-  launcher?: Launcher;      // absent: BOOT is verified, then refused with no-launcher
-  usage?: (pid: number) => Usage | null; // what the meter reads (the VM's own figures are never asked for)
-  graceS?: number;          // after a notice, how long a VM has to suspend itself
-  retentionS?: number;      // how long a suspended VM's state waits for a top-up
-  slackMiB?: number;        // resident memory a VM may use beyond its limit (Node itself) before it is purged
-  now?: () => number;       // unix seconds; injectable for tests
-  log?: (msg: string) => void;
+  nodeId: string; secret: Buffer;
+  launcher?: (req: LaunchRequest) => Promise<Launched>; // absent: BOOT is verified, then refused with no-launcher
+  capacityMiB?: number; // memory the node sells; each job reserves its limit
+  price?: number; memPrice?: number; // units per CPU-second (advertised in PONG), per GiB-second resident
+  graceS?: number; retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
+  now?: () => number; log?: (msg: string) => void; // now: unix seconds
 }
+const SLACK_MIB = 512; // resident memory beyond the job's limit (Node itself) before a VM is purged
 
-// running -> (balance 0, lifetime or eviction) notified -> suspended | ended; suspended -> (top-up) running.
-type State = 'starting' | 'running' | 'notified' | 'suspended' | 'ended';
-interface Job {
-  token: BootToken; vmId: string; last: Buffer; seen: Set<string>; credited: number; spent: number;
-  launched?: Launched; certificate?: Buffer; state: State; since: number; deadline: number; cpuS: number; owed: number;
-}
-export type JobView = Readonly<{ vmId: string; credited: number; spent: number; balance: number; closed: boolean; state: State }>;
+// running (from BOOT, or a VM still starting) -> (no credit, lifetime, eviction) notified -> suspended | ended;
+// suspended -> (top-up) running. Running and notified VMs hold their memory limit.
+export const STATES = ['running', 'notified', 'suspended', 'ended'] as const;
+type Job = { token: BootToken; last: Buffer; seen: Set<string>; credited: number; spent: number; certificate?: Buffer;
+  vm?: Launched; state: (typeof STATES)[number]; since: number; deadline: number; cpuS: number; owed: number };
 
-type From = { address: string; port: number };
 const hex = (b: Buffer) => b.toString('hex');
-const mib = (j: Job) => j.token.memoryMiB;
+const live = (j: Job) => j.state === 'running' || j.state === 'notified';
 
 export class Packetd {
   private socket?: dgram.Socket;
   private readonly jobs = new Map<string, Job>();
   // Boot-token nonces seen, kept until the token expires (then it is refused anyway).
   private readonly nonces = new Map<string, { expiry: number; from: string; reply?: Buffer }>();
-  private reservedMiB = 0;
 
   constructor(private readonly o: PacketdOptions) {}
 
-  listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
+  async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
     const s = this.socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    s.on('message', (msg, rinfo) => {
-      this.handle(msg, rinfo)
-        .then((reply) => reply && s.send(reply, rinfo.port, rinfo.address, (e) => e && this.log(`send: ${e.message}`)))
-        .catch((e: unknown) => this.log(`dropped: ${String(e)}`)); // never let one datagram stop the daemon
-    });
-    return new Promise((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(port, host, () => {
-        s.off('error', reject).on('error', (e) => this.log(`socket: ${e.message}`));
-        resolve(s.address());
-      });
-    });
+    // Never let one datagram stop the daemon.
+    s.on('message', (msg, from) => void this.handle(msg, from).then((r) => r && s.send(r, from.port, from.address), (e: unknown) => this.log(`dropped: ${String(e)}`)));
+    await new Promise<void>((resolve, reject) => s.once('error', reject).bind(port, host, () => { s.off('error', reject); resolve(); }));
+    s.on('error', (e) => this.log(`socket: ${e.message}`));
+    return s.address();
   }
 
   close(): Promise<void> { return new Promise((r) => (this.socket ? this.socket.close(() => r()) : r())); }
+  get freeMiB(): number { return [...this.jobs.values()].reduce((free, j) => (live(j) ? free - j.token.memoryMiB : free), this.o.capacityMiB ?? 4096); }
+  job(jobId: string): Readonly<Job> | undefined { return this.jobs.get(jobId); }
+  busy(): boolean { return [...this.jobs.values()].some(live); }
 
-  get freeMiB(): number { return Math.max(0, (this.o.capacityMiB ?? 4096) - this.reservedMiB); }
-
-  job(jobId: string): JobView | undefined {
-    const j = this.jobs.get(jobId);
-    return j && { vmId: j.vmId, credited: j.credited, spent: j.spent, balance: j.credited - j.spent, closed: !!j.certificate, state: j.state };
-  }
-
-  // For the meter: charge a job, never below zero; returns the new balance.
-  debit(jobId: string, units: number): number | undefined {
-    const j = this.jobs.get(jobId);
-    if (!j || j.certificate || !(units >= 0)) return undefined;
-    j.spent += Math.min(Math.floor(units), j.credited - j.spent);
-    return j.credited - j.spent;
-  }
-
-  async handle(buf: Buffer, from: From): Promise<Buffer | undefined> { // undefined: no answer
-    if (buf.length > 0 && !isRequestCode(buf[0])) return undefined;
-    const reqId = buf.length >= 5 ? buf.readUInt32BE(1) : 0;
-    const m = decodeMessage(buf);
+  async handle(buf: Buffer, from: { address: string; port: number }): Promise<Buffer | undefined> { // undefined: no answer
+    if (buf[0] >= 0x80) return undefined; // a reply type: never answered, so two daemons cannot bounce datagrams
+    const reqId = buf.length >= 5 ? buf.readUInt32BE(1) : 0, m = decodeMessage(buf);
     if (!m.ok) return this.refuse(reqId, m.reason);
     const r = m.value;
     switch (r.type) {
@@ -108,46 +77,36 @@ export class Packetd {
   }
 
   private async boot(raw: Buffer, reqId: number, from: string): Promise<Buffer | undefined> {
-    const now = this.now();
-    const v = verifyBootToken(raw, this.o.secret, this.o.nodeId, now);
+    const now = this.now(), v = verifyBootToken(raw, this.o.secret, this.o.nodeId, now);
     if (!v.ok) return this.refuse(reqId, v.reason);
-    const t = v.value, jobId = hex(t.jobId), nonce = hex(t.nonce);
-    const seen = this.nonces.get(nonce);
+    const t = v.value, jobId = hex(t.jobId), nonce = hex(t.nonce), seen = this.nonces.get(nonce);
     // A retransmission of the same request gets the same answer (none while the
     // launch is under way: the answer is coming); any other reuse is a replay.
     if (seen) return seen.from !== from ? this.refuse(reqId, 'replayed') : seen.reply;
-    if (this.jobs.has(jobId)) return this.refuse(reqId, 'job-exists');
-    if (t.memoryMiB > this.freeMiB) return this.refuse(reqId, 'no-capacity');
-    if (!this.o.launcher) return this.refuse(reqId, 'no-launcher');
+    const no = this.jobs.has(jobId) ? 'job-exists' : t.memoryMiB > this.freeMiB ? 'no-capacity' : this.o.launcher ? null : 'no-launcher';
+    if (no) return this.refuse(reqId, no);
     // Record nonce, job and reservation before the await, so that concurrent copies are refused.
     const entry: { expiry: number; from: string; reply?: Buffer } = { expiry: t.expiry, from };
     this.nonces.set(nonce, entry);
     if (this.nonces.size % 256 === 0) for (const [n, e] of this.nonces) if (e.expiry <= now) this.nonces.delete(n);
-    const job: Job = { token: t, vmId: '', last: t.payment, seen: new Set([hex(t.anchor), hex(t.payment)]), credited: t.units, spent: 0, state: 'starting', since: now, deadline: 0, cpuS: 0, owed: 0 };
+    const job: Job = { token: t, last: t.payment, seen: new Set([hex(t.anchor), hex(t.payment)]), credited: t.units, spent: 0, state: 'running', since: now, deadline: 0, cpuS: 0, owed: 0 };
     this.jobs.set(jobId, job);
-    this.reservedMiB += t.memoryMiB;
-    let vm: Launched;
-    try {
-      this.started(job, vm = await this.start(job));
-    } catch (e) {
-      // Nothing was started: forget the job so that the same token can be tried
-      // again, unless it was refunded meanwhile (then it stays closed for good).
-      this.log(`launch ${jobId}: ${e instanceof Error ? e.message : String(e)}`);
-      if (!job.certificate) { this.jobs.delete(jobId); this.nonces.delete(nonce); this.reservedMiB -= t.memoryMiB; }
-      return this.refuse(reqId, 'launch-failed');
-    }
-    entry.reply = encodeMessage({ type: 'ACCEPTED', reqId, jobId: t.jobId, vmId: vm.vmId, addr: vm.addr, balance: job.credited - job.spent });
-    return entry.reply;
+    const vm = await this.start(job);
+    // Nothing was started: forget the job so that the same token can be tried
+    // again, unless it was refunded meanwhile (then it stays closed for good).
+    if (!vm && !job.certificate) { this.jobs.delete(jobId); this.nonces.delete(nonce); }
+    if (!vm) return this.refuse(reqId, 'launch-failed');
+    return entry.reply = encodeMessage({ type: 'ACCEPTED', reqId, jobId: t.jobId, vmId: vm.vmId, addr: vm.addr, balance: job.credited - job.spent });
   }
 
-  private topup(r: MessageOf<'TOPUP'>): Buffer {
+  private topup(r: Extract<Message, { type: 'TOPUP' }>): Buffer {
     return this.withJob(r, (j) => {
       if (j.certificate) return this.refuse(r.reqId, 'job-closed');
       if (r.units < 1 || r.units > MAX_UNITS) return this.refuse(r.reqId, 'unit-limit');
       if (j.seen.has(hex(r.element))) return this.refuse(r.reqId, 'already-credited');
       if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
       j.last = r.element; j.seen.add(hex(r.element)); j.credited += r.units;
-      if (j.state === 'suspended') this.revive(j);
+      if (j.state === 'suspended') void this.start(j);
       return this.balance(r.reqId, j);
     });
   }
@@ -156,76 +115,64 @@ export class Packetd {
   private refund(reqId: number, j: Job): Buffer {
     if (!j.certificate) {
       j.certificate = signCertificate({ nodeId: this.o.nodeId, jobId: j.token.jobId, spent: j.spent, unspent: j.credited - j.spent, last: j.last, issued: this.now() }, this.o.secret);
-      this.end(j);
+      this.end(j, 'refunded');
     }
     return encodeMessage({ type: 'CERT', reqId, certificate: j.certificate });
   }
 
-  // The meter (every second): debit what the daemon measures of each VM process,
-  // purge a VM over its memory, and run the notice -> grace -> purge and
-  // suspended -> retention -> purge clocks.
+  // The meter, every dtS seconds: debit what each VM process used, purge one
+  // over its memory, and run the notice -> grace and suspended -> retention clocks.
   tick(dtS: number): void {
     const now = this.now();
     for (const j of this.jobs.values()) {
-      if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) { this.log(`purge ${j.vmId}: ${j.state === 'notified' ? 'grace' : 'retention'} over`); this.end(j); continue; }
-      const u = j.launched?.pid && (j.state === 'running' || j.state === 'notified') ? this.o.usage?.(j.launched.pid) : null;
+      if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) { this.end(j, `${j.state === 'notified' ? 'grace' : 'retention'} over`); continue; }
+      const u = live(j) && j.vm?.usage();
       if (!u) continue;
       j.owed += Math.max(0, u.cpuS - j.cpuS) * (this.o.price ?? 1) + (u.rssMiB / 1024) * dtS * (this.o.memPrice ?? 1);
       j.cpuS = u.cpuS;
       const take = Math.min(Math.floor(j.owed), j.credited - j.spent);
       j.spent += take; j.owed -= take;
-      if (u.rssMiB > j.token.memoryMiB + (this.o.slackMiB ?? 512)) { this.log(`purge ${j.vmId}: ${Math.round(u.rssMiB)} MiB resident`); this.end(j); }
-      else if (j.state === 'running' && j.spent === j.credited) this.notice(j, 'balance');
-      else if (j.state === 'running' && now >= j.since + j.token.lifetimeS) this.notice(j, 'lifetime');
+      if (u.rssMiB > j.token.memoryMiB + SLACK_MIB) this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
+      else if (j.state === 'running' && (j.spent === j.credited || now >= j.since + j.token.lifetimeS)) this.notice(j, j.spent === j.credited ? 'balance' : 'lifetime');
     }
   }
 
-  // Eviction: every VM is told to go within `graceS`, as if its balance had run out.
-  evict(graceS: number): number {
-    let n = 0;
-    for (const j of this.jobs.values()) if (j.state === 'running') { this.notice(j, 'evict', graceS); n++; }
-    return n;
-  }
-
-  /** Whether any VM is still starting or running here. */
-  busy(): boolean { return [...this.jobs.values()].some((j) => j.state === 'starting' || j.state === 'running' || j.state === 'notified'); }
+  // A host that must be emptied tells every VM to go, as if its credit had run out.
+  evict(graceS: number): number { return [...this.jobs.values()].filter((j) => j.state === 'running').map((j) => this.notice(j, 'evict', graceS)).length; }
 
   private notice(j: Job, why: string, graceS = this.o.graceS ?? 10): void {
     j.state = 'notified'; j.deadline = this.now() + graceS;
-    j.launched?.notify(`notice ${why} ${graceS}`);
+    j.vm?.notify(`notice ${why} ${graceS}`);
   }
 
-  private start(j: Job, revive?: string): Promise<Launched> {
-    const t = j.token;
-    return this.o.launcher!({ jobId: hex(t.jobId), memoryMiB: t.memoryMiB, cpuShare: t.cpuShare, ports: t.ports, lifetimeS: t.lifetimeS, loaderSha256: hex(t.loaderSha256), key: vmKey(this.o.secret, t.jobId), revive });
-  }
-
-  private started(j: Job, vm: Launched): void {
-    if (j.certificate) return vm.purge(); // refunded while it was starting
-    Object.assign(j, { launched: vm, vmId: vm.vmId, state: 'running', cpuS: 0 });
+  // Start (or revive) the job's VM and watch it: when it exits, it has either
+  // suspended itself (kept for the retention period) or ended (purged).
+  private async start(j: Job): Promise<Launched | null> {
+    const t = j.token, revive = j.state === 'suspended' ? j.vm?.vmId : undefined;
+    if (revive && (j.spent >= j.credited || t.memoryMiB > this.freeMiB)) return null;
+    const old = j.vm;
+    Object.assign(j, { state: 'running', since: this.now(), cpuS: 0, vm: undefined });
+    const vm = await this.o.launcher!({ jobId: hex(t.jobId), key: vmKey(this.o.secret, t.jobId), loaderSha256: hex(t.loaderSha256), memoryMiB: t.memoryMiB, revive })
+      .catch((e: Error) => void this.log(`launch ${hex(t.jobId)}: ${e.message}`));
+    if (!vm) { Object.assign(j, { state: revive ? 'suspended' : 'ended', vm: old }); return null; }
+    if (j.certificate) { vm.purge(); return vm; } // refunded while it was starting
+    j.vm = vm;
+    if (revive) this.log(`${vm.vmId} revived`);
     void vm.exited.then(() => {
-      if (j.launched !== vm || (j.state !== 'running' && j.state !== 'notified')) return;
-      if (!vm.suspended()) return this.end(j);
-      j.state = 'suspended'; j.deadline = this.now() + (this.o.retentionS ?? 3600);
-      this.reservedMiB -= mib(j);
-      this.log(`${j.vmId} suspended to disk`);
-      if (j.spent < j.credited) this.revive(j); // topped up during its grace
+      if (j.vm !== vm || !live(j)) return;
+      if (!vm.suspended()) return this.end(j, 'exited');
+      Object.assign(j, { state: 'suspended', deadline: this.now() + (this.o.retentionS ?? 3600) });
+      this.log(`${vm.vmId} suspended to disk`);
+      void this.start(j); // it may have been topped up during its grace
     });
-  }
-
-  private revive(j: Job): void {
-    if (j.spent >= j.credited || mib(j) > this.freeMiB) return;
-    j.state = 'starting'; this.reservedMiB += mib(j);
-    this.start(j, j.vmId).then((vm) => { this.started(j, vm); j.since = this.now(); this.log(`${j.vmId} revived`); }, (e: Error) => {
-      this.log(`revive ${j.vmId}: ${e.message}`); j.state = 'suspended'; this.reservedMiB -= mib(j);
-    });
+    return vm;
   }
 
   // Purge: the VM is killed and its state deleted; the job stays for STATUS and REFUND.
-  private end(j: Job): void {
-    if (j.state !== 'suspended' && j.state !== 'ended') this.reservedMiB -= mib(j);
+  private end(j: Job, why: string): void {
+    if (j.state !== 'ended') this.log(`purge ${j.vm?.vmId ?? hex(j.token.jobId)}: ${why}`);
     j.state = 'ended';
-    try { j.launched?.purge(); } catch (e) { this.log(`purge ${j.vmId}: ${String(e)}`); }
+    j.vm?.purge();
   }
 
   private withJob(r: { reqId: number; jobId: Buffer }, fn: (j: Job) => Buffer): Buffer {
@@ -234,12 +181,10 @@ export class Packetd {
   }
 
   private balance(reqId: number, j: Job): Buffer {
-    return encodeMessage({ type: 'BALANCE', reqId, jobId: j.token.jobId, balance: j.credited - j.spent, credited: j.credited, spent: j.spent, closed: j.certificate ? 1 : 0 });
+    return encodeMessage({ type: 'BALANCE', reqId, jobId: j.token.jobId, balance: j.credited - j.spent, credited: j.credited, spent: j.spent, closed: j.certificate ? 1 : 0, state: STATES.indexOf(j.state) });
   }
 
-  private refuse(reqId: number, reason: Reason): Buffer {
-    return encodeMessage({ type: 'REFUSED', reqId, reason: reasonCode(reason) });
-  }
+  private refuse(reqId: number, reason: Reason): Buffer { return encodeMessage({ type: 'REFUSED', reqId, reason: REASONS.indexOf(reason) }); }
 
   private now(): number { return this.o.now ? this.o.now() : Math.floor(Date.now() / 1000); }
   private log(msg: string): void { this.o.log?.(msg); }

@@ -16,23 +16,19 @@ export const MESSAGES = {
   REFUND: [0x05, JOB],
   PONG: [0x81, [['nodeId', 'str'], ['freeMiB', 'u32'], ['price', 'u32']]],
   ACCEPTED: [0x82, [['jobId', 16], ['vmId', 'str'], ['addr', 'str'], ['balance', 'u32']]],
-  BALANCE: [0x83, [['jobId', 16], ['balance', 'u32'], ['credited', 'u32'], ['spent', 'u32'], ['closed', 'u8']]],
+  BALANCE: [0x83, [['jobId', 16], ['balance', 'u32'], ['credited', 'u32'], ['spent', 'u32'], ['closed', 'u8'], ['state', 'u8']]], // state: STATES in packetd.ts
   CERT: [0x85, [['certificate', 'rest']]],
   REFUSED: [0xff, [['reason', 'u8']]],
 } as const satisfies Record<string, readonly [number, Layout]>;
 
 type M = typeof MESSAGES;
-export type MessageType = keyof M;
-export type Message = { [T in MessageType]: { type: T; reqId: number } & Rec<M[T][1]> }[MessageType];
-export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+export type Message = { [T in keyof M]: { type: T; reqId: number } & Rec<M[T][1]> }[keyof M];
 
-const BY_CODE = new Map(Object.entries(MESSAGES).map(([name, [code]]) => [code as number, name as MessageType]));
-export const isRequestCode = (code: number): boolean => code < 0x80;
+const BY_CODE = new Map(Object.entries(MESSAGES).map(([name, [code]]) => [code as number, name as keyof M]));
 
 export function encodeMessage(m: Message): Buffer {
   const [code, layout] = MESSAGES[m.type];
-  const head = Buffer.alloc(5);
-  head[0] = code;
+  const head = Buffer.from([code, 0, 0, 0, 0]);
   head.writeUInt32BE(m.reqId, 1);
   return Buffer.concat([head, encode(layout as Layout, m as never)]);
 }

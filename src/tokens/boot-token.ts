@@ -1,36 +1,26 @@
 // The boot token (thesis 8.2, Figure 8.1): what a customer sends to a node in
 // one datagram to get an empty VM. Minted and HMAC-signed by the broker with
-// the node's secret; the node checks it without talking to anyone.
-import { randomBytes } from 'node:crypto';
-import { decode, encode, type Rec } from './codec.js';
+// the node's secret (issue.ts); the node checks it without talking to anyone.
+import { decode, type Rec } from './codec.js';
 import { MAX_UNITS, verifyElement } from './chain.js';
-import { MAC_BYTES, mac, macOk } from './mac.js';
+import { MAC_BYTES, macOk } from './mac.js';
 import type { Parsed } from './reasons.js';
 
 export const BOOT_TOKEN_VERSION = 1;
-const LABEL = 'roam-boot-token-v1';
+export const BOOT_TOKEN_LABEL = 'roam-boot-token-v1';
 
-const BODY = [
+export const BOOT_TOKEN_BODY = [
   ['version', 'u8'], ['nodeId', 'str'], ['jobId', 16],
   ['anchor', 32], ['payment', 32], ['units', 'u32'], // s_n, s_{n-k}, k
   ['memoryMiB', 'u32'], ['cpuShare', 'u16'], ['ports', 'u16'], ['lifetimeS', 'u32'],
   ['loaderSha256', 32], ['expiry', 'u32'], ['nonce', 16],
 ] as const;
-const FULL = [...BODY, ['mac', MAC_BYTES]] as const;
-
-export type BootToken = Rec<typeof FULL>;
-export type BootTokenFields = Omit<Rec<typeof BODY>, 'version' | 'nonce'> & { nonce?: Buffer };
-
-export function mintBootToken(fields: BootTokenFields, secret: Buffer): Buffer {
-  const body = encode(BODY, { ...fields, version: BOOT_TOKEN_VERSION, nonce: fields.nonce ?? randomBytes(16) });
-  return Buffer.concat([body, mac(secret, LABEL, body)]);
-}
+const FULL = [...BOOT_TOKEN_BODY, ['mac', MAC_BYTES]] as const;
 
 // Parses without checking the signature (the customer side reads its own token).
-export function decodeBootToken(buf: Buffer): Parsed<BootToken> {
-  if (buf.length >= 1 && buf[0] !== BOOT_TOKEN_VERSION) return { ok: false, reason: 'bad-version' };
-  return decode(FULL, buf);
-}
+export const decodeBootToken = (buf: Buffer): Parsed<BootToken> => (buf[0] === BOOT_TOKEN_VERSION || !buf.length ? decode(FULL, buf) : { ok: false, reason: 'bad-version' });
+
+export type BootToken = Rec<typeof FULL>;
 
 // Everything a node checks that needs no state; replay is the caller's job.
 // Node id first: a token for another node would otherwise look merely forged.
@@ -39,7 +29,7 @@ export function verifyBootToken(buf: Buffer, secret: Buffer, nodeId: string, now
   if (!p.ok) return p;
   const t = p.value;
   if (t.nodeId !== nodeId) return { ok: false, reason: 'wrong-node' };
-  if (!macOk(secret, LABEL, buf.subarray(0, buf.length - MAC_BYTES), t.mac)) return { ok: false, reason: 'forged' };
+  if (!macOk(secret, BOOT_TOKEN_LABEL, buf.subarray(0, buf.length - MAC_BYTES), t.mac)) return { ok: false, reason: 'forged' };
   if (t.expiry <= nowS) return { ok: false, reason: 'expired' };
   if (t.units < 1 || t.units > MAX_UNITS) return { ok: false, reason: 'unit-limit' };
   if (!verifyElement(t.payment, t.units, t.anchor)) return { ok: false, reason: 'chain-mismatch' };

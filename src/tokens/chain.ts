@@ -1,7 +1,7 @@
 // One-way hash chains (thesis 8.2): s_{i+1} = f(s_i), f = SHA-256. The node
 // trusts the anchor s_n from a signed boot token; element s_{n-k} proves k
 // units because only the broker, holding s_0, can compute it.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 export const ELEMENT_BYTES = 32;
 // Upper bound on k in one message, so that verifying costs at most this many
@@ -14,8 +14,6 @@ export function iterate(x: Buffer, times: number): Buffer {
   for (let i = 0; i < times; i++) x = f(x);
   return x;
 }
-
-export const newSeed = (): Buffer => randomBytes(ELEMENT_BYTES);
 
 // True when f^k(element) equals the last accepted element (initially s_n).
 export function verifyElement(element: Buffer, k: number, last: Buffer): boolean {

@@ -13,24 +13,18 @@ const INT = { u8: 1, u16: 2, u32: 4 } as const;
 const PRINTABLE = /^[\x21-\x7e]*$/;
 
 export function encode<L extends Layout>(layout: L, rec: Rec<L>): Buffer {
-  const parts: Buffer[] = [];
-  for (const [name, kind] of layout) {
+  return Buffer.concat(layout.map(([name, kind]) => {
     const v = (rec as Record<string, unknown>)[name];
     if (kind === 'u8' || kind === 'u16' || kind === 'u32') {
       const b = Buffer.alloc(INT[kind]);
       b.writeUIntBE(v as number, 0, INT[kind]); // throws RangeError on bad input: a caller bug
-      parts.push(b);
-    } else if (kind === 'str') {
-      const s = Buffer.from(v as string, 'latin1');
-      if (s.length > 255 || !PRINTABLE.test(v as string)) throw new RangeError(`${name}: not a short printable string`);
-      parts.push(Buffer.from([s.length]), s);
-    } else {
-      const b = v as Buffer;
-      if (kind !== 'rest' && b.length !== kind) throw new RangeError(`${name}: expected ${kind} bytes`);
-      parts.push(b);
+      return b;
     }
-  }
-  return Buffer.concat(parts);
+    if (kind === 'str' && (typeof v !== 'string' || v.length > 255 || !PRINTABLE.test(v))) throw new RangeError(`${name}: not a short printable string`);
+    if (kind === 'str') return Buffer.concat([Buffer.from([(v as string).length]), Buffer.from(v as string, 'latin1')]);
+    if (kind !== 'rest' && (v as Buffer).length !== kind) throw new RangeError(`${name}: expected ${kind} bytes`);
+    return v as Buffer;
+  }));
 }
 
 // Decodes exactly `buf` (trailing bytes are malformed); never throws.

@@ -4,4 +4,5 @@ export * from './chain.js';
 export * from './boot-token.js';
 export * from './topup.js';
 export * from './certificate.js';
-export * from './vm-key.js';
+export { vmKey } from './mac.js';
+export * from './issue.js';

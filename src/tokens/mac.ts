@@ -9,3 +9,7 @@ export const mac = (secret: Buffer, label: string, body: Buffer): Buffer =>
 
 export const macOk = (secret: Buffer, label: string, body: Buffer, tag: Buffer): boolean =>
   tag.length === MAC_BYTES && timingSafeEqual(mac(secret, label, body), tag);
+
+// The key of a job's VM: the broker gives it to the customer with the boot token;
+// the node derives the same from its secret, so it never crosses the network.
+export const vmKey = (nodeSecret: Buffer, jobId: Buffer): Buffer => mac(nodeSecret, 'roam-vm-key-v1', jobId);

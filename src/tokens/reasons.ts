@@ -10,5 +10,3 @@ export type Reason = (typeof REASONS)[number];
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: Reason };
 
-export const reasonCode = (r: Reason): number => REASONS.indexOf(r);
-export const reasonName = (code: number): Reason | 'unknown' => REASONS[code] ?? 'unknown';

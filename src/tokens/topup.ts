@@ -1,11 +1,7 @@
 // A top-up: the next chain element s_{m-k} of a job and its k, proving k more
 // units against the last element s_m the node accepted. Needs no signature:
 // only the broker can produce elements further down the chain.
-import { decode, encode, type Rec } from './codec.js';
-import type { Parsed } from './reasons.js';
+import type { Rec } from './codec.js';
 
 export const TOPUP = [['jobId', 16], ['element', 32], ['units', 'u32']] as const;
 export type TopUp = Rec<typeof TOPUP>;
-
-export const encodeTopUp = (t: TopUp): Buffer => encode(TOPUP, t);
-export const decodeTopUp = (buf: Buffer): Parsed<TopUp> => decode(TOPUP, buf);

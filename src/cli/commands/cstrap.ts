@@ -2,11 +2,15 @@ import type { Command } from 'commander';
 import { awaitVm, resume } from '../../boot/cstrap.js';
 import { loaderHash } from '../../boot/loader.js';
 import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
-import { HostChannel } from '../../boot/host-channel.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { HostChannel, SUSPEND_FILE } from '../../boot/host-channel.js';
+import { restoreVm } from '../../checkpoint/restore.js';
+import { roamHome } from '../../util/home.js';
 import { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from '../../format/index.js';
 import { parseHostPort } from '../../util/address.js';
 import { serveVm } from '../vm-session.js';
-import { vmExit } from '../options.js';
+import { openCheckpoint, vmExit } from '../options.js';
 
 export function register(program: Command): void {
   program
@@ -31,6 +35,9 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
       }
       const listen = parseHostPort(o.listen, { allowPortZero: true });
       const host = o.hostChannel ? new HostChannel() : undefined;
+      // Started by the node daemon in the folder of a VM that suspended itself: be that VM again.
+      const suspended = path.join(roamHome(), SUSPEND_FILE);
+      if (host && fs.existsSync(suspended)) return resumeSuspended(suspended, host);
       const psk = host ? host.boot.then(async (b) => { await saveKey(defaultKeyPath(), b.key); return { psk: b.key, loaderHash: b.loaderHash }; })
         : o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
       const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
@@ -45,4 +52,17 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
       await resume(a);
     });
+}
+
+/** Revival: resume the checkpoint this VM suspended to (renamed first, so a later exit is not taken for a new suspension). */
+async function resumeSuspended(file: string, host: HostChannel): Promise<void> {
+  const resumed = path.join(path.dirname(file), 'resumed.ckpt');
+  fs.renameSync(file, resumed);
+  host.ready('resumed');
+  const cp = await openCheckpoint(resumed);
+  const kernel = await restoreVm(cp, { vmId: cp.header.vmId, onExit: vmExit });
+  const first = [...kernel.processes.values()][0];
+  const rec = await serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: cp.header.vmId, host });
+  process.stderr.write(`roam: vm ${rec.id} resumed from its suspension (control ${rec.socket})\n`);
+  kernel.start();
 }

@@ -55,7 +55,11 @@ destination. --dir folders stay on this host, so they cannot be used with --to.`
 /** Send a VM that has not run yet into a cstrap, as a migration would. */
 async function upload(kernel: Kernel, to: string, keyFile?: string): Promise<void> {
   const psk = keyFile ? await loadKey(keyFile) : await loadOrCreateKey(defaultKeyPath());
-  const res = await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: (m) => process.stderr.write(`roam: ${m}\n`) });
+  // Not one instruction here: the page cleaner's turns would otherwise let slices run.
+  for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+  const res = await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: (m) => process.stderr.write(`roam: ${m}\n`) }).catch((err: Error) => {
+    throw new Error(`upload to ${to} failed: ${(err.cause as Error | undefined)?.message ?? err.message}. Nothing ran.`);
+  });
   kernel.close();
   process.stdout.write(`uploaded vm ${kernel.vmId} to ${to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`);
   process.exit(0);

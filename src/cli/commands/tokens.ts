@@ -7,8 +7,9 @@ import { loaderHash } from '../../boot/loader.js';
 import { BrokerClient } from '../../broker/client.js';
 import { decodeBootToken, type BootToken } from '../../tokens/boot-token.js';
 import { request, type RequestOptions } from '../../host/client.js';
-import { reasonName } from '../../tokens/reasons.js';
+import { reasonName } from '../../tokens/issue.js';
 import type { Message } from '../../host/protocol.js';
+import { STATES } from '../../host/packetd.js';
 import { intArg } from './broker.js';
 
 export function readToken(file: string): { raw: Buffer; token: BootToken } {
@@ -26,7 +27,7 @@ export function expect<T extends Message['type']>(m: Message, type: T): Extract<
 }
 
 const balanceLine = (m: Extract<Message, { type: 'BALANCE' }>) =>
-  `job ${m.jobId.toString('hex')} balance ${m.balance} (credited ${m.credited}, spent ${m.spent})${m.closed ? ' closed' : ''}`;
+  `job ${m.jobId.toString('hex')} balance ${m.balance} (credited ${m.credited}, spent ${m.spent}), vm ${STATES[m.state] ?? 'unknown'}${m.closed ? ', closed' : ''}`;
 
 const udp = (o: { timeout: number; retries: number }): RequestOptions => ({ timeoutMs: o.timeout, retries: o.retries });
 
