@@ -39,7 +39,7 @@ export class ProcessLauncher {
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
     const vm = await (req.revive ? this.spawn(req.revive) : this.pool.shift() ?? this.spawn());
-    this.fill();
+    setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
     vm.notify(`boot ${req.key.toString('hex')} ${req.loaderSha256} ${req.memoryMiB}`);
     return vm;
   };
