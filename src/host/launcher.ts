@@ -34,10 +34,8 @@ const HEAP_MIB = 512; // V8 heap of a VM process; its WASM memory is metered ins
 export class ProcessLauncher {
   private readonly pool: Promise<Launched>[] = [];
   private n = 0;
-  constructor(private readonly o: LauncherOptions) {
-    fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 }); // VMs of other uids pass through to their own folder
-    this.fill();
-  }
+  // The state folder lets VMs of other uids through to their own folders, no further.
+  constructor(private readonly o: LauncherOptions) { fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 }); this.fill(); }
 
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
