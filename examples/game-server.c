@@ -18,7 +18,10 @@
  *             (32-bit arithmetic).  It depends only on the sequence of
  *             messages sent with that ID (over any number of connections),
  *             so a client can compute the expected value itself and detect
- *             lost or repeated server state.  Each message also updates 8
+ *             lost or repeated server state.  A message that repeats the
+ *             last SEQ of its ID (a client resending after its connection
+ *             was cut) is answered again but not applied again: exactly
+ *             once, whether or not the first answer got through.  Each message also updates 8
  *             cells of the world, one in each eighth of it (an LCG seeded
  *             from ID and SEQ), so it dirties 8 pages spread over the world.
  *   "quit"    answered with "bye"; the server prints "served N messages"
@@ -67,6 +70,8 @@ struct conn {
 static struct conn conns[MAX_CONN];
 static int nconn = 0;
 static uint32_t sums[MAX_IDS];
+static uint32_t last_seq[MAX_IDS]; /* per ID, valid where seen[ID] */
+static unsigned char seen[MAX_IDS];
 static unsigned long served = 0;
 
 static uint32_t *world;
@@ -195,9 +200,16 @@ static int handle_line(struct conn *c, char *line, size_t len) {
   if (parse_u32(&p, &id) < 0 || *p++ != ' ' || parse_u32(&p, &seq) < 0 || *p != '\0' ||
       id >= MAX_IDS)
     return reply(c, "error\n", 6);
-  apply_message(id, seq);
-  uint32_t h = ((sums[id] ^ seq) * 16777619u) ^ id;
-  sums[id] = h;
+  /* A client that lost its connection resends its last message: it may or may
+   * not have been applied (its answer can be lost with the connection), so a
+   * repeat of the last SEQ is answered again, not applied again. */
+  if (!seen[id] || seq != last_seq[id]) {
+    apply_message(id, seq);
+    sums[id] = ((sums[id] ^ seq) * 16777619u) ^ id;
+    last_seq[id] = seq;
+    seen[id] = 1;
+  }
+  uint32_t h = sums[id];
   served++;
   char buf[32];
   int n = snprintf(buf, sizeof buf, "%u %08x\n", seq, h);
