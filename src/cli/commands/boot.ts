@@ -3,6 +3,7 @@
 // protocol, so they live together.
 import { Command } from 'commander';
 import { request } from '../../host/client.js';
+import { parseHostPort } from '../../util/address.js';
 import { intArg } from './broker.js';
 import { expect, readToken } from './tokens.js';
 
@@ -17,7 +18,10 @@ export function register(program: Command): void {
       const { raw, token } = readToken(file);
       if (raw.length > 1100) throw new Error(`${file} is too large to be a boot token`);
       const m = expect(await request(o.node, { type: 'BOOT', token: raw }, { timeoutMs: o.timeout, retries: o.retries }), 'ACCEPTED');
-      process.stdout.write(`accepted: job ${m.jobId.toString('hex')} vm ${m.vmId} cstrap ${m.addr || '(none)'} balance ${m.balance} (node ${token.nodeId})\n`);
+      // A node whose cstraps listen on every interface reports 0.0.0.0 (or ::): reach it where the node was reached.
+      const { host } = parseHostPort(o.node);
+      const addr = m.addr.replace(/^(0\.0\.0\.0|\[::\]|::)(?=:\d+$)/, host.includes(':') ? `[${host}]` : host);
+      process.stdout.write(`accepted: job ${m.jobId.toString('hex')} vm ${m.vmId} cstrap ${addr || '(none)'} balance ${m.balance} (node ${token.nodeId})\n`);
     });
 
   // bin/roam.js starts the daemon's own entry before this CLI loads; this entry
