@@ -110,6 +110,13 @@ test('a VM over its memory limit is purged at once; one at the end of its lifeti
   try {
     b.advance(3600);
     assert.deepEqual(b.vms[0].notices, ['notice lifetime 5']);
+    b.vms[0].suspend = true;
+    b.vms[0].exit();
+    await settle();
+    await b.ask({ type: 'TOPUP', jobId: b.m.jobId, element: b.m.element(180), units: 10 });
+    await settle();
+    assert.equal(b.launches.length, 1, 'a VM past its lifetime is not revived, whatever its credit');
+    assert.equal(b.d.job(b.id)?.state, 'suspended');
   } finally { await b.d.close(); }
 });
 

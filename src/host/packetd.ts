@@ -149,9 +149,9 @@ export class Packetd {
   // suspended itself (kept for the retention period) or ended (purged).
   private async start(j: Job): Promise<Launched | null> {
     const t = j.token, revive = j.state === 'suspended' ? j.vm?.vmId : undefined;
-    if (revive && (j.spent >= j.credited || t.memoryMiB > this.freeMiB)) return null;
+    if (revive && (j.spent >= j.credited || t.memoryMiB > this.freeMiB || this.now() >= j.since + t.lifetimeS)) return null;
     const old = j.vm;
-    Object.assign(j, { state: 'running', since: this.now(), cpuS: 0, vm: undefined });
+    Object.assign(j, { state: 'running', cpuS: 0, vm: undefined }); // its lifetime runs from the BOOT
     const vm = await this.o.launcher!({ jobId: hex(t.jobId), key: vmKey(this.o.secret, t.jobId), loaderSha256: hex(t.loaderSha256), memoryMiB: t.memoryMiB, revive })
       .catch((e: Error) => void this.log(`launch ${hex(t.jobId)}: ${e.message}`));
     if (!vm) { Object.assign(j, { state: revive ? 'suspended' : 'ended', vm: old }); return null; }
