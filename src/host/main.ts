@@ -21,7 +21,7 @@ await new Command('roam node')
   .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
-  .option('--vm-uid <uid>', 'as root: run VM n as uid and gid <uid>+n', int)
+  .option('--vm-uid <uid>', 'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)', int)
   .addHelpText('after', '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.')
   .action(async (o) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
@@ -40,4 +40,4 @@ await new Command('roam node')
       setInterval(() => { if (!d.busy()) { clearInterval(meter); void d.close().then(() => process.exit(0)); } }, 100);
     }
   })
-  .parseAsync();
+  .parseAsync().catch((e: Error) => { process.stderr.write(`roam node: ${e.message}\n`); process.exit(1); });
