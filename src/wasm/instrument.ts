@@ -55,9 +55,6 @@ export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>)
 /** Poll classes, passed to roam.poll: each has its own countdown, tuned to its own pace. */
 export const POLL_LIGHT = 0;
 export const POLL_HEAVY = 1;
-// Off: with them on, an image checkpoint of bigmem intermittently failed VERIFY
-// (test/checkpoint-restore); to be found before they are switched back on.
-const HEAVY_POLLS = false;
 
 /** The safepoint poll: a countdown in a global; at zero, call into the kernel. */
 function pollExpr(mod: binaryen.Module, heavy = false): number {
@@ -117,7 +114,7 @@ export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
     walkLoops(info.body, false, (loop, nested, hasCall) => {
       if (nested && !hasCall) return;
       const body = b.Loop.getBody(loop);
-      const poll = pollExpr(mod, HEAVY_POLLS && containsQuietLoop(body));
+      const poll = pollExpr(mod, containsQuietLoop(body));
       b.Loop.setBody(loop, mod.block(null, [poll, body], binaryen.getExpressionType(body)));
     });
     const body = b._BinaryenFunctionGetBody(ref);
