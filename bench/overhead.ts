@@ -31,9 +31,23 @@ const workloads = [
 // the optimising compiler up front and isolates the cost of the instrumentation.
 const CONFIGS = [{ name: 'default', flags: [] as string[] }, { name: '--no-liftoff', flags: ['--no-liftoff'] }];
 
-function time(mode: string, program: string, args: string[], flags: string[]): { ms: number; checkpoints?: number } {
+interface Timing { ms: number; code: number; stdout: string; checkpoints?: number; failed?: string; stderr?: string }
+
+/** Output of each workload's first plain-V8 run: every later run must print the same. */
+const expected = new Map<string, string>();
+
+/** One timed run; throws unless the guest exited 0, printed what plain V8 printed, and every checkpoint succeeded. */
+function time(mode: string, program: string, args: string[], flags: string[]): Timing {
   const out = execFileSync(process.execPath, [...flags, '--single-threaded-gc', '--no-warnings', path.join(here, 'guest-timer.js'), mode, program, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return JSON.parse(out.trim().split('\n').pop()!);
+  const t = JSON.parse(out.trim().split('\n').pop()!) as Timing;
+  const what = `${mode} ${path.basename(program)} ${args.join(' ')} ${flags.join(' ')}`.trim();
+  const detail = t.stderr ? `\n${t.stderr}` : '';
+  if (t.code !== 0) throw new Error(`bench: ${what}: the guest exited with ${t.code}${detail}`);
+  if (t.failed) throw new Error(`bench: ${what}: a checkpoint failed: ${t.failed}${detail}`);
+  const key = `${program} ${args.join(' ')}`;
+  if (mode === 'v8' && !expected.has(key)) expected.set(key, t.stdout);
+  else if (expected.has(key) && expected.get(key) !== t.stdout) throw new Error(`bench: ${what}: the guest printed something else than under plain V8${detail}`);
+  return t;
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -41,6 +55,7 @@ const slowdown: Array<Record<string, string | number>> = [];
 const json: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, runs: RUNS, workloads: [] as unknown[] };
 for (const w of workloads) for (const cfg of CONFIGS) {
   process.stderr.write(`timing ${w.name} (${cfg.name}) ...\n`);
+  time('v8', w.program, w.args, cfg.flags); // the expected output
   time('roam', w.program, w.args, cfg.flags); // prepare + cache, not measured
   const v8: number[] = [], plain: number[] = [], ckpt: number[] = [];
   let checkpoints = 0;
