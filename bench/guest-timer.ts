@@ -2,6 +2,8 @@
 // bench/overhead in a fresh process per measurement:
 //   v8        the original module under node:wasi (plain V8, no instrumentation)
 //   roam      the prepared module in the roam kernel, no checkpoint under way
+//   roam-tracked the same in the tracked variant (write barrier on), with no cleaner:
+//             what a checkpoint costs the program apart from the cleaner's own work
 //   roam-ckpt the same while the page cleaner checkpoints it continuously to a file
 // Besides the time it prints the guest's exit code and a hash of its stdout, and
 // the first failed checkpoint, so bench/overhead can refuse a run that did not do
@@ -44,6 +46,7 @@ if (mode === 'v8') {
   let done = false;
   const t0 = performance.now();
   const finished = new Promise<void>((r) => (kernel.opts.onExit = (c) => { code = c; done = true; r(); }));
+  if (mode === 'roam-tracked') for (const p of kernel.processes.values()) p.switchTo('tracked');
   kernel.start();
   let cleaning: Promise<void> = Promise.resolve();
   if (mode === 'roam-ckpt') {

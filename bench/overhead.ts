@@ -1,6 +1,7 @@
 // bench/overhead: what making a program checkpointable costs.
-//  1. Slowdown of each example prepared-but-not-checkpointing, and while being
-//     checkpointed continuously, against the same module under plain V8 (node:wasi).
+//  1. Slowdown of each example prepared-but-not-checkpointing, with the write barrier
+//     on but no cleaner, and while being checkpointed continuously, against the same
+//     module under plain V8 (node:wasi).
 //     Each run is a fresh process; runs alternate so machine noise hits all variants.
 //  2. A 256 MiB guest checkpointed to disk (stream and image): size, total time,
 //     freeze; and the time to restore it in a fresh process.
@@ -57,22 +58,24 @@ for (const w of workloads) for (const cfg of CONFIGS) {
   process.stderr.write(`timing ${w.name} (${cfg.name}) ...\n`);
   time('v8', w.program, w.args, cfg.flags); // the expected output
   time('roam', w.program, w.args, cfg.flags); // prepare + cache, not measured
-  const v8: number[] = [], plain: number[] = [], ckpt: number[] = [];
+  const v8: number[] = [], plain: number[] = [], tracked: number[] = [], ckpt: number[] = [];
   let checkpoints = 0;
   for (let i = 0; i < RUNS; i++) {
     v8.push(time('v8', w.program, w.args, cfg.flags).ms);
     plain.push(time('roam', w.program, w.args, cfg.flags).ms);
+    tracked.push(time('roam-tracked', w.program, w.args, cfg.flags).ms);
     const c = time('roam-ckpt', w.program, w.args, cfg.flags);
     ckpt.push(c.ms);
     checkpoints += c.checkpoints ?? 0;
   }
-  const r = { v8: median(v8), plain: median(plain), ckpt: median(ckpt) };
+  const r = { v8: median(v8), plain: median(plain), tracked: median(tracked), ckpt: median(ckpt) };
   slowdown.push({
     workload: w.name, v8: cfg.name, 'v8 ms': r.v8, 'roam ms': r.plain, 'not ckpt %': (r.plain / r.v8 - 1) * 100,
+    'barrier only %': (r.tracked / r.v8 - 1) * 100,
     'ckpt cont. ms': r.ckpt, 'ckpt cont. %': (r.ckpt / r.v8 - 1) * 100, checkpoints: Math.round(checkpoints / RUNS),
   });
-  (json.workloads as unknown[]).push({ name: w.name, v8_flags: cfg.flags, args: w.args, v8_ms: v8, roam_ms: plain, roam_ckpt_ms: ckpt, checkpoints_per_run: checkpoints / RUNS,
-    slowdown_not_checkpointing: r.plain / r.v8 - 1, slowdown_checkpointing: r.ckpt / r.v8 - 1 });
+  (json.workloads as unknown[]).push({ name: w.name, v8_flags: cfg.flags, args: w.args, v8_ms: v8, roam_ms: plain, roam_tracked_ms: tracked, roam_ckpt_ms: ckpt, checkpoints_per_run: checkpoints / RUNS,
+    slowdown_not_checkpointing: r.plain / r.v8 - 1, slowdown_barrier_only: r.tracked / r.v8 - 1, slowdown_checkpointing: r.ckpt / r.v8 - 1 });
 }
 console.log('\nSlowdown against plain V8 (node:wasi, same module uninstrumented); median of', RUNS, 'runs');
 console.log(table(slowdown));

@@ -82,19 +82,22 @@ function containsQuietLoop(expr: number): boolean {
  * `nested` = inside another loop, `hasCall` = its body contains a call.
  */
 function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boolean, hasCall: boolean) => void): void {
-  // Visit loops top-down so each knows whether it is nested.
+  // Visit loops top-down so each knows whether it is nested. The root itself may be
+  // a loop (a function whose whole body is one loop).
   const visit = (expr: number, depth: number) => {
-    walkChildren(expr, (child) => {
-      const id = binaryen.getExpressionId(child);
-      if (id === b.LoopId) {
-        let calls = false;
-        walk(b.Loop.getBody(child), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
-        visit(child, depth + 1);
-        fn(child, depth > 0 || nested, calls);
-      } else visit(child, depth);
-    });
+    if (binaryen.getExpressionId(expr) !== b.LoopId) return walkChildren(expr, (child) => visit(child, depth));
+    let calls = false;
+    walk(b.Loop.getBody(expr), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+    walkChildren(expr, (child) => visit(child, depth + 1));
+    fn(expr, depth > 0 || nested, calls);
   };
   visit(root, 0);
+}
+
+/** walk() over a function's body, installing the new body when the root itself was replaced. */
+function walkBody(ref: number, body: number, visit: (expr: number, id: number) => number | void): void {
+  const next = walk(body, visit);
+  if (next !== body) b._BinaryenFunctionSetBody(ref, next);
 }
 
 /** Safepoint polls at function entry and every loop header of `fns`. */
@@ -133,8 +136,8 @@ export function hideRegion(mod: binaryen.Module, initialPages: number, regionPag
   mod.addGlobal(ROAM.dirtyBase, i32, true, mod.i32.const(initialPages * 65536));
   mod.addGlobalExport(ROAM.virtPages, ROAM.virtPages);
   mod.addGlobalExport(ROAM.dirtyBase, ROAM.dirtyBase);
-  forEachDefinedFunction(mod, (_ref, info) => {
-    walk(info.body, (expr, id) => {
+  forEachDefinedFunction(mod, (ref, info) => {
+    walkBody(ref, info.body, (expr, id) => {
       if (id === b.MemorySizeId) return mod.global.get(ROAM.virtPages, i32);
       if (id === b.MemoryGrowId) return mod.call(ROAM.grow, [b.MemoryGrow.getDelta(expr)], i32);
     });
@@ -210,7 +213,7 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
       b[cls].setSize(expr, g(n));
       return mod.block(null, [...sets, expr], none);
     };
-    walk(info.body, (expr, id) => {
+    walkBody(ref, info.body, (expr, id) => {
       if (id === b.StoreId) markPtr(expr, 'Store', b.Store.getBytes(expr));
       else if (id === b.AtomicRMWId) markPtr(expr, 'AtomicRMW', b.AtomicRMW.getBytes(expr));
       else if (id === b.AtomicCmpxchgId) markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
