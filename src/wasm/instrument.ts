@@ -182,10 +182,26 @@ export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string
  * Range operations (memory.fill/copy/init) mark their whole destination range.
  */
 export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
-  const mark = (addr: number) => mod.i32.store8(0, 0,
-    mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+  const stores = new Set([b.StoreId, b.AtomicRMWId, b.AtomicCmpxchgId, b.SIMDLoadStoreLaneId, b.MemoryFillId, b.MemoryCopyId, b.MemoryInitId]);
   forEachDefinedFunction(mod, (ref, info) => {
     if (skip.has(info.name)) return;
+    let writes = false;
+    walk(info.body, (_e, id) => { if (stores.has(id)) writes = true; });
+    if (!writes) return;
+    // The bitmap's base, kept in a local: loaded at entry and again after every call
+    // (only a call can grow memory and so move the region), so a hot loop with no
+    // call does not reload the global at every store.
+    const base = b._BinaryenFunctionAddVar(ref, i32);
+    const reload = () => mod.local.set(base, mod.global.get(ROAM.dirtyBase, i32));
+    const mark = (addr: number) => mod.i32.store8(0, 0,
+      mod.i32.add(mod.local.get(base, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+    const afterCall = (call: number): number => {
+      const t = binaryen.getExpressionType(call);
+      if (t === binaryen.unreachable) return call;
+      if (t === none) return mod.block(null, [call, reload()], none);
+      const v = b._BinaryenFunctionAddVar(ref, t);
+      return mod.block(null, [mod.local.set(v, call), reload(), mod.local.get(v, t)], t);
+    };
     let tmp = -1;
     const local = () => (tmp >= 0 ? tmp : (tmp = b._BinaryenFunctionAddVar(ref, i32)));
     const markPtr = (expr: number, cls: string, bytes: number) => {
@@ -205,7 +221,7 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
         mod.local.set(d, b[cls].getDest(expr)),
         mod.local.set(s, b[cls]['get' + second](expr)),
         mod.local.set(n, b[cls].getSize(expr)),
-        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), first), mod.i32.const(1),
+        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.local.get(base, i32), first), mod.i32.const(1),
           mod.i32.add(mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))), mod.i32.const(1)))),
       ];
       b[cls].setDest(expr, g(d));
@@ -221,7 +237,10 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
       else if (id === b.MemoryFillId) return markRange(expr, 'MemoryFill', 'Value');
       else if (id === b.MemoryCopyId) return markRange(expr, 'MemoryCopy', 'Source');
       else if (id === b.MemoryInitId) return markRange(expr, 'MemoryInit', 'Offset');
+      else if (id === b.CallId || id === b.CallIndirectId) return afterCall(expr);
     });
+    const body = b._BinaryenFunctionGetBody(ref);
+    b._BinaryenFunctionSetBody(ref, mod.block(null, [reload(), body], info.results));
   });
 }
 
