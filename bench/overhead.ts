@@ -1,6 +1,7 @@
 // bench/overhead: what making a program checkpointable costs.
-//  1. Slowdown of each example prepared-but-not-checkpointing, and while being
-//     checkpointed continuously, against the same module under plain V8 (node:wasi).
+//  1. Slowdown of each example prepared-but-not-checkpointing, with the write barrier
+//     on but no cleaner, and while being checkpointed continuously, against the same
+//     module under plain V8 (node:wasi).
 //     Each run is a fresh process; runs alternate so machine noise hits all variants.
 //  2. A 256 MiB guest checkpointed to disk (stream and image): size, total time,
 //     freeze; and the time to restore it in a fresh process.
@@ -31,9 +32,23 @@ const workloads = [
 // the optimising compiler up front and isolates the cost of the instrumentation.
 const CONFIGS = [{ name: 'default', flags: [] as string[] }, { name: '--no-liftoff', flags: ['--no-liftoff'] }];
 
-function time(mode: string, program: string, args: string[], flags: string[]): { ms: number; checkpoints?: number } {
+interface Timing { ms: number; code: number; stdout: string; checkpoints?: number; failed?: string; stderr?: string }
+
+/** Output of each workload's first plain-V8 run: every later run must print the same. */
+const expected = new Map<string, string>();
+
+/** One timed run; throws unless the guest exited 0, printed what plain V8 printed, and every checkpoint succeeded. */
+function time(mode: string, program: string, args: string[], flags: string[]): Timing {
   const out = execFileSync(process.execPath, [...flags, '--single-threaded-gc', '--no-warnings', path.join(here, 'guest-timer.js'), mode, program, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return JSON.parse(out.trim().split('\n').pop()!);
+  const t = JSON.parse(out.trim().split('\n').pop()!) as Timing;
+  const what = `${mode} ${path.basename(program)} ${args.join(' ')} ${flags.join(' ')}`.trim();
+  const detail = t.stderr ? `\n${t.stderr}` : '';
+  if (t.code !== 0) throw new Error(`bench: ${what}: the guest exited with ${t.code}${detail}`);
+  if (t.failed) throw new Error(`bench: ${what}: a checkpoint failed: ${t.failed}${detail}`);
+  const key = `${program} ${args.join(' ')}`;
+  if (mode === 'v8' && !expected.has(key)) expected.set(key, t.stdout);
+  else if (expected.has(key) && expected.get(key) !== t.stdout) throw new Error(`bench: ${what}: the guest printed something else than under plain V8${detail}`);
+  return t;
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -41,23 +56,26 @@ const slowdown: Array<Record<string, string | number>> = [];
 const json: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, runs: RUNS, workloads: [] as unknown[] };
 for (const w of workloads) for (const cfg of CONFIGS) {
   process.stderr.write(`timing ${w.name} (${cfg.name}) ...\n`);
+  time('v8', w.program, w.args, cfg.flags); // the expected output
   time('roam', w.program, w.args, cfg.flags); // prepare + cache, not measured
-  const v8: number[] = [], plain: number[] = [], ckpt: number[] = [];
+  const v8: number[] = [], plain: number[] = [], tracked: number[] = [], ckpt: number[] = [];
   let checkpoints = 0;
   for (let i = 0; i < RUNS; i++) {
     v8.push(time('v8', w.program, w.args, cfg.flags).ms);
     plain.push(time('roam', w.program, w.args, cfg.flags).ms);
+    tracked.push(time('roam-tracked', w.program, w.args, cfg.flags).ms);
     const c = time('roam-ckpt', w.program, w.args, cfg.flags);
     ckpt.push(c.ms);
     checkpoints += c.checkpoints ?? 0;
   }
-  const r = { v8: median(v8), plain: median(plain), ckpt: median(ckpt) };
+  const r = { v8: median(v8), plain: median(plain), tracked: median(tracked), ckpt: median(ckpt) };
   slowdown.push({
     workload: w.name, v8: cfg.name, 'v8 ms': r.v8, 'roam ms': r.plain, 'not ckpt %': (r.plain / r.v8 - 1) * 100,
+    'barrier only %': (r.tracked / r.v8 - 1) * 100,
     'ckpt cont. ms': r.ckpt, 'ckpt cont. %': (r.ckpt / r.v8 - 1) * 100, checkpoints: Math.round(checkpoints / RUNS),
   });
-  (json.workloads as unknown[]).push({ name: w.name, v8_flags: cfg.flags, args: w.args, v8_ms: v8, roam_ms: plain, roam_ckpt_ms: ckpt, checkpoints_per_run: checkpoints / RUNS,
-    slowdown_not_checkpointing: r.plain / r.v8 - 1, slowdown_checkpointing: r.ckpt / r.v8 - 1 });
+  (json.workloads as unknown[]).push({ name: w.name, v8_flags: cfg.flags, args: w.args, v8_ms: v8, roam_ms: plain, roam_tracked_ms: tracked, roam_ckpt_ms: ckpt, checkpoints_per_run: checkpoints / RUNS,
+    slowdown_not_checkpointing: r.plain / r.v8 - 1, slowdown_barrier_only: r.tracked / r.v8 - 1, slowdown_checkpointing: r.ckpt / r.v8 - 1 });
 }
 console.log('\nSlowdown against plain V8 (node:wasi, same module uninstrumented); median of', RUNS, 'runs');
 console.log(table(slowdown));

@@ -55,9 +55,6 @@ export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>)
 /** Poll classes, passed to roam.poll: each has its own countdown, tuned to its own pace. */
 export const POLL_LIGHT = 0;
 export const POLL_HEAVY = 1;
-// Off: with them on, an image checkpoint of bigmem intermittently failed VERIFY
-// (test/checkpoint-restore); to be found before they are switched back on.
-const HEAVY_POLLS = false;
 
 /** The safepoint poll: a countdown in a global; at zero, call into the kernel. */
 function pollExpr(mod: binaryen.Module, heavy = false): number {
@@ -85,19 +82,22 @@ function containsQuietLoop(expr: number): boolean {
  * `nested` = inside another loop, `hasCall` = its body contains a call.
  */
 function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boolean, hasCall: boolean) => void): void {
-  // Visit loops top-down so each knows whether it is nested.
+  // Visit loops top-down so each knows whether it is nested. The root itself may be
+  // a loop (a function whose whole body is one loop).
   const visit = (expr: number, depth: number) => {
-    walkChildren(expr, (child) => {
-      const id = binaryen.getExpressionId(child);
-      if (id === b.LoopId) {
-        let calls = false;
-        walk(b.Loop.getBody(child), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
-        visit(child, depth + 1);
-        fn(child, depth > 0 || nested, calls);
-      } else visit(child, depth);
-    });
+    if (binaryen.getExpressionId(expr) !== b.LoopId) return walkChildren(expr, (child) => visit(child, depth));
+    let calls = false;
+    walk(b.Loop.getBody(expr), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+    walkChildren(expr, (child) => visit(child, depth + 1));
+    fn(expr, depth > 0 || nested, calls);
   };
   visit(root, 0);
+}
+
+/** walk() over a function's body, installing the new body when the root itself was replaced. */
+function walkBody(ref: number, body: number, visit: (expr: number, id: number) => number | void): void {
+  const next = walk(body, visit);
+  if (next !== body) b._BinaryenFunctionSetBody(ref, next);
 }
 
 /** Safepoint polls at function entry and every loop header of `fns`. */
@@ -117,7 +117,7 @@ export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
     walkLoops(info.body, false, (loop, nested, hasCall) => {
       if (nested && !hasCall) return;
       const body = b.Loop.getBody(loop);
-      const poll = pollExpr(mod, HEAVY_POLLS && containsQuietLoop(body));
+      const poll = pollExpr(mod, containsQuietLoop(body));
       b.Loop.setBody(loop, mod.block(null, [poll, body], binaryen.getExpressionType(body)));
     });
     const body = b._BinaryenFunctionGetBody(ref);
@@ -136,8 +136,8 @@ export function hideRegion(mod: binaryen.Module, initialPages: number, regionPag
   mod.addGlobal(ROAM.dirtyBase, i32, true, mod.i32.const(initialPages * 65536));
   mod.addGlobalExport(ROAM.virtPages, ROAM.virtPages);
   mod.addGlobalExport(ROAM.dirtyBase, ROAM.dirtyBase);
-  forEachDefinedFunction(mod, (_ref, info) => {
-    walk(info.body, (expr, id) => {
+  forEachDefinedFunction(mod, (ref, info) => {
+    walkBody(ref, info.body, (expr, id) => {
       if (id === b.MemorySizeId) return mod.global.get(ROAM.virtPages, i32);
       if (id === b.MemoryGrowId) return mod.call(ROAM.grow, [b.MemoryGrow.getDelta(expr)], i32);
     });
@@ -182,10 +182,26 @@ export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string
  * Range operations (memory.fill/copy/init) mark their whole destination range.
  */
 export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
-  const mark = (addr: number) => mod.i32.store8(0, 0,
-    mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+  const stores = new Set([b.StoreId, b.AtomicRMWId, b.AtomicCmpxchgId, b.SIMDLoadStoreLaneId, b.MemoryFillId, b.MemoryCopyId, b.MemoryInitId]);
   forEachDefinedFunction(mod, (ref, info) => {
     if (skip.has(info.name)) return;
+    let writes = false;
+    walk(info.body, (_e, id) => { if (stores.has(id)) writes = true; });
+    if (!writes) return;
+    // The bitmap's base, kept in a local: loaded at entry and again after every call
+    // (only a call can grow memory and so move the region), so a hot loop with no
+    // call does not reload the global at every store.
+    const base = b._BinaryenFunctionAddVar(ref, i32);
+    const reload = () => mod.local.set(base, mod.global.get(ROAM.dirtyBase, i32));
+    const mark = (addr: number) => mod.i32.store8(0, 0,
+      mod.i32.add(mod.local.get(base, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+    const afterCall = (call: number): number => {
+      const t = binaryen.getExpressionType(call);
+      if (t === binaryen.unreachable) return call;
+      if (t === none) return mod.block(null, [call, reload()], none);
+      const v = b._BinaryenFunctionAddVar(ref, t);
+      return mod.block(null, [mod.local.set(v, call), reload(), mod.local.get(v, t)], t);
+    };
     let tmp = -1;
     const local = () => (tmp >= 0 ? tmp : (tmp = b._BinaryenFunctionAddVar(ref, i32)));
     const markPtr = (expr: number, cls: string, bytes: number) => {
@@ -205,7 +221,7 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
         mod.local.set(d, b[cls].getDest(expr)),
         mod.local.set(s, b[cls]['get' + second](expr)),
         mod.local.set(n, b[cls].getSize(expr)),
-        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.global.get(ROAM.dirtyBase, i32), first), mod.i32.const(1),
+        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.local.get(base, i32), first), mod.i32.const(1),
           mod.i32.add(mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))), mod.i32.const(1)))),
       ];
       b[cls].setDest(expr, g(d));
@@ -213,7 +229,7 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
       b[cls].setSize(expr, g(n));
       return mod.block(null, [...sets, expr], none);
     };
-    walk(info.body, (expr, id) => {
+    walkBody(ref, info.body, (expr, id) => {
       if (id === b.StoreId) markPtr(expr, 'Store', b.Store.getBytes(expr));
       else if (id === b.AtomicRMWId) markPtr(expr, 'AtomicRMW', b.AtomicRMW.getBytes(expr));
       else if (id === b.AtomicCmpxchgId) markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
@@ -221,7 +237,10 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
       else if (id === b.MemoryFillId) return markRange(expr, 'MemoryFill', 'Value');
       else if (id === b.MemoryCopyId) return markRange(expr, 'MemoryCopy', 'Source');
       else if (id === b.MemoryInitId) return markRange(expr, 'MemoryInit', 'Offset');
+      else if (id === b.CallId || id === b.CallIndirectId) return afterCall(expr);
     });
+    const body = b._BinaryenFunctionGetBody(ref);
+    b._BinaryenFunctionSetBody(ref, mod.block(null, [reload(), body], info.results));
   });
 }
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { roamHome } from '../util/home.js';
 
 /** Bump when the instrumentation changes, so stale cache entries are not used. */
-export const PREPARE_VERSION = 7;
+export const PREPARE_VERSION = 10;
 
 /** The imports at which a program may block; Asyncify makes only these unwindable. */
 export const BLOCKING_IMPORTS = [
