@@ -50,7 +50,8 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     if (why) throw new Refused(why);
     await ch.send(Msg.LOADER_OK);
 
-    const dec = new RecordDecoder({ name: 'migration stream' });
+    // The channel authenticates each frame and their order: the stream carries no digest of its own.
+    const dec = new RecordDecoder({ name: 'migration stream', transport: true });
     const asm = new CheckpointAssembler(true, true);
     const compiled = new Map<string, Promise<PreparedModule>>();
     const memories = new Memories();

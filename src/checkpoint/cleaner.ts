@@ -10,7 +10,7 @@
 // begins. The freeze itself is one synchronous turn of the event loop: every
 // program is already at a safepoint between time slices.
 import type { FrameSpace } from './frames.js';
-import { computeVerify, isZeroPage, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
@@ -75,8 +75,8 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 export const WASM_FEATURES = ['mutable-globals', 'bulk-memory', 'sign-ext', 'nontrapping-fptoint', 'simd128', 'multivalue'];
 
 export class PageCleaner {
-  /** Digest of what the target holds for each page, by slot, indexed by page (absent = zero there). */
-  private readonly sent = new Map<number, Array<Buffer | undefined>>();
+  /** Digest of what the target holds for each page (absent = zero there), and VERIFY's running page sum. */
+  private readonly sent = new PageDigests();
   private pagesSent = 0;
   private workStart = performance.now();
   private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
@@ -108,14 +108,12 @@ export class PageCleaner {
 
   /** Send one page as it is now; returns false if it was zero and the target already has zero. */
   private entry(slot: number, page: number, data: Uint8Array): PageEntry | null {
-    let bySlot = this.sent.get(slot);
-    if (!bySlot) this.sent.set(slot, (bySlot = []));
     if (isZeroPage(data)) {
-      if (bySlot[page] === undefined) return null;
-      bySlot[page] = undefined;
+      if (!this.sent.has(slot, page)) return null;
+      this.sent.set(slot, page, null);
       return { slot, page, data: null };
     }
-    bySlot[page] = pageDigest(data);
+    this.sent.set(slot, page, pageDigest(data));
     return { slot, page, data };
   }
 
@@ -272,8 +270,9 @@ export class PageCleaner {
     }
     await this.flush(batch);
     if (check) this.compare(check);
-    const verify = computeVerify(kernelState, this.digests());
-    for (const slot of this.sent.keys()) sizes[slot] ??= 0;
+    // The page sum is already up to date: only the kernel state is hashed here.
+    const verify = computeVerify(kernelState, this.sent);
+    for (const slot of this.sent.slotIds()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
     this.frozenSends = false;
     this.kernel.scheduler.release();
@@ -281,14 +280,6 @@ export class PageCleaner {
       rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,
       bytes: this.target.bytesWritten, pagesSent: this.pagesSent, kernelBytes: kernelState.length,
     };
-  }
-
-  private *digests(): Iterable<[number, number, Buffer]> {
-    // Arrays indexed by page: already in order, nothing to sort after the freeze.
-    for (const slot of [...this.sent.keys()].sort((a, b) => a - b)) {
-      const pages = this.sent.get(slot)!;
-      for (let page = 0; page < pages.length; page++) if (pages[page]) yield [slot, page, pages[page]!];
-    }
   }
 
   /** Digests of all of live memory at the freeze, and which spaces were live then. */
@@ -306,7 +297,7 @@ export class PageCleaner {
   }
 
   private compare({ slots, pages: live }: { slots: Set<number>; pages: Map<string, Buffer> }): void {
-    for (const [slot, page, digest] of this.digests()) {
+    for (const [slot, page, digest] of this.sent.entries()) {
       if (!slots.has(slot)) continue;
       const key = `${slot}:${page}`;
       const want = live.get(key);
@@ -318,7 +309,7 @@ export class PageCleaner {
 
   private header() {
     return {
-      format: 1, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
+      format: FORMAT_VERSION, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
       createdAt: new Date().toISOString(), kernelVersion: KERNEL_VERSION,
     };
   }

@@ -12,6 +12,7 @@ export {
   isOptionalType,
   type Rec,
   type DecoderOptions,
+  type EncoderOptions,
 } from './records.js';
 export {
   FORMAT_VERSION,
@@ -20,6 +21,7 @@ export {
   StreamWriter,
   pageDigest,
   computeVerify,
+  PageDigests,
   isZeroPage,
   moduleHash,
   parseRecord,

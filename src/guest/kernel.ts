@@ -341,7 +341,15 @@ export class Kernel {
       // (or, prebuilt, already holds its pages).
       const dataEnd = Math.min(ps.virtPages, mod.meta.initialPages) * 65536;
       mem.fill(0, 0, dataEnd);
-      for (const [page, data] of pages(ps.slot)) if (!memory || page * 4096 < dataEnd) mem.set(data, page * 4096);
+      const saved = pages(ps.slot);
+      if (!memory) for (const [page, data] of saved) mem.set(data, page * 4096);
+      else {
+        // Prebuilt: only the pages the data segments overwrote; not a walk over every page.
+        for (let page = 0; page * 4096 < dataEnd; page++) {
+          const data = saved.get(page);
+          if (data) mem.set(data, page * 4096);
+        }
+      }
       p.load(ps);
       // Retry every blocked syscall once: its condition is re-evaluated on the new host.
       if (p.status === 'blocked') p.status = 'runnable';
