@@ -4,6 +4,7 @@
 // instruction: for a 256 MiB VM that copy alone was hundreds of milliseconds.
 import { PAGE_SIZE } from '../checkpoint/frames.js';
 import { KERNEL_POOL_SLOT } from '../checkpoint/frames.js';
+import { CheckpointError } from '../format/index.js';
 
 const WASM_PAGE = 65536;
 
@@ -23,7 +24,7 @@ export class Memories {
       this.disabled = true;
       return;
     }
-    this.maximum = maxima[0];
+    this.maximum = maxima[0]!;
     for (const [slot, page, data] of replay) this.put(slot, page, data);
   }
 
@@ -33,8 +34,12 @@ export class Memories {
     for (const [slot, pages] of sizes) this.sizes.set(slot, pages);
   }
 
-  put(slot: number, page: number, data: Uint8Array | null): void {
-    if (this.maximum === null || this.disabled || slot === KERNEL_POOL_SLOT) return;
+  /**
+   * Write a page (null: zero) into its program's memory; returns whether this
+   * memory now holds it (false: not a program memory, or nothing is prebuilt).
+   */
+  put(slot: number, page: number, data: Uint8Array | null): boolean {
+    if (this.maximum === null || this.disabled || slot === KERNEL_POOL_SLOT) return false;
     let m = this.mems.get(slot);
     // Grow to the announced size in one step: every grow also makes V8 account for
     // more external memory, and page-by-page growth spent most of a 256 MiB
@@ -42,8 +47,8 @@ export class Memories {
     const announced = Math.ceil(((this.sizes.get(slot) ?? 0) * PAGE_SIZE) / WASM_PAGE);
     const need = Math.max(Math.floor((page * PAGE_SIZE) / WASM_PAGE) + 1, Math.min(announced, this.maximum));
     if (need > this.maximum) {
-      this.disabled = true; // not a memory any module could have had; leave it to restore
-      return;
+      // Pages already handed over cannot be taken back: no program could have had this page.
+      throw new CheckpointError('corrupted', `migration stream has page ${page} of frame space ${slot}, beyond the largest memory its programs accept (${this.maximum} wasm pages)`);
     }
     if (!m) {
       const mem = new WebAssembly.Memory({ initial: need, maximum: this.maximum });
@@ -54,6 +59,12 @@ export class Memories {
     }
     if (data) m.u8.set(data, page * PAGE_SIZE);
     else m.u8.fill(0, page * PAGE_SIZE, (page + 1) * PAGE_SIZE);
+    return true;
+  }
+
+  /** Whether the pages of this frame space live in a prebuilt memory (and nowhere else). */
+  holds(slot: number): boolean {
+    return !this.disabled && this.mems.has(slot);
   }
 
   /** The prebuilt memory of a frame space, if it was built. */

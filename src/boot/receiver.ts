@@ -78,6 +78,9 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
           Promise.all(compiled.values()).then(
             (mods) => {
               memories.start(mods.map((m) => m.meta.maxPages + m.meta.regionPages), everyPage(asm.spaces));
+              // From here on a program's pages live only in its memory: the records they
+              // came in are garbage at once, and nothing is copied again at the end.
+              for (const slot of asm.spaces.keys()) if (memories.holds(slot)) asm.spaces.delete(slot);
               asm.onPage = (slot, page, data) => memories.put(slot, page, data);
             },
             () => undefined, // the restore reports the module's error

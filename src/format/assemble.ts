@@ -9,7 +9,7 @@ export interface Checkpoint {
   header: StreamHeader;
   /** Module hash (sha256 hex) -> wasm bytes. */
   modules: Map<string, Buffer>;
-  /** Slot -> page -> 4096 bytes; only non-zero pages, last content sent wins. */
+  /** Slot -> page -> 4096 bytes; only non-zero pages, last content sent wins (a migration leaves out the pages its prebuilt memories hold). */
   spaces: Map<number, Map<number, Buffer>>;
   /** Slot -> page count, from the SPACES record (empty if the stream had none). */
   spaceSizes: Map<number, number>;
@@ -33,8 +33,12 @@ export class CheckpointAssembler {
   kernel: Buffer | undefined;
   verify: Buffer | undefined;
 
-  /** Sees every page as it is set (a migration writes it into the program's memory). */
-  onPage: ((slot: number, page: number, data: Buffer | null) => void) | null = null;
+  /**
+   * Sees every page as it is set (a migration writes it into the program's memory);
+   * returns true if it keeps the page itself, so that the assembler holds no
+   * reference to it (the record it came in can then be freed at once).
+   */
+  onPage: ((slot: number, page: number, data: Buffer | null) => boolean) | null = null;
   /** Digest of each page as it arrived, when hashing as we go (see constructor). */
   private readonly digests: PageDigests | null;
 
@@ -84,18 +88,19 @@ export class CheckpointAssembler {
 
   /** Last content wins; a page whose last content is zero is dropped. */
   setPage(slot: number, page: number, data: Buffer | null): void {
-    this.onPage?.(slot, page, data);
-    let m = this.spaces.get(slot);
     // A foreign writer may send zeros as RAW; VERIFY only covers non-zero pages.
-    if (data === null || isZeroPage(data)) {
+    const zero = data === null || isZeroPage(data);
+    const taken = this.onPage?.(slot, page, zero ? null : data) === true;
+    if (taken && !this.digests) throw new Error('internal error: pages kept outside the assembler need hashAsWeGo for VERIFY');
+    this.digests?.set(slot, page, zero ? null : pageDigest(data!));
+    let m = this.spaces.get(slot);
+    if (zero || taken) {
       m?.delete(page);
       if (m?.size === 0) this.spaces.delete(slot);
-      this.digests?.set(slot, page, null);
       return;
     }
     if (!m) this.spaces.set(slot, (m = new Map()));
-    m.set(page, data);
-    this.digests?.set(slot, page, pageDigest(data));
+    m.set(page, data!);
   }
 
   /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */

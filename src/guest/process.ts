@@ -60,24 +60,30 @@ export class Process implements FrameSpace {
     readonly mod: PreparedModule,
     imports: (p: Process) => WebAssembly.Imports,
     maxPages?: number,
-    /** A memory that already holds the program's pages (restore); grown here to the module's minimum. */
+    /** A memory that already holds the program's pages (restore); grown here to the module's minimum, not clobbered by the data segments. */
     memory?: WebAssembly.Memory,
   ) {
     const { meta } = mod;
     const limit = Math.min(meta.maxPages, maxPages ?? meta.maxPages);
+    // Instantiating applies the active data segments, which lie in the module's
+    // initial memory: a memory that already holds the program's pages keeps what
+    // it had there (a copy of the initial memory, not of every page).
+    let restored: Uint8Array | null = null;
     if (memory) {
       const min = meta.initialPages + meta.regionPages;
       const have = memory.buffer.byteLength / 65536;
       if (have < min) memory.grow(min - have);
+      restored = new Uint8Array(memory.buffer, 0, meta.initialPages * 65536).slice();
     }
     this.memory = memory ?? new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
     const imp = imports(this);
     (imp as any).roam = { ...(imp as any).roam, memory: this.memory };
-    // Instantiating applies the data segments; both variants share the memory.
+    // Both variants share the memory.
     this.instances = {
       plain: new WebAssembly.Instance(mod.plain, imp),
       tracked: new WebAssembly.Instance(mod.tracked, imp),
     };
+    if (restored) new Uint8Array(this.memory.buffer).set(restored);
   }
 
   private get exports(): AsyncifyExports & Record<string, any> {
