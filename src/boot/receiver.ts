@@ -13,6 +13,7 @@ import { newVmId } from '../guest/vm.js';
 import { prepare, type PreparedModule } from '../wasm/prepare.js';
 import type { Channel } from '../migrate/channel.js';
 import { json, Msg, wallNow } from '../migrate/protocol.js';
+import { collectGarbage } from '../util/gc.js';
 
 export interface ReceiveOptions {
   /** The loader hash this cstrap was started with (a boot token pins it in #4). */
@@ -60,6 +61,9 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       const m = await ch.next(idle);
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
       if (m.type === Msg.SYNC) {
+        // A round is in: collect its garbage now, while the source still runs, rather
+        // than in a pause after END (the freeze may follow this round).
+        collectGarbage();
         await ch.send(Msg.SYNCED);
         continue;
       }

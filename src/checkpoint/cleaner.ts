@@ -9,7 +9,7 @@
 // the snapshot buffer — 64 pages, growing linearly each round — the final phase
 // begins. The freeze itself is one synchronous turn of the event loop: every
 // program is already at a safepoint between time slices.
-import type { FrameSpace } from './frames.js';
+import { countDirty, dirtyPages, type FrameSpace } from './frames.js';
 import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
@@ -165,9 +165,7 @@ export class PageCleaner {
             transmit = Array.from({ length: space.pageCount() }, (_, i) => i);
           } else {
             // The transmit vector: last round's dirty vector, which starts afresh.
-            const dirty = space.dirtyMap();
-            transmit = [];
-            for (let i = 0; i < dirty.length; i++) if (dirty[i]) { transmit.push(i); dirty[i] = 0; }
+            transmit = dirtyPages(space.dirtyMap(), true);
           }
           for (const i of transmit) {
             if (round > 0 && space.dirtyMap()[i]) { postponed++; continue; } // hot page: next round
@@ -224,12 +222,7 @@ export class PageCleaner {
   /** Dirty pages per frame space (slot = pid for programs, 0 for the kernel pool). */
   private dirtyCounts(): Map<number, number> {
     const out = new Map<number, number>();
-    for (const s of this.spaces()) {
-      const d = s.dirtyMap();
-      let n = 0;
-      for (let i = 0; i < d.length; i++) if (d[i]) n++;
-      out.set(s.slot, n);
-    }
+    for (const s of this.spaces()) out.set(s.slot, countDirty(s.dirtyMap()));
     return out;
   }
 
@@ -242,13 +235,8 @@ export class PageCleaner {
     const snapshot: Array<{ slot: number; page: number; data: Buffer }> = [];
     const sizes: Record<number, number> = {};
     for (const space of this.spaces()) {
-      const dirty = space.dirtyMap();
       sizes[space.slot] = space.pageCount();
-      for (let i = 0; i < dirty.length; i++) {
-        if (!dirty[i]) continue;
-        dirty[i] = 0;
-        snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
-      }
+      for (const i of dirtyPages(space.dirtyMap(), true)) snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
     }
     const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
     const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
