@@ -81,7 +81,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
           building = true;
           Promise.all(compiled.values()).then(
             (mods) => {
-              memories.start(mods.map((m) => m.meta.maxPages + m.meta.regionPages), everyPage(asm.spaces));
+              memories.start(mods.map((m) => ({ maximum: m.meta.maxPages + m.meta.regionPages, region: m.meta.regionPages })), everyPage(asm.spaces));
               // From here on a program's pages live only in its memory: the records they
               // came in are garbage at once, and nothing is copied again at the end.
               for (const slot of asm.spaces.keys()) if (memories.holds(slot)) asm.spaces.delete(slot);
