@@ -3,6 +3,7 @@
 // ends, so between slices its whole state is memory + globals: what a checkpoint takes.
 import type { FrameSpace } from '../checkpoint/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
+import { dataSegmentRanges } from '../wasm/segments.js';
 
 export type Variant = 'plain' | 'tracked';
 export type ProcStatus = 'new' | 'runnable' | 'blocked' | 'exited';
@@ -65,15 +66,17 @@ export class Process implements FrameSpace {
   ) {
     const { meta } = mod;
     const limit = Math.min(meta.maxPages, maxPages ?? meta.maxPages);
-    // Instantiating applies the active data segments, which lie in the module's
-    // initial memory: a memory that already holds the program's pages keeps what
-    // it had there (a copy of the initial memory, not of every page).
-    let restored: Uint8Array | null = null;
+    // Instantiating applies the active data segments: a memory that already holds
+    // the program's pages keeps what it had under them (a copy of those bytes, not
+    // of every page; of the initial memory if the segments' places are not known).
+    let restored: Array<[number, Uint8Array]> = [];
     if (memory) {
       const min = meta.initialPages + meta.regionPages;
       const have = memory.buffer.byteLength / 65536;
       if (have < min) memory.grow(min - have);
-      restored = new Uint8Array(memory.buffer, 0, meta.initialPages * 65536).slice();
+      const u8 = new Uint8Array(memory.buffer);
+      const ranges = dataSegmentRanges(mod.original) ?? [[0, meta.initialPages * 65536]];
+      restored = ranges.map(([a, b]) => [a, u8.slice(a, Math.min(b, u8.length))]);
     }
     this.memory = memory ?? new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
     const imp = imports(this);
@@ -83,7 +86,10 @@ export class Process implements FrameSpace {
       plain: new WebAssembly.Instance(mod.plain, imp),
       tracked: new WebAssembly.Instance(mod.tracked, imp),
     };
-    if (restored) new Uint8Array(this.memory.buffer).set(restored);
+    if (restored.length) {
+      const u8 = new Uint8Array(this.memory.buffer);
+      for (const [at, bytes] of restored) u8.set(bytes, at);
+    }
   }
 
   private get exports(): AsyncifyExports & Record<string, any> {
