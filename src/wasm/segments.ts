@@ -10,7 +10,14 @@
 /** [start, end) byte ranges, or null when an offset is not a plain constant (use the whole initial memory). */
 export type SegmentRanges = Array<[number, number]> | null;
 
-const cache = new WeakMap<Uint8Array, SegmentRanges>();
+/** What instantiating a module does besides creating it. */
+export interface InstantiationEffects {
+  ranges: SegmentRanges;
+  /** It has a start function, which runs at every instantiation. */
+  start: boolean;
+}
+
+const cache = new WeakMap<Uint8Array, InstantiationEffects>();
 
 class Reader {
   at = 0;
@@ -43,48 +50,62 @@ class Reader {
 
 /** The active data segments' ranges in memory 0 (see SegmentRanges). */
 export function dataSegmentRanges(wasm: Uint8Array): SegmentRanges {
+  return instantiationEffects(wasm).ranges;
+}
+
+/** Data segments and start function of a module (unparseable: unknown ranges, and assume a start function). */
+export function instantiationEffects(wasm: Uint8Array): InstantiationEffects {
   const hit = cache.get(wasm);
   if (hit !== undefined) return hit;
-  let out: SegmentRanges;
+  let out: InstantiationEffects;
   try {
     out = parse(wasm);
   } catch {
-    out = null;
+    out = { ranges: null, start: true };
   }
   cache.set(wasm, out);
   return out;
 }
 
-function parse(wasm: Uint8Array): SegmentRanges {
+function parse(wasm: Uint8Array): InstantiationEffects {
   const r = new Reader(wasm);
   r.at = 8; // magic, version
-  const ranges: Array<[number, number]> = [];
+  let ranges: Array<[number, number]> | null = [];
+  let start = false;
   while (r.at < wasm.length) {
     const id = r.byte();
     const size = r.u32();
     const end = r.at + size;
-    if (id !== 11) {
+    if (end > wasm.length) throw new Error('truncated');
+    if (id === 8) start = true;
+    if (id !== 11 || ranges === null) {
       r.at = end;
       continue;
     }
-    const count = r.u32();
-    for (let i = 0; i < count; i++) {
-      const flags = r.u32();
-      if (flags === 1) {
-        r.at += r.u32(); // passive: written only by memory.init, never by instantiation
-        continue;
-      }
-      if (flags === 2 && r.u32() !== 0) return null; // another memory: not ours to reason about
-      if (flags !== 0 && flags !== 2) return null;
-      // The offset must be exactly `i32.const N end`.
-      if (r.byte() !== 0x41) return null;
-      const offset = r.i32() >>> 0;
-      if (r.byte() !== 0x0b) return null;
-      const len = r.u32();
-      ranges.push([offset, offset + len]);
-      r.at += len;
-    }
+    ranges = segments(r);
     r.at = end;
+  }
+  return { ranges, start };
+}
+
+function segments(r: Reader): SegmentRanges {
+  const ranges: Array<[number, number]> = [];
+  const count = r.u32();
+  for (let i = 0; i < count; i++) {
+    const flags = r.u32();
+    if (flags === 1) {
+      r.at += r.u32(); // passive: written only by memory.init, never by instantiation
+      continue;
+    }
+    if (flags === 2 && r.u32() !== 0) return null; // another memory: not ours to reason about
+    if (flags !== 0 && flags !== 2) return null;
+    // The offset must be exactly `i32.const N end`.
+    if (r.byte() !== 0x41) return null;
+    const offset = r.i32() >>> 0;
+    if (r.byte() !== 0x0b) return null;
+    const len = r.u32();
+    ranges.push([offset, offset + len]);
+    r.at += len;
   }
   return ranges;
 }
