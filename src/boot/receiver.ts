@@ -38,6 +38,9 @@ function* everyPage(spaces: Map<number, Map<number, Buffer>>): Generator<[number
   for (const [slot, pages] of spaces) for (const [page, data] of pages) yield [slot, page, data];
 }
 
+/** Stream bytes after which the destination collects garbage at the next round's end. */
+const GC_AFTER_BYTES = 32 << 20;
+
 /** A refusal we tell the source about before closing. */
 export class Refused extends Error {}
 
@@ -57,17 +60,24 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     const compiled = new Map<string, Promise<PreparedModule>>();
     const memories = new Memories();
     let building = false;
+    let sinceGc = 0;
     while (!dec.ended) {
       const m = await ch.next(idle);
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
       if (m.type === Msg.SYNC) {
-        // A round is in: collect its garbage now, while the source still runs, rather
-        // than in a pause after END (the freeze may follow this round).
-        collectGarbage();
+        // A large round is in: collect its garbage now, while the source still runs,
+        // rather than in a pause after END (the freeze may follow this round). Not
+        // after small rounds: a full collection takes milliseconds, which would
+        // lengthen every round of a small VM and make it harder to converge.
+        if (sinceGc >= GC_AFTER_BYTES) {
+          collectGarbage();
+          sinceGc = 0;
+        }
         await ch.send(Msg.SYNCED);
         continue;
       }
       if (m.type !== Msg.STREAM) throw new Refused(`unexpected message ${m.type} during the stream`);
+      sinceGc += m.payload.length;
       for (const rec of dec.push(m.payload)) {
         asm.add(rec);
         if (rec.type === RecordType.HEADER) {
