@@ -263,8 +263,10 @@ async function netnsSetup(): Promise<string | null> {
 // ---------------------------------------------------------------------------
 // Workloads and one migration.
 
-type Key = 'idle' | 'wss' | 'game' | 'dirtier';
-interface Workload { key: Key; name: string; mib: number; program: string; args: string[]; ready: (out: string) => boolean }
+type Key = 'idle' | 'wss' | 'game' | 'gametight' | 'dirtier';
+/** `migrate`: extra `roam migrate` options (the game server asked for a tighter downtime). */
+interface Workload { key: Key; name: string; mib: number; program: string; args: string[]; ready: (out: string) => boolean; migrate?: string[] }
+const isGame = (k: Key): boolean => k === 'game' || k === 'gametight';
 
 const quick = process.argv.includes('--quick');
 const runsArg = process.argv.indexOf('--runs');
@@ -281,6 +283,10 @@ const WORKLOADS: Record<Key, Workload> = {
   idle: { key: 'idle', name: 'idle', mib: BIG, program: 'bigmem', args: [String(BIG), '1000000', '600000'], ready: (o) => o.includes('iter 0') },
   wss: { key: 'wss', name: 'large WSS', mib: BIG, program: 'bigmem', args: [String(BIG), '1000000'], ready: (o) => o.includes('iter 1') },
   game: { key: 'game', name: 'game server', mib: 4, program: 'game-server', args: [], ready: (o) => o.includes('listening') },
+  // The same, with the downtime budget the target asks for: the snapshot buffer is
+  // capped at what the link moves in 15 ms, so the cleaner throttles the server
+  // until its working set fits (the client gap shows what that costs).
+  gametight: { key: 'gametight', name: 'game server, --max-downtime 15', mib: 4, program: 'game-server', args: [], ready: (o) => o.includes('listening'), migrate: ['--max-downtime', '15'] },
   dirtier: { key: 'dirtier', name: 'dirtier', mib: DIRTY, program: 'dirtier', args: [String(DIRTY), '100000'], ready: (o) => o.includes('pass 20 ') },
 };
 
@@ -317,8 +323,8 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
     const addr = /cstrap listening on (\S+)/.exec(dst.err())?.[1];
     if (!addr) throw new Error(`cstrap did not start: ${dst.err().trim()}`);
 
-    const gport = w.key === 'game' ? await link.port() : 0;
-    const runArgs = w.key === 'game' ? ['--tcplisten', `${link.listenHost}:${gport}`] : [];
+    const gport = isGame(w.key) ? await link.port() : 0;
+    const runArgs = isGame(w.key) ? ['--tcplisten', `${link.listenHost}:${gport}`] : [];
     const src = roamProc(['run', ...runArgs, ex(w.program), ...(w.args.length ? ['--', ...w.args] : [])], link.srcNs);
     procs.push(src);
     await until(() => /roam: vm [0-9a-f]+ running/.test(src.err()) || src.proc.exitCode !== null, 'the VM to start', 60_000);
@@ -334,7 +340,7 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
       return null;
     };
     const minSeq = () => Math.min(...(status()?.clients.map((c) => c.seq) ?? [0]));
-    if (w.key === 'game') {
+    if (isGame(w.key)) {
       clients = spawnNode([SELF, '--clients', String(GAME_CLIENTS), link.clientAddrs(gport).join(',')], link.srcNs);
       procs.push(clients);
       await until(() => minSeq() >= 40 || clients!.proc.exitCode !== null, 'the game clients to get going', 20_000);
@@ -342,7 +348,7 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
       clients.send('mark\n');
     } else await sleep(300);
 
-    const m = roamProc(['migrate', id, '--to', addr, '--json']);
+    const m = roamProc(['migrate', id, '--to', addr, '--json', ...(w.migrate ?? [])]);
     procs.push(m);
     const killer = setTimeout(() => m.proc.kill('SIGKILL'), 180_000);
     const code = await m.exited;
@@ -474,7 +480,7 @@ else {
   links.push({ link: veth('veth 1Gbit', 1e9 / 8), keys: ['idle', 'wss', 'game', 'dirtier'], tc: '1gbit' });
   // 256 MiB flat out over 100 Mbit would take minutes of throttled rounds: the slow
   // link gets the game server (its target), the idle guest and the dirtier.
-  links.push({ link: veth('veth 100Mbit', 1e8 / 8), keys: quick ? ['idle', 'game', 'dirtier'] : ['game', 'idle', 'dirtier'], tc: '100mbit' });
+  links.push({ link: veth('veth 100Mbit', 1e8 / 8), keys: quick ? ['idle', 'game', 'gametight', 'dirtier'] : ['game', 'gametight', 'idle', 'dirtier'], tc: '100mbit' });
 }
 
 const runs: RunRecord[] = [];
@@ -528,7 +534,7 @@ console.log(`\nLive migration, source and destination on this host (${os.cpus().
 console.log('downtime: source freeze -> first instruction at the destination; total: start -> first instruction; link limit: the VM\'s pages + kernel state / link rate (tc rate, or the measured rate on loopback)');
 console.log(table(runs.map((r) => ({
   workload: r.workload, link: r.link, ...(RUNS > 1 ? { run: r.run + 1 } : {}), MiB: r.memory_mib,
-  'downtime ms': r.ok ? f(r.downtime_ms) : 'FAILED', 'freeze ms': f(r.freeze_ms, 2), 'client gap ms': r.key === 'game' ? f(r.client_gap_ms) : '',
+  'downtime ms': r.ok ? f(r.downtime_ms) : 'FAILED', 'freeze ms': f(r.freeze_ms, 2), 'client gap ms': isGame(r.key) ? f(r.client_gap_ms) : '',
   'total s': f(r.total_s, 2), 'link limit s': f(r.link_limit_s, 2), ratio: f(r.ratio, 2), rounds: r.ok ? roundsCell(r) : (r.error ?? '').slice(0, 60),
 }))));
 
@@ -536,9 +542,9 @@ console.log(table(runs.map((r) => ({
 const targets: Array<Record<string, string>> = [];
 const verdict = (ok: boolean | null) => (ok === null ? 'n/a' : ok ? 'met' : 'NOT met');
 const ok = runs.filter((r) => r.ok);
-const games100 = ok.filter((r) => r.key === 'game' && r.link === 'veth 100Mbit');
+const games100 = ok.filter((r) => isGame(r.key) && r.link === 'veth 100Mbit');
 if (games100.length) for (const r of games100) {
-  targets.push({ target: 'game server downtime < 25 ms on 100 Mbit', run: `${r.link}${RUNS > 1 ? ` #${r.run + 1}` : ''}`, measured: `${f(r.downtime_ms)} ms (client gap ${f(r.client_gap_ms)} ms)`, result: verdict((r.downtime_ms ?? Infinity) < 25) });
+  targets.push({ target: 'game server downtime < 25 ms on 100 Mbit', run: `${r.workload}, ${r.link}${RUNS > 1 ? ` #${r.run + 1}` : ''}`, measured: `${f(r.downtime_ms)} ms (client gap ${f(r.client_gap_ms)} ms)`, result: verdict((r.downtime_ms ?? Infinity) < 25) });
 } else targets.push({ target: 'game server downtime < 25 ms on 100 Mbit', run: 'no 100 Mbit link', measured: '-', result: 'n/a' });
 for (const r of ok.filter((x) => x.key === 'idle' && (x.link === 'loopback' || x.link === 'veth 1Gbit'))) {
   targets.push({ target: `${r.memory_mib} MiB guest downtime < 5 ms (veth/loopback)`, run: `${r.workload}, ${r.link}${RUNS > 1 ? ` #${r.run + 1}` : ''}`, measured: `${f(r.downtime_ms)} ms (freeze ${f(r.freeze_ms, 2)} ms)`, result: verdict((r.downtime_ms ?? Infinity) < 5) });
