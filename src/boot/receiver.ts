@@ -14,6 +14,7 @@ import { prepare, type PreparedModule } from '../wasm/prepare.js';
 import type { Channel } from '../migrate/channel.js';
 import { json, Msg, wallNow } from '../migrate/protocol.js';
 import { collectGarbage } from '../util/gc.js';
+import { warmControl } from '../guest/control.js';
 
 export interface ReceiveOptions {
   /** The loader hash this cstrap was started with (a boot token pins it in #4). */
@@ -83,6 +84,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
         if (rec.type === RecordType.HEADER) {
           const missing = asm.header!.features.filter((f) => !features.includes(f));
           if (missing.length) throw new Refused(`this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+          warmControl();
         } else if (rec.type === RecordType.SPACES) {
           memories.reserve(asm.spaceSizes);
         } else if (rec.type === RecordType.PAGES && !building) {
