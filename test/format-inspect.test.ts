@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeStream } from '../src/format/checkpoint.js';
+import { FORMAT_VERSION } from '../src/format/stream.js';
 import { describeCheckpoint, formatDescription } from '../src/format/inspect.js';
 import { sampleCheckpoint, writeSample } from '../src/format/sample.js';
 import { streamTarget } from '../src/format/target.js';
@@ -34,7 +35,7 @@ test('describeCheckpoint and its text rendering', async () => {
   ]);
 
   const text = formatDescription(d);
-  assert.match(text, /^format +stream v1, unsigned/m);
+  assert.match(text, new RegExp(`^format +stream v${FORMAT_VERSION}, unsigned`, 'm'));
   assert.match(text, /^vm +vm-sample-4$/m);
   assert.match(text, /^features +bulk-memory, mutable-globals$/m);
   const lines = text.split('\n');

@@ -10,7 +10,7 @@ import { CheckpointError } from '../src/format/errors.js';
 import { pageOffset } from '../src/format/image.js';
 import { OPTIONAL_RECORD, RecordEncoder, RecordType } from '../src/format/records.js';
 import { sampleCheckpoint, writeSample } from '../src/format/sample.js';
-import { computeVerify, encodeHeader, encodeModule, encodePages, pageDigest } from '../src/format/stream.js';
+import { computeVerify, encodeHeader, encodeModule, encodePages, FORMAT_VERSION, pageDigest } from '../src/format/stream.js';
 import { fileTarget, streamTarget } from '../src/format/target.js';
 
 async function* once(b: Buffer): AsyncGenerator<Buffer> {
@@ -110,9 +110,12 @@ test('unknown mandatory record is refused, unknown optional one skipped', async 
 test('bad magic, unsupported version, page size, page encoding', async () => {
   await refused(decodeStream(once(Buffer.from('ROAMSTRX'))), ['not-roam'], /not a roam/);
   await refused(decodeStream(once(Buffer.alloc(0))), ['not-roam']);
-  const v2 = base();
-  v2[0] = [RecordType.HEADER, encodeHeader({ ...small.header, format: 2 })];
-  await refused(decodeStream(once(craft(v2))), ['unsupported'], /format version 2/);
+  // The previous format (VERIFY over sorted digests) and a future one are refused by name.
+  for (const format of [FORMAT_VERSION - 1, FORMAT_VERSION + 1]) {
+    const other = base();
+    other[0] = [RecordType.HEADER, encodeHeader({ ...small.header, format })];
+    await refused(decodeStream(once(craft(other))), ['unsupported'], new RegExp(`format version ${format} \\(this roam reads version ${FORMAT_VERSION}\\)`));
+  }
   const ps = base();
   ps[0] = [RecordType.HEADER, encodeHeader({ ...small.header, pageSize: 65536 })];
   await refused(decodeStream(once(craft(ps))), ['unsupported'], /page size 65536/);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { PAGE_SIZE } from '../src/checkpoint/frames.js';
 import { decodeStream } from '../src/format/checkpoint.js';
 import { RecordDecoder, RecordType } from '../src/format/records.js';
@@ -142,22 +142,4 @@ test('StreamWriter refuses misuse, and a failing sink fails later calls', async 
   await assert.rejects(bad.header(sampleCheckpoint().header), /ENOSPC/);
   await assert.rejects(bad.kernel(Buffer.from('x')), /ENOSPC/);
   await assert.rejects(bad.flush(), /ENOSPC/);
-});
-
-test('computeVerify: definition, and refuses unsorted digests', () => {
-  const a = Buffer.alloc(PAGE_SIZE, 1);
-  const b = Buffer.alloc(PAGE_SIZE, 2);
-  const k = Buffer.from('kernel');
-  const v = computeVerify(k, [[0, 5, pageDigest(a)], [1, 0, pageDigest(b)]]);
-  const frame = (s: number, p: number) => {
-    const f = Buffer.alloc(8);
-    f.writeUInt32LE(s, 0);
-    f.writeUInt32LE(p, 4);
-    return f;
-  };
-  const h = createHash('sha256').update(k).update(frame(0, 5)).update(pageDigest(a)).update(frame(1, 0)).update(pageDigest(b));
-  assert.deepEqual(v, h.digest());
-  assert.deepEqual(pageDigest(a), createHash('sha256').update(a).digest());
-  assert.throws(() => computeVerify(k, [[1, 0, pageDigest(b)], [0, 5, pageDigest(a)]]), /ascending/);
-  assert.throws(() => computeVerify(k, [[0, 5, pageDigest(a)], [0, 5, pageDigest(a)]]), /ascending/);
 });

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pageOffset } from '../src/format/image.js';
-import { defaultKeyPath, loadKey, readCheckpoint } from '../src/format/index.js';
+import { defaultKeyPath, FORMAT_VERSION, loadKey, readCheckpoint } from '../src/format/index.js';
 import { HOME, example, roam, start, tmpdir, until } from './helpers.js';
 
 type Format = 'stream' | 'image';
@@ -94,7 +94,7 @@ for (const fmt of ['stream', 'image'] as const) {
     assert.equal(r.stdout, reference.slice(at));
     assert.match(r.stdout, /tick 39\nsum \d+\n$/);
     assert.equal(i.code, 0, i.stderr);
-    assert.match(i.stdout, new RegExp(`${fmt} v1, signed`));
+    assert.match(i.stdout, new RegExp(`${fmt} v${FORMAT_VERSION}, signed`));
   });
 
   test(`${fmt}: truncated files are refused`, async () => {

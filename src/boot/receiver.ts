@@ -13,6 +13,8 @@ import { newVmId } from '../guest/vm.js';
 import { adoptPrepared, prepare, type PreparedModule } from '../wasm/prepare.js';
 import type { Channel } from '../migrate/channel.js';
 import { json, Msg, wallNow } from '../migrate/protocol.js';
+import { collectGarbage } from '../util/gc.js';
+import { warmControl } from '../guest/control.js';
 
 export interface ReceiveOptions {
   /** The loader hash this cstrap was started with (a boot token pins it in #4). */
@@ -37,6 +39,9 @@ function* everyPage(spaces: Map<number, Map<number, Buffer>>): Generator<[number
   for (const [slot, pages] of spaces) for (const [page, data] of pages) yield [slot, page, data];
 }
 
+/** Stream bytes after which the destination collects garbage at the next round's end. */
+const GC_AFTER_BYTES = 32 << 20;
+
 /** A refusal we tell the source about before closing. */
 export class Refused extends Error {}
 
@@ -50,15 +55,25 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     if (why) throw new Refused(why);
     await ch.send(Msg.LOADER_OK);
 
-    const dec = new RecordDecoder({ name: 'migration stream' });
+    // The channel authenticates each frame and their order: the stream carries no digest of its own.
+    const dec = new RecordDecoder({ name: 'migration stream', transport: true });
     const asm = new CheckpointAssembler(true, true);
     const compiled = new Map<string, Promise<PreparedModule>>();
     const memories = new Memories();
     let building = false;
+    let sinceGc = 0;
     while (!dec.ended) {
       const m = await ch.next(idle);
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
       if (m.type === Msg.SYNC) {
+        // A large round is in: collect its garbage now, while the source still runs,
+        // rather than in a pause after END (the freeze may follow this round). Not
+        // after small rounds: a full collection takes milliseconds, which would
+        // lengthen every round of a small VM and make it harder to converge.
+        if (sinceGc >= GC_AFTER_BYTES) {
+          collectGarbage();
+          sinceGc = 0;
+        }
         await ch.send(Msg.SYNCED);
         continue;
       }
@@ -67,11 +82,13 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
         continue;
       }
       if (m.type !== Msg.STREAM) throw new Refused(`unexpected message ${m.type} during the stream`);
+      sinceGc += m.payload.length;
       for (const rec of dec.push(m.payload)) {
         asm.add(rec);
         if (rec.type === RecordType.HEADER) {
           const missing = asm.header!.features.filter((f) => !features.includes(f));
           if (missing.length) throw new Refused(`this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+          warmControl();
         } else if (rec.type === RecordType.SPACES) {
           memories.reserve(asm.spaceSizes);
         } else if (rec.type === RecordType.PAGES && !building) {
@@ -80,7 +97,10 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
           building = true;
           Promise.all(compiled.values()).then(
             (mods) => {
-              memories.start(mods.map((m) => m.meta.maxPages + m.meta.regionPages), everyPage(asm.spaces));
+              memories.start(mods.map((m) => ({ maximum: m.meta.maxPages + m.meta.regionPages, region: m.meta.regionPages })), everyPage(asm.spaces));
+              // From here on a program's pages live only in its memory: the records they
+              // came in are garbage at once, and nothing is copied again at the end.
+              for (const slot of asm.spaces.keys()) if (memories.holds(slot)) asm.spaces.delete(slot);
               asm.onPage = (slot, page, data) => memories.put(slot, page, data);
             },
             () => undefined, // the restore reports the module's error

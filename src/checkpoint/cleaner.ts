@@ -9,8 +9,8 @@
 // the snapshot buffer — 64 pages, growing linearly each round — the final phase
 // begins. The freeze itself is one synchronous turn of the event loop: every
 // program is already at a safepoint between time slices.
-import type { FrameSpace } from './frames.js';
-import { computeVerify, isZeroPage, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { countDirty, dirtyPages, type FrameSpace } from './frames.js';
+import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
@@ -75,8 +75,8 @@ const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 export const WASM_FEATURES = ['mutable-globals', 'bulk-memory', 'sign-ext', 'nontrapping-fptoint', 'simd128', 'multivalue'];
 
 export class PageCleaner {
-  /** Digest of what the target holds for each page, by slot, indexed by page (absent = zero there). */
-  private readonly sent = new Map<number, Array<Buffer | undefined>>();
+  /** Digest of what the target holds for each page (absent = zero there), and VERIFY's running page sum. */
+  private readonly sent = new PageDigests();
   private pagesSent = 0;
   private workStart = performance.now();
   private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
@@ -108,14 +108,12 @@ export class PageCleaner {
 
   /** Send one page as it is now; returns false if it was zero and the target already has zero. */
   private entry(slot: number, page: number, data: Uint8Array): PageEntry | null {
-    let bySlot = this.sent.get(slot);
-    if (!bySlot) this.sent.set(slot, (bySlot = []));
     if (isZeroPage(data)) {
-      if (bySlot[page] === undefined) return null;
-      bySlot[page] = undefined;
+      if (!this.sent.has(slot, page)) return null;
+      this.sent.set(slot, page, null);
       return { slot, page, data: null };
     }
-    bySlot[page] = pageDigest(data);
+    this.sent.set(slot, page, pageDigest(data));
     return { slot, page, data };
   }
 
@@ -167,9 +165,7 @@ export class PageCleaner {
             transmit = Array.from({ length: space.pageCount() }, (_, i) => i);
           } else {
             // The transmit vector: last round's dirty vector, which starts afresh.
-            const dirty = space.dirtyMap();
-            transmit = [];
-            for (let i = 0; i < dirty.length; i++) if (dirty[i]) { transmit.push(i); dirty[i] = 0; }
+            transmit = dirtyPages(space.dirtyMap(), true);
           }
           for (const i of transmit) {
             if (round > 0 && space.dirtyMap()[i]) { postponed++; continue; } // hot page: next round
@@ -226,12 +222,7 @@ export class PageCleaner {
   /** Dirty pages per frame space (slot = pid for programs, 0 for the kernel pool). */
   private dirtyCounts(): Map<number, number> {
     const out = new Map<number, number>();
-    for (const s of this.spaces()) {
-      const d = s.dirtyMap();
-      let n = 0;
-      for (let i = 0; i < d.length; i++) if (d[i]) n++;
-      out.set(s.slot, n);
-    }
+    for (const s of this.spaces()) out.set(s.slot, countDirty(s.dirtyMap()));
     return out;
   }
 
@@ -244,13 +235,8 @@ export class PageCleaner {
     const snapshot: Array<{ slot: number; page: number; data: Buffer }> = [];
     const sizes: Record<number, number> = {};
     for (const space of this.spaces()) {
-      const dirty = space.dirtyMap();
       sizes[space.slot] = space.pageCount();
-      for (let i = 0; i < dirty.length; i++) {
-        if (!dirty[i]) continue;
-        dirty[i] = 0;
-        snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
-      }
+      for (const i of dirtyPages(space.dirtyMap(), true)) snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
     }
     const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
     const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
@@ -273,18 +259,17 @@ export class PageCleaner {
     // A space gone by the freeze (a program that exited during the checkpoint) is not
     // in it: take back what was sent of it, or VERIFY would cover pages that SPACES
     // says do not exist (an image reader reads none of them; a stream reader keeps them).
-    for (const [slot, pages] of this.sent) {
-      for (let page = sizes[slot] ?? 0; page < pages.length; page++) {
-        if (!pages[page]) continue;
-        pages[page] = undefined;
-        batch.push({ slot, page, data: null });
-        if (batch.length >= this.o.batchPages) await this.flush(batch);
-      }
+    for (const [slot, page] of [...this.sent.entries()]) {
+      if (page < (sizes[slot] ?? 0)) continue;
+      this.sent.set(slot, page, null);
+      batch.push({ slot, page, data: null });
+      if (batch.length >= this.o.batchPages) await this.flush(batch);
     }
     await this.flush(batch);
     if (check) this.compare(check);
-    const verify = computeVerify(kernelState, this.digests());
-    for (const slot of this.sent.keys()) sizes[slot] ??= 0;
+    // The page sum is already up to date: only the kernel state is hashed here.
+    const verify = computeVerify(kernelState, this.sent);
+    for (const slot of this.sent.slotIds()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
     this.frozenSends = false;
     this.kernel.scheduler.release();
@@ -292,14 +277,6 @@ export class PageCleaner {
       rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,
       bytes: this.target.bytesWritten, pagesSent: this.pagesSent, kernelBytes: kernelState.length,
     };
-  }
-
-  private *digests(): Iterable<[number, number, Buffer]> {
-    // Arrays indexed by page: already in order, nothing to sort after the freeze.
-    for (const slot of [...this.sent.keys()].sort((a, b) => a - b)) {
-      const pages = this.sent.get(slot)!;
-      for (let page = 0; page < pages.length; page++) if (pages[page]) yield [slot, page, pages[page]!];
-    }
   }
 
   /** Digests of all of live memory at the freeze, and which spaces were live then. */
@@ -317,7 +294,7 @@ export class PageCleaner {
   }
 
   private compare({ slots, pages: live }: { slots: Set<number>; pages: Map<string, Buffer> }): void {
-    for (const [slot, page, digest] of this.digests()) {
+    for (const [slot, page, digest] of this.sent.entries()) {
       if (!slots.has(slot)) throw new Error(`checkpoint integrity: page ${slot}:${page} belongs to a frame space that was gone at the freeze point`);
       const key = `${slot}:${page}`;
       const want = live.get(key);
@@ -329,7 +306,7 @@ export class PageCleaner {
 
   private header() {
     return {
-      format: 1, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
+      format: FORMAT_VERSION, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
       createdAt: new Date().toISOString(), kernelVersion: KERNEL_VERSION,
     };
   }

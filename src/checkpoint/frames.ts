@@ -26,3 +26,30 @@ export interface FrameSpace {
   /** One byte per page; the cleaner reads and clears it. */
   dirtyMap(): Uint8Array;
 }
+
+/** Bytes of the dirty vector compared at a time against zeros before looking closer. */
+const SCAN_CHUNK = 256;
+const CLEAN = Buffer.alloc(SCAN_CHUNK);
+
+/**
+ * The dirty pages of a dirty vector, ascending; with `clear`, their bytes are reset.
+ * Clean stretches are skipped with a native compare: the freeze runs this once
+ * over every space, before V8 has optimised anything, and a byte-by-byte loop over
+ * a 256 MiB VM's 65,536 entries took milliseconds of the freeze.
+ */
+export function dirtyPages(map: Uint8Array, clear = false): number[] {
+  const out: number[] = [];
+  const buf = Buffer.from(map.buffer, map.byteOffset, map.byteLength);
+  for (let at = 0; at < buf.length; at += SCAN_CHUNK) {
+    const end = Math.min(buf.length, at + SCAN_CHUNK);
+    if (CLEAN.subarray(0, end - at).equals(buf.subarray(at, end))) continue;
+    for (let i = at; i < end; i++) if (buf[i]) out.push(i);
+  }
+  if (clear) for (const i of out) buf[i] = 0;
+  return out;
+}
+
+/** How many pages are dirty (see dirtyPages). */
+export function countDirty(map: Uint8Array): number {
+  return dirtyPages(map).length;
+}

@@ -7,13 +7,14 @@ import { SUSPEND_FILE, type HostChannel } from '../boot/host-channel.js';
 import { roamHome } from '../util/home.js';
 import { PageCleaner } from '../checkpoint/cleaner.js';
 import { CheckpointDevice } from '../checkpoint/device.js';
-import { defaultKeyPath, fileTarget, loadOrCreateKey } from '../format/index.js';
+import { defaultKeyPath, fileTarget, loadKeySync, loadOrCreateKey } from '../format/index.js';
 import { controlRequest, serveControl, type ControlEvent, type VmRecord } from '../guest/control.js';
 import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string; host?: HostChannel }): Promise<VmRecord> {
-  const key = await loadOrCreateKey(defaultKeyPath());
+  // Synchronously when the key exists: an arrived VM gets here on its way to its first instruction.
+  const key = loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
   let busy: Promise<unknown> | null = null;
   /** One checkpoint, migration or fork at a time. */
   const exclusive = async <T>(run: () => Promise<T>): Promise<T> => {

@@ -2,13 +2,14 @@
 // in (stream or image metadata), and runs the final VERIFY check.
 import { CheckpointError } from './errors.js';
 import { RecordType, recordTypeName, type Rec } from './records.js';
-import { computeVerify, isZeroPage, pageDigest, parseRecord, type StreamHeader } from './stream.js';
+import { isZeroPage, parseRecord, type StreamHeader } from './stream.js';
+import { computeVerify, PageDigests, pageDigest } from './verify.js';
 
 export interface Checkpoint {
   header: StreamHeader;
   /** Module hash (sha256 hex) -> wasm bytes. */
   modules: Map<string, Buffer>;
-  /** Slot -> page -> 4096 bytes; only non-zero pages, last content sent wins. */
+  /** Slot -> page -> 4096 bytes; only non-zero pages, last content sent wins (a migration leaves out the pages its prebuilt memories hold). */
   spaces: Map<number, Map<number, Buffer>>;
   /** Slot -> page count, from the SPACES record (empty if the stream had none). */
   spaceSizes: Map<number, number>;
@@ -32,18 +33,23 @@ export class CheckpointAssembler {
   kernel: Buffer | undefined;
   verify: Buffer | undefined;
 
-  /** Sees every page as it is set (a migration writes it into the program's memory). */
-  onPage: ((slot: number, page: number, data: Buffer | null) => void) | null = null;
+  /**
+   * Sees every page as it is set (a migration writes it into the program's memory);
+   * returns true if it keeps the page itself, so that the assembler holds no
+   * reference to it (the record it came in can then be freed at once).
+   */
+  onPage: ((slot: number, page: number, data: Buffer | null) => boolean) | null = null;
   /** Digest of each page as it arrived, when hashing as we go (see constructor). */
-  private readonly digests: Map<number, Array<Buffer | undefined>> | null;
+  private readonly digests: PageDigests | null;
 
   /**
    * @param allowPages false for image metadata, where pages live outside the records.
-   * @param hashAsWeGo hash each page as it arrives, so that checking VERIFY at the
-   *   end costs no page hashing (a migration: the end is downtime).
+   * @param hashAsWeGo hash each page as it arrives and keep VERIFY's page sum up to
+   *   date, so that checking VERIFY at the end hashes only the kernel state (a
+   *   migration: the end is downtime).
    */
   constructor(private readonly allowPages = true, hashAsWeGo = false) {
-    this.digests = hashAsWeGo ? new Map() : null;
+    this.digests = hashAsWeGo ? new PageDigests() : null;
   }
 
   add(rec: Rec): void {
@@ -82,23 +88,19 @@ export class CheckpointAssembler {
 
   /** Last content wins; a page whose last content is zero is dropped. */
   setPage(slot: number, page: number, data: Buffer | null): void {
-    this.onPage?.(slot, page, data);
-    let m = this.spaces.get(slot);
     // A foreign writer may send zeros as RAW; VERIFY only covers non-zero pages.
-    if (data === null || isZeroPage(data)) {
+    const zero = data === null || isZeroPage(data);
+    const taken = this.onPage?.(slot, page, zero ? null : data) === true;
+    if (taken && !this.digests) throw new Error('internal error: pages kept outside the assembler need hashAsWeGo for VERIFY');
+    this.digests?.set(slot, page, zero ? null : pageDigest(data!));
+    let m = this.spaces.get(slot);
+    if (zero || taken) {
       m?.delete(page);
       if (m?.size === 0) this.spaces.delete(slot);
-      const d = this.digests?.get(slot);
-      if (d) d[page] = undefined;
       return;
     }
     if (!m) this.spaces.set(slot, (m = new Map()));
-    m.set(page, data);
-    if (this.digests) {
-      let d = this.digests.get(slot);
-      if (!d) this.digests.set(slot, (d = []));
-      d[page] = pageDigest(data);
-    }
+    m.set(page, data!);
   }
 
   /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */
@@ -106,7 +108,7 @@ export class CheckpointAssembler {
     if (!this.header) throw missing('HEADER');
     if (!this.kernel) throw missing('KERNEL');
     if (!this.verify) throw missing('VERIFY');
-    const actual = this.digests ? computeVerify(this.kernel, inOrder(this.digests)) : recomputeVerify(this.kernel, this.spaces);
+    const actual = this.digests ? computeVerify(this.kernel, this.digests) : recomputeVerify(this.kernel, this.spaces);
     if (!actual.equals(this.verify)) {
       throw new CheckpointError('verify-mismatch', 'checkpoint VERIFY mismatch: the pages and kernel state do not hash to the recorded VERIFY digest (inconsistent checkpoint)');
     }
@@ -124,21 +126,9 @@ export class CheckpointAssembler {
   }
 }
 
-/** Digests kept in arrays indexed by page: ascending (slot, page) order without sorting. */
-function* inOrder(digests: Map<number, Array<Buffer | undefined>>): Generator<[number, number, Buffer]> {
-  for (const slot of [...digests.keys()].sort((a, b) => a - b)) {
-    const d = digests.get(slot)!;
-    for (let page = 0; page < d.length; page++) if (d[page]) yield [slot, page, d[page]!];
-  }
-}
-
 /** VERIFY over a page map (any insertion order). */
 export function recomputeVerify(kernel: Buffer, spaces: Map<number, Map<number, Buffer>>): Buffer {
-  function* sorted(): Generator<[number, number, Buffer]> {
-    for (const slot of [...spaces.keys()].sort((a, b) => a - b)) {
-      const m = spaces.get(slot)!;
-      for (const page of [...m.keys()].sort((a, b) => a - b)) yield [slot, page, pageDigest(m.get(page)!)];
-    }
-  }
-  return computeVerify(kernel, sorted());
+  const set = new PageDigests();
+  for (const [slot, m] of spaces) for (const [page, data] of m) set.set(slot, page, pageDigest(data));
+  return computeVerify(kernel, set);
 }

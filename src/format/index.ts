@@ -12,6 +12,7 @@ export {
   isOptionalType,
   type Rec,
   type DecoderOptions,
+  type EncoderOptions,
 } from './records.js';
 export {
   FORMAT_VERSION,
@@ -20,6 +21,7 @@ export {
   StreamWriter,
   pageDigest,
   computeVerify,
+  PageDigests,
   isZeroPage,
   moduleHash,
   parseRecord,
@@ -44,6 +46,6 @@ export { recomputeVerify, type Checkpoint } from './assemble.js';
 export { readCheckpoint, decodeStream, type ReadOptions } from './checkpoint.js';
 export { ImageWriter, readImage, pageOffset, IMAGE_MAGIC, type ImageContents } from './image.js';
 export { streamTarget, fileTarget, type CheckpointTarget } from './target.js';
-export { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from './keys.js';
+export { defaultKeyPath, loadKey, loadKeySync, loadOrCreateKey, saveKey } from './keys.js';
 export { describeCheckpoint, formatDescription, type CheckpointDescription } from './inspect.js';
 export { sampleCheckpoint, writeSample, type SampleCheckpoint } from './sample.js';

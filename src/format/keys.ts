@@ -1,5 +1,6 @@
 // The checkpoint signing key: 32 random bytes in a file only its owner can read.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,13 +19,31 @@ export async function loadKey(path: string): Promise<Buffer> {
   } catch (e) {
     throw new Error(`cannot read checkpoint key ${path}: ${(e as Error).message}`, { cause: e });
   }
+  return parseKey(path, raw);
+}
+
+/**
+ * loadKey without a trip through the thread pool: a VM that has just arrived reads
+ * its key between the end of the stream and its first instruction, where every
+ * millisecond is downtime. Null if the file cannot be read (create it with loadOrCreateKey).
+ */
+export function loadKeySync(path: string): Buffer | null {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(path);
+  } catch {
+    return null;
+  }
+  return parseKey(path, raw);
+}
+
+function parseKey(path: string, raw: Buffer): Buffer {
   if (raw.length === KEY_SIZE) return raw;
   const text = raw.toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
   throw new Error(`checkpoint key ${path} must hold ${KEY_SIZE} bytes (or ${KEY_SIZE * 2} hex digits), found ${raw.length} bytes`);
 }
 
-/** Loads the key, creating it (mode 0600, directory 0700) if the file does not exist. */
 export async function loadOrCreateKey(path: string): Promise<Buffer> {
   try {
     return await loadKey(path);

@@ -30,6 +30,12 @@ export enum RecordType {
 export enum EndMode {
   SHA256 = 0,
   HMAC_SHA256 = 1,
+  /**
+   * No digest (32 zero bytes): the stream travels over a channel that authenticates
+   * every byte and its order (the migration channel's AES-GCM frames), so hashing it
+   * again would only cost time. Accepted only by a reader told it is on such a channel.
+   */
+  TRANSPORT = 2,
 }
 
 /** Mandatory record types this build understands. */
@@ -57,22 +63,29 @@ function checkKey(key: Buffer): void {
 const newDigest = (key: Buffer | undefined): Hash | Hmac =>
   key ? createHmac('sha256', key) : createHash('sha256');
 
+export interface EncoderOptions {
+  key?: Buffer;
+  /** The stream goes over an authenticated channel: END carries no digest (EndMode.TRANSPORT). */
+  transport?: boolean;
+}
+
 /**
  * Serialises records. The magic is emitted in front of the first record; every
  * emitted byte goes into the running digest that END carries.
  */
 export class RecordEncoder {
-  private readonly digest: Hash | Hmac;
-  private readonly keyed: boolean;
+  private readonly digest: Hash | Hmac | null;
+  private readonly mode: EndMode;
   private started = false;
   private ended = false;
   /** Bytes emitted so far, magic included. */
   bytes = 0;
 
-  constructor(opts: { key?: Buffer } = {}) {
+  constructor(opts: EncoderOptions = {}) {
     if (opts.key) checkKey(opts.key);
-    this.keyed = opts.key !== undefined;
-    this.digest = newDigest(opts.key);
+    if (opts.key && opts.transport) throw new Error('RecordEncoder: a keyed stream carries its HMAC; transport mode is for unkeyed streams');
+    this.mode = opts.transport ? EndMode.TRANSPORT : opts.key ? EndMode.HMAC_SHA256 : EndMode.SHA256;
+    this.digest = opts.transport ? null : newDigest(opts.key);
   }
 
   /** One record (preceded by the magic if it is the first). */
@@ -82,14 +95,31 @@ export class RecordEncoder {
     return this.emit(type, payload);
   }
 
+  /**
+   * One record whose payload was written after RECORD_HEADER_SIZE bytes of headroom
+   * in `framed`: the header goes into the headroom, so the record costs no copy.
+   */
+  encodeFramed(type: number, framed: Buffer): Buffer {
+    const payload = framed.subarray(RECORD_HEADER_SIZE);
+    if (this.ended) throw new Error('RecordEncoder: record after END');
+    if (type === RecordType.END) throw new Error('RecordEncoder: use end() to finish a stream');
+    if (!this.started) return this.emit(type, payload);
+    if (payload.length > MAX_RECORD_PAYLOAD) {
+      throw new Error(`record ${recordTypeName(type)} too large: ${payload.length} bytes > ${MAX_RECORD_PAYLOAD}`);
+    }
+    framed.writeUInt32LE(type >>> 0, 0);
+    framed.writeUInt32LE(payload.length, 4);
+    return this.take(framed);
+  }
+
   /** The END record; the digest covers everything emitted before it. */
   end(): Buffer {
     if (this.ended) throw new Error('RecordEncoder: END emitted twice');
     const prefix = this.started ? Buffer.alloc(0) : this.take(STREAM_MAGIC);
     this.started = true;
     const payload = Buffer.alloc(1 + DIGEST_SIZE);
-    payload[0] = this.keyed ? EndMode.HMAC_SHA256 : EndMode.SHA256;
-    this.digest.digest().copy(payload, 1);
+    payload[0] = this.mode;
+    this.digest?.digest().copy(payload, 1);
     this.ended = true;
     const head = recordHead(RecordType.END, payload.length);
     this.bytes += head.length + payload.length;
@@ -111,7 +141,7 @@ export class RecordEncoder {
   }
 
   private take(b: Buffer): Buffer {
-    this.digest.update(b);
+    this.digest?.update(b);
     this.bytes += b.length;
     return b;
   }
@@ -132,6 +162,12 @@ export interface DecoderOptions {
   known?: ReadonlySet<number>;
   /** Shown in error messages instead of "checkpoint". */
   name?: string;
+  /**
+   * The bytes arrive over a channel that authenticates them and their order (a
+   * migration): expect an END of mode TRANSPORT and hash nothing. Every other END
+   * mode is then refused, and without this option TRANSPORT is.
+   */
+  transport?: boolean;
 }
 
 const KEY_HINT = 'pass --key FILE (default key file: $ROAM_HOME/checkpoint.key)';
@@ -147,6 +183,7 @@ export class RecordDecoder {
   private readonly known: ReadonlySet<number>;
   private readonly name: string;
   private readonly allowUnsigned: boolean;
+  private readonly transport: boolean;
   private readonly queue = new ByteQueue();
   private magicSeen = false;
   private pending: { type: number; length: number; offset: number } | undefined;
@@ -164,9 +201,11 @@ export class RecordDecoder {
     this.known = opts.known ?? KNOWN_RECORD_TYPES;
     this.name = opts.name ?? 'checkpoint';
     this.allowUnsigned = opts.allowUnsigned ?? false;
+    this.transport = opts.transport ?? false;
+    if (this.transport && opts.key) throw new Error('RecordDecoder: transport mode takes no key (the channel authenticates)');
     // Without a key only mode 0 can be verified; with one, mode 1 (and mode 0 only if allowed).
     this.hmac = opts.key ? createHmac('sha256', opts.key) : undefined;
-    this.sha = !opts.key || this.allowUnsigned ? createHash('sha256') : undefined;
+    this.sha = !this.transport && (!opts.key || this.allowUnsigned) ? createHash('sha256') : undefined;
   }
 
   push(chunk: Buffer): Rec[] {
@@ -246,7 +285,17 @@ export class RecordDecoder {
     }
     const mode = payload[0]!;
     const want = payload.subarray(1);
-    if (mode === EndMode.SHA256) {
+    if (this.transport !== (mode === EndMode.TRANSPORT)) {
+      throw new CheckpointError(
+        'corrupted',
+        this.transport
+          ? `${this.name} is corrupted: END has digest mode ${mode}, expected ${EndMode.TRANSPORT} (authenticated by the channel)`
+          : `${this.name} is corrupted: END says the channel authenticated the stream (mode ${EndMode.TRANSPORT}), which this reader cannot know; refusing it`,
+      );
+    }
+    if (mode === EndMode.TRANSPORT) {
+      if (!want.equals(Buffer.alloc(DIGEST_SIZE))) throw new CheckpointError('corrupted', `${this.name} is corrupted: END of mode ${mode} must carry no digest`);
+    } else if (mode === EndMode.SHA256) {
       if (!this.sha) {
         throw new CheckpointError('unsigned', `${this.name} is not signed (no HMAC) but a key was given; refusing it, since anyone could have written it`);
       }

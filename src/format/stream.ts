@@ -1,12 +1,13 @@
 // Typed records of the checkpoint stream (DESIGN.md section 4) on top of the record
 // layer: payload encodings, the VERIFY definition, and StreamWriter.
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { PAGE_SIZE, PAGES_PER_SLOT } from '../checkpoint/frames.js';
 import { lz4Compress, lz4Decompress, pageEntryBytes } from './compress.js';
 import { CheckpointError } from './errors.js';
-import { RecordEncoder, RecordType, type Rec } from './records.js';
+import { RECORD_HEADER_SIZE, RecordEncoder, RecordType, type EncoderOptions, type Rec } from './records.js';
 
-export const FORMAT_VERSION = 1;
+/** 2: VERIFY is the incremental page sum of verify.ts (format 1 hashed sorted digests at END). */
+export const FORMAT_VERSION = 2;
 export const MAX_PAGES_PER_RECORD = 1024;
 
 export type CheckpointKind = 'checkpoint' | 'migration' | 'fork';
@@ -135,7 +136,8 @@ interface EncodedPages {
 /** PAGE_SIZE-byte page data (RAW), an LZ4 block (LZ4), or null (ZERO). */
 type Body = { kind: PageKind.RAW; data: Uint8Array } | { kind: PageKind.LZ4; block: Buffer } | null;
 
-function encodePagesCounted(batch: readonly PageEntry[], compress: boolean): EncodedPages {
+/** @param headroom bytes left free in front of the payload (a record header goes there). */
+function encodePagesCounted(batch: readonly PageEntry[], compress: boolean, headroom = 0): EncodedPages & { framed: Buffer } {
   if (batch.length > MAX_PAGES_PER_RECORD) throw new RangeError(`PAGES record holds at most ${MAX_PAGES_PER_RECORD} pages, got ${batch.length}`);
   let dataBytes = 0;
   let nonZero = 0;
@@ -154,7 +156,8 @@ function encodePagesCounted(batch: readonly PageEntry[], compress: boolean): Enc
     }
     return { kind: PageKind.RAW, data: e.data };
   });
-  const out = Buffer.allocUnsafe(4 + 9 * batch.length + dataBytes);
+  const framed = Buffer.allocUnsafe(headroom + 4 + 9 * batch.length + dataBytes);
+  const out = framed.subarray(headroom);
   out.writeUInt32LE(batch.length, 0);
   let at = 4;
   batch.forEach((e, i) => {
@@ -172,7 +175,7 @@ function encodePagesCounted(batch: readonly PageEntry[], compress: boolean): Enc
       at += 4 + b.block.length;
     }
   });
-  return { payload: out, nonZero, dataBytes };
+  return { payload: out, framed, nonZero, dataBytes };
 }
 
 /**
@@ -248,44 +251,8 @@ export function decodeSpaces(payload: Buffer): Map<number, number> {
 
 // ---- VERIFY ----
 
-/** SHA-256 of one 4096-byte page. */
-// One-shot hashing: per-page calls dominate checkpoint time, and this avoids a Hash object each.
-export const pageDigest = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer') as unknown as Buffer;
-
-/**
- * VERIFY = SHA-256(kernel bytes || for each non-zero page in ascending (slot, page)
- * order: u32 LE slot, u32 LE page, 32-byte pageDigest). The caller must pass the
- * digests of non-zero pages only, already sorted (the page cleaner walks frames in
- * order anyway; sorting here would cost a copy of every digest). Sortedness is
- * checked as they stream by, and out-of-order input throws.
- */
-export function computeVerify(kernel: Uint8Array, digests: Iterable<readonly [number, number, Uint8Array]>): Buffer {
-  const h = createHash('sha256').update(kernel);
-  // Entries go through one buffer, hashed in large pieces: this runs between the
-  // freeze and the destination's first instruction, for every page of the VM.
-  const ENTRY = 8 + 32;
-  const buf = Buffer.allocUnsafe(ENTRY * 8192);
-  let at = 0;
-  let prevSlot = -1;
-  let prevPage = -1;
-  for (const [slot, page, d] of digests) {
-    if (slot < prevSlot || (slot === prevSlot && page <= prevPage)) {
-      throw new Error(`computeVerify: digests not in ascending (slot, page) order at ${slot}:${page} after ${prevSlot}:${prevPage}`);
-    }
-    prevSlot = slot;
-    prevPage = page;
-    if (at === buf.length) {
-      h.update(buf);
-      at = 0;
-    }
-    buf.writeUInt32LE(slot, at);
-    buf.writeUInt32LE(page, at + 4);
-    buf.set(d, at + 8);
-    at += ENTRY;
-  }
-  h.update(buf.subarray(0, at));
-  return h.digest();
-}
+// Defined in verify.ts (incremental since format 2); re-exported for the stream's users.
+export { computeVerify, pageDigest, PageDigests } from './verify.js';
 
 // ---- typed decoding ----
 
@@ -345,9 +312,9 @@ export class StreamWriter {
 
   constructor(
     private readonly sink: Sink,
-    opts: { key?: Buffer } = {},
+    opts: EncoderOptions = {},
   ) {
-    this.enc = new RecordEncoder({ key: opts.key });
+    this.enc = new RecordEncoder(opts);
   }
 
   header(h: StreamHeader): Promise<void> {
@@ -370,10 +337,10 @@ export class StreamWriter {
     try {
       this.open();
       for (let i = 0; i < batch.length; i += MAX_PAGES_PER_RECORD) {
-        const e = encodePagesCounted(batch.slice(i, i + MAX_PAGES_PER_RECORD), this.compress);
+        const e = encodePagesCounted(batch.slice(i, i + MAX_PAGES_PER_RECORD), this.compress, RECORD_HEADER_SIZE);
         counts.raw += e.nonZero * PAGE_SIZE;
         counts.data += e.dataBytes;
-        bufs.push(this.enc.encode(RecordType.PAGES, e.payload));
+        bufs.push(this.enc.encodeFramed(RecordType.PAGES, e.framed));
       }
     } catch (e) {
       return Promise.reject(e);

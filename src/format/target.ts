@@ -20,8 +20,8 @@ export interface CheckpointTarget {
 }
 
 /** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
-export function streamTarget(sink: Sink, opts: { key?: Buffer; what?: string } = {}): CheckpointTarget & { readonly writer: StreamWriter } {
-  const w = new StreamWriter(sink, opts);
+export function streamTarget(sink: Sink, opts: { key?: Buffer; transport?: boolean; what?: string } = {}): CheckpointTarget & { readonly writer: StreamWriter } {
+  const w = new StreamWriter(sink, { key: opts.key, transport: opts.transport });
   let aborted: Error | undefined;
   const live = (): void => {
     if (aborted) throw new Error(`${opts.what ?? 'checkpoint'} aborted: ${aborted.message}`, { cause: aborted });

@@ -51,6 +51,24 @@ export function serveControl(rec: Omit<VmRecord, 'socket' | 'pid' | 'started'>, 
   return { record, close() { server.close(); cleanup(); } };
 }
 
+/**
+ * A process' first Unix-socket server costs milliseconds of one-time setup in Node
+ * (later ones a tenth of one). An arriving VM serves its control socket between the
+ * end of its stream and its first instruction, so the cstrap pays this once while
+ * the pages arrive, with a throwaway server (Node removes its socket on close).
+ */
+export function warmControl(): void {
+  try {
+    fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
+    const s = net.createServer();
+    s.on('error', () => {});
+    s.listen(path.join(vmDir(), `.warm-${process.pid}.sock`), () => s.close());
+    s.unref();
+  } catch {
+    /* only an optimisation */
+  }
+}
+
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 /** Running VMs on this host (stale records of dead VMs are removed). */

@@ -340,12 +340,13 @@ export class Kernel {
       p.wait = ps.wait ? { reason: ps.wait.reason, until: ps.wait.until ? BigInt(ps.wait.until) : undefined } : null;
       if (ps.status === 'exited') continue;
       p.growTo(ps.virtPages);
-      const mem = p.bytes();
-      // Instantiation re-applied the data segments; memory grown since is already zero
-      // (or, prebuilt, already holds its pages).
-      const dataEnd = Math.min(ps.virtPages, mod.meta.initialPages) * 65536;
-      mem.fill(0, 0, dataEnd);
-      for (const [page, data] of pages(ps.slot)) if (!memory || page * 4096 < dataEnd) mem.set(data, page * 4096);
+      if (!memory) {
+        // Instantiation applied the data segments; memory grown since is already zero.
+        const mem = p.bytes();
+        mem.fill(0, 0, Math.min(ps.virtPages, mod.meta.initialPages) * 65536);
+        for (const [page, data] of pages(ps.slot)) mem.set(data, page * 4096);
+      }
+      // A prebuilt memory already holds exactly the pages (Process kept them from the data segments).
       p.load(ps);
       // Retry every blocked syscall once: its condition is re-evaluated on the new host.
       if (p.status === 'blocked') p.status = 'runnable';

@@ -3,6 +3,7 @@
 // ends, so between slices its whole state is memory + globals: what a checkpoint takes.
 import type { FrameSpace } from '../checkpoint/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
+import { instantiationEffects } from '../wasm/segments.js';
 
 export type Variant = 'plain' | 'tracked';
 export type ProcStatus = 'new' | 'runnable' | 'blocked' | 'exited';
@@ -47,7 +48,7 @@ export class Process implements FrameSpace {
   readonly fuelPerPoll = [1024, 1];
   readonly lastPoll = [0, 0];
   readonly memory: WebAssembly.Memory;
-  private readonly instances: Record<Variant, WebAssembly.Instance>;
+  private readonly instances: { plain: WebAssembly.Instance; tracked?: WebAssembly.Instance };
   private u8!: Uint8Array;
   private dv!: DataView;
   private bufferRef: ArrayBuffer | null = null;
@@ -60,7 +61,7 @@ export class Process implements FrameSpace {
     readonly mod: PreparedModule,
     imports: (p: Process) => WebAssembly.Imports,
     maxPages?: number,
-    /** A memory that already holds the program's pages (restore); grown here to the module's minimum. */
+    /** A memory that already holds the program's pages (restore); grown here to the module's minimum, not clobbered by the data segments. */
     memory?: WebAssembly.Memory,
   ) {
     const { meta } = mod;
@@ -71,17 +72,41 @@ export class Process implements FrameSpace {
       if (have < min) memory.grow(min - have);
     }
     this.memory = memory ?? new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
-    const imp = imports(this);
-    (imp as any).roam = { ...(imp as any).roam, memory: this.memory };
-    // Instantiating applies the data segments; both variants share the memory.
-    this.instances = {
-      plain: new WebAssembly.Instance(mod.plain, imp),
-      tracked: new WebAssembly.Instance(mod.tracked, imp),
-    };
+    this.imports = imports(this);
+    (this.imports as any).roam = { ...(this.imports as any).roam, memory: this.memory };
+    const effects = instantiationEffects(mod.original);
+    // A fresh process gets its data segments once; a restored memory keeps its pages.
+    this.instances = { plain: this.instantiate(mod.plain, memory !== undefined) };
+    // The tracked variant is instantiated when a checkpoint first needs it (that
+    // halves the build of an arriving VM), unless instantiating runs a start function.
+    if (effects.start) this.instances.tracked = this.instantiate(mod.tracked, true);
+  }
+
+  private readonly imports: WebAssembly.Imports;
+
+  /**
+   * Instantiate a variant on the shared memory. Instantiating writes the active
+   * data segments: with `keep`, the bytes under them are put back (a copy of those
+   * bytes only; of the initial memory if their places are not known).
+   */
+  private instantiate(m: WebAssembly.Module, keep: boolean): WebAssembly.Instance {
+    if (!keep) return new WebAssembly.Instance(m, this.imports);
+    const u8 = new Uint8Array(this.memory.buffer);
+    const ranges = instantiationEffects(this.mod.original).ranges ?? [[0, this.mod.meta.initialPages * 65536]];
+    const saved = ranges.map(([a, b]): [number, Uint8Array] => [a, u8.slice(a, Math.min(b, u8.length))]);
+    const inst = new WebAssembly.Instance(m, this.imports);
+    const now = new Uint8Array(this.memory.buffer);
+    for (const [at, bytes] of saved) now.set(bytes, at);
+    return inst;
+  }
+
+  private instance(v: Variant): WebAssembly.Instance {
+    if (v === 'plain') return this.instances.plain;
+    return (this.instances.tracked ??= this.instantiate(this.mod.tracked, true));
   }
 
   private get exports(): AsyncifyExports & Record<string, any> {
-    return this.instances[this.variant].exports as any;
+    return this.instance(this.variant).exports as any;
   }
 
   /** Views of linear memory, refreshed when memory.grow replaced the buffer. */
