@@ -84,6 +84,13 @@ export class PageDigests {
     return [...this.slots.keys()];
   }
 
+  /** The pages held of one frame space, ascending. */
+  pagesOf(slot: number): number[] {
+    const s = this.slots.get(slot), out: number[] = [];
+    if (s) for (let page = 0; page < s.has.length; page++) if (s.has[page]) out.push(page);
+    return out;
+  }
+
   /** Every page held, in ascending (slot, page) order. */
   *entries(): Generator<[number, number, Uint8Array]> {
     for (const slot of this.slotIds().sort((a, b) => a - b)) {
