@@ -84,11 +84,22 @@ function check(bytes: Uint8Array): void {
 }
 
 const cacheDir = () => path.join(roamHome(), 'cache');
+/** The cache entry of a module: STEM.json (written last), STEM.plain.wasm, STEM.tracked.wasm. */
+const cacheStem = (hash: string) => path.join(cacheDir(), `${hash}.v${PREPARE_VERSION}`);
+
+function writeCache(stem: string, meta: Uint8Array | string, plain: Uint8Array, tracked: Uint8Array): void {
+  fs.mkdirSync(cacheDir(), { recursive: true });
+  // The metadata last and atomically: a crash mid-write leaves no half entry.
+  fs.writeFileSync(`${stem}.plain.wasm`, plain);
+  fs.writeFileSync(`${stem}.tracked.wasm`, tracked);
+  fs.writeFileSync(`${stem}.json.tmp`, meta);
+  fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
+}
 
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
 export async function prepare(original: Buffer, opts: { onProgress?: (msg: string) => void } = {}): Promise<PreparedModule> {
   const hash = sha256(original);
-  const stem = path.join(cacheDir(), `${hash}.v${PREPARE_VERSION}`);
+  const stem = cacheStem(hash);
   let meta: PrepareMeta, plainBytes: Uint8Array, trackedBytes: Uint8Array;
   try {
     meta = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8'));
@@ -100,12 +111,7 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
     ({ meta, plain: plainBytes, tracked: trackedBytes } = instrument(original));
-    fs.mkdirSync(cacheDir(), { recursive: true });
-    // Write the metadata last and atomically: a crash mid-write leaves no half entry.
-    fs.writeFileSync(`${stem}.plain.wasm`, plainBytes);
-    fs.writeFileSync(`${stem}.tracked.wasm`, trackedBytes);
-    fs.writeFileSync(`${stem}.json.tmp`, JSON.stringify(meta, null, 1));
-    fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
+    writeCache(stem, JSON.stringify(meta, null, 1), plainBytes, trackedBytes);
   }
   const [plain, tracked] = await Promise.all([WebAssembly.compile(plainBytes as BufferSource), WebAssembly.compile(trackedBytes as BufferSource)]);
   return { meta, original, plain, tracked };
@@ -119,7 +125,7 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
 
 /** This process' cached preparation of the module `hash`, packed; null if not cached. */
 export function packPrepared(hash: string): Buffer | null {
-  const stem = path.join(cacheDir(), `${hash}.v${PREPARE_VERSION}`);
+  const stem = cacheStem(hash);
   try {
     const meta = fs.readFileSync(`${stem}.json`), plain = fs.readFileSync(`${stem}.plain.wasm`), tracked = fs.readFileSync(`${stem}.tracked.wasm`);
     const len = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
@@ -143,12 +149,8 @@ export function adoptPrepared(packed: Buffer): string | null {
     return null;
   }
   if (meta?.version !== PREPARE_VERSION || typeof meta.hash !== 'string' || !/^[0-9a-f]{64}$/.test(meta.hash)) return null;
-  const stem = path.join(cacheDir(), `${meta.hash}.v${PREPARE_VERSION}`);
+  const stem = cacheStem(meta.hash);
   if (fs.existsSync(`${stem}.json`)) return meta.hash;
-  fs.mkdirSync(cacheDir(), { recursive: true });
-  fs.writeFileSync(`${stem}.plain.wasm`, packed.subarray(8 + metaLen, 8 + metaLen + plainLen));
-  fs.writeFileSync(`${stem}.tracked.wasm`, packed.subarray(8 + metaLen + plainLen));
-  fs.writeFileSync(`${stem}.json.tmp`, packed.subarray(4, 4 + metaLen));
-  fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
+  writeCache(stem, packed.subarray(4, 4 + metaLen), packed.subarray(8 + metaLen, 8 + metaLen + plainLen), packed.subarray(8 + metaLen + plainLen));
   return meta.hash;
 }
