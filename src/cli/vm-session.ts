@@ -12,6 +12,12 @@ import { controlRequest, serveControl, type ControlEvent, type VmRecord } from '
 import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
+/** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
+export function serveRestored(kernel: Kernel, restoredFrom: string, host?: HostChannel): Promise<VmRecord> {
+  const first = [...kernel.processes.values()][0];
+  return serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom, host });
+}
+
 export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string; host?: HostChannel }): Promise<VmRecord> {
   // Synchronously when the key exists: an arrived VM gets here on its way to its first instruction.
   const key = loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
@@ -87,7 +93,10 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
   });
   // Told to go by the node daemon: suspend to disk (written aside, then renamed,
   // so that the daemon never finds half a file) and end; a top-up revives it.
+  let leaving = false;
   info.host?.onNotice((reason, seconds) => {
+    if (leaving) return; // already suspending (a second notice, or the daemon gone meanwhile)
+    leaving = true;
     kernel.log(`notice from the host (${reason}, ${seconds} s): suspending to disk`);
     const file = path.join(roamHome(), SUSPEND_FILE);
     const suspend = async () => {

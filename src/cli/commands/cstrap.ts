@@ -1,15 +1,15 @@
-import type { Command } from 'commander';
-import { awaitVm, resume } from '../../boot/cstrap.js';
-import { loaderHash } from '../../boot/loader.js';
-import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Command } from 'commander';
+import { awaitVm, resume } from '../../boot/cstrap.js';
 import { HostChannel, SUSPEND_FILE } from '../../boot/host-channel.js';
+import { loaderHash } from '../../boot/loader.js';
+import { WASM_FEATURES } from '../../checkpoint/cleaner.js';
 import { restoreVm } from '../../checkpoint/restore.js';
 import { roamHome } from '../../util/home.js';
 import { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from '../../format/index.js';
 import { parseHostPort } from '../../util/address.js';
-import { serveVm } from '../vm-session.js';
+import { serveRestored } from '../vm-session.js';
 import { openCheckpoint, vmExit } from '../options.js';
 
 export function register(program: Command): void {
@@ -47,8 +47,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
         kernel: { onExit: vmExit },
         onListening: (addr) => { process.stderr.write(`roam: cstrap listening on ${addr}\n`); host?.ready(addr); },
       });
-      const first = [...a.kernel.processes.values()][0];
-      const rec = await serveVm(a.kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: a.header.vmId, host });
+      const rec = await serveRestored(a.kernel, a.header.vmId, host);
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
       await resume(a);
     });
@@ -61,8 +60,7 @@ async function resumeSuspended(file: string, host: HostChannel): Promise<void> {
   host.ready('resumed');
   const cp = await openCheckpoint(resumed);
   const kernel = await restoreVm(cp, { vmId: cp.header.vmId, onExit: vmExit });
-  const first = [...kernel.processes.values()][0];
-  const rec = await serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: cp.header.vmId, host });
+  const rec = await serveRestored(kernel, cp.header.vmId, host);
   process.stderr.write(`roam: vm ${rec.id} resumed from its suspension (control ${rec.socket})\n`);
   kernel.start();
 }

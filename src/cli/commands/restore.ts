@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { restoreVm } from '../../checkpoint/restore.js';
 import { newVmId } from '../../guest/vm.js';
-import { HostChannel } from '../../boot/host-channel.js';
-import { serveVm } from '../vm-session.js';
+import { serveRestored } from '../vm-session.js';
 import { openCheckpoint, vmExit } from '../options.js';
 
 export function register(program: Command): void {
@@ -12,13 +11,11 @@ export function register(program: Command): void {
     .argument('<file>', 'a checkpoint written by `roam checkpoint` or by a program through /dev/checkpoint')
     .option('--key <file>', 'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)')
     .option('--quiet', 'do not print the VM id on stderr')
-    .option('--host-channel', 'started by roam node (revival): obey its notices on stdin')
     .addHelpText('after', '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.')
     .action(async (file: string, o) => {
       const cp = await openCheckpoint(file, o.key);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
-      const first = [...kernel.processes.values()][0];
-      const rec = await serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom: cp.header.vmId, host: o.hostChannel ? new HostChannel() : undefined });
+      const rec = await serveRestored(kernel, cp.header.vmId);
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`);
       kernel.start();
     });
