@@ -102,9 +102,12 @@ export function controlRequest(vm: VmRecord, req: Record<string, unknown>, onEve
   return new Promise((resolve, reject) => {
     const conn = net.connect(vm.socket);
     let last: ControlEvent | null = null;
-    conn.on('error', (err) => reject(new Error(`cannot reach VM ${vm.id} at ${vm.socket}: ${err.message}`)));
+    conn.on('error', (err: NodeJS.ErrnoException) => reject(new Error(err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+      ? `no running VM ${vm.id} any more: it exited (its control socket ${vm.socket} is gone)`
+      : `cannot reach VM ${vm.id} at ${vm.socket}: ${err.message}`)));
     conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
     const rl = readline.createInterface({ input: conn });
+    rl.on('error', () => undefined); // readline repeats the socket's error, handled above
     rl.on('line', (line) => {
       const e = JSON.parse(line) as ControlEvent;
       if (last) onEvent?.(last);
