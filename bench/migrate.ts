@@ -263,10 +263,10 @@ async function netnsSetup(): Promise<string | null> {
 // ---------------------------------------------------------------------------
 // Workloads and one migration.
 
-type Key = 'idle' | 'wss' | 'game' | 'gametight' | 'dirtier';
+type Key = 'idle' | 'wss' | 'game' | 'gameloose' | 'dirtier';
 /** `migrate`: extra `roam migrate` options (the game server asked for a tighter downtime). */
 interface Workload { key: Key; name: string; mib: number; program: string; args: string[]; ready: (out: string) => boolean; migrate?: string[] }
-const isGame = (k: Key): boolean => k === 'game' || k === 'gametight';
+const isGame = (k: Key): boolean => k === 'game' || k === 'gameloose';
 
 const quick = process.argv.includes('--quick');
 const runsArg = process.argv.indexOf('--runs');
@@ -283,10 +283,10 @@ const WORKLOADS: Record<Key, Workload> = {
   idle: { key: 'idle', name: 'idle', mib: BIG, program: 'bigmem', args: [String(BIG), '1000000', '600000'], ready: (o) => o.includes('iter 0') },
   wss: { key: 'wss', name: 'large WSS', mib: BIG, program: 'bigmem', args: [String(BIG), '1000000'], ready: (o) => o.includes('iter 1') },
   game: { key: 'game', name: 'game server', mib: 4, program: 'game-server', args: [], ready: (o) => o.includes('listening') },
-  // The same, with the downtime budget the target asks for: the snapshot buffer is
-  // capped at what the link moves in 15 ms, so the cleaner throttles the server
-  // until its working set fits (the client gap shows what that costs).
-  gametight: { key: 'gametight', name: 'game server, --max-downtime 15', mib: 4, program: 'game-server', args: [], ready: (o) => o.includes('listening'), migrate: ['--max-downtime', '15'] },
+  // The same with the thesis' 50 ms downtime budget instead of the default 20 ms:
+  // the final copy may be 50 ms of link time, so the cleaner barely throttles
+  // (what the tighter default costs the clients, and gains in downtime).
+  gameloose: { key: 'gameloose', name: 'game server, --max-downtime 50', mib: 4, program: 'game-server', args: [], ready: (o) => o.includes('listening'), migrate: ['--max-downtime', '50'] },
   dirtier: { key: 'dirtier', name: 'dirtier', mib: DIRTY, program: 'dirtier', args: [String(DIRTY), '100000'], ready: (o) => o.includes('pass 20 ') },
 };
 
@@ -480,7 +480,7 @@ else {
   links.push({ link: veth('veth 1Gbit', 1e9 / 8), keys: ['idle', 'wss', 'game', 'dirtier'], tc: '1gbit' });
   // 256 MiB flat out over 100 Mbit would take minutes of throttled rounds: the slow
   // link gets the game server (its target), the idle guest and the dirtier.
-  links.push({ link: veth('veth 100Mbit', 1e8 / 8), keys: quick ? ['idle', 'game', 'gametight', 'dirtier'] : ['game', 'gametight', 'idle', 'dirtier'], tc: '100mbit' });
+  links.push({ link: veth('veth 100Mbit', 1e8 / 8), keys: quick ? ['idle', 'game', 'gameloose', 'dirtier'] : ['game', 'gameloose', 'idle', 'dirtier'], tc: '100mbit' });
 }
 
 const runs: RunRecord[] = [];

@@ -66,15 +66,24 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
 }
 
 /**
- * Hand the arrived VM its go: confirm to the source (which then ends, or carries
- * on for a fork), start the programs, and report when the first instruction ran.
+ * Hand the arrived VM its go: start the programs, confirm to the source (which
+ * then ends, or carries on for a fork), and report when the first instruction
+ * ran. The start comes first: nothing the confirmation costs is downtime, and the
+ * VM runs here from the verified END on, whether or not the source hears of it.
+ * Synchronous: anything else the caller does in this turn runs before the first
+ * slice, anything it schedules after.
  */
-export async function resume(a: Arrival): Promise<void> {
-  const confirm: Confirm = { vmId: a.kernel.vmId };
-  await a.channel.send(Msg.CONFIRM, json(confirm)).catch(() => undefined);
+export function resume(a: Arrival): void {
+  let firstAt = 0;
   a.kernel.scheduler.onFirstSlice = () => {
-    const started: Started = { ...a.times, at: wallNow() };
-    a.channel.send(Msg.STARTED, json(started)).then(() => a.channel.end(), () => undefined).catch(() => undefined);
+    firstAt = wallNow();
+    // Reported after the slice, not before it: the report is not on the way to the first instruction.
+    setImmediate(() => {
+      const started: Started = { ...a.times, at: firstAt };
+      a.channel.send(Msg.STARTED, json(started)).then(() => a.channel.end(), () => undefined).catch(() => undefined);
+    });
   };
   a.kernel.start();
+  const confirm: Confirm = { vmId: a.kernel.vmId };
+  a.channel.send(Msg.CONFIRM, json(confirm)).catch(() => undefined);
 }

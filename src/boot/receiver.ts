@@ -1,20 +1,19 @@
-// The destination's half of a migration: check the loader, take the checkpoint
-// stream as it arrives, compile each module as soon as its MODULE record is in
-// (so compiling overlaps the pre-copy rounds instead of adding to the downtime),
-// and build the VM once END has been verified. Nothing runs before that.
+// The destination's half of a migration: check the loader, then feed the
+// checkpoint stream to a VmBuilder as it arrives (it compiles modules and fills
+// memories during the pre-copy rounds) and build the VM once END has been
+// verified. Nothing runs before that.
 import { checkLoader } from './loader.js';
-import { Memories } from './memories.js';
-import { restoreVm } from '../checkpoint/restore.js';
+import { Refused, VmBuilder, type Built } from './builder.js';
 import { WASM_FEATURES } from '../checkpoint/cleaner.js';
-import { CheckpointAssembler } from '../format/assemble.js';
-import { CheckpointError, RecordDecoder, RecordType, type StreamHeader } from '../format/index.js';
-import type { Kernel, KernelOptions } from '../guest/kernel.js';
-import { newVmId } from '../guest/vm.js';
-import { adoptPrepared, prepare, type PreparedModule } from '../wasm/prepare.js';
+import { rehearse } from '../migrate/rehearsal.js';
+import { CheckpointError } from '../format/index.js';
+import type { KernelOptions } from '../guest/kernel.js';
+import { adoptPrepared } from '../wasm/prepare.js';
 import type { Channel } from '../migrate/channel.js';
-import { json, Msg, wallNow } from '../migrate/protocol.js';
+import { json, Msg } from '../migrate/protocol.js';
 import { collectGarbage } from '../util/gc.js';
 import { warmControl } from '../guest/control.js';
+
 
 export interface ReceiveOptions {
   /** The loader hash this cstrap was started with (a boot token pins it in #4). */
@@ -27,23 +26,10 @@ export interface ReceiveOptions {
   onProgress?: (msg: string) => void;
 }
 
-export interface Received {
-  kernel: Kernel;
-  header: StreamHeader;
-  bytes: number;
-  /** Wall-clock milestones after the last byte: END seen, stream verified, VM built. */
-  times: { endAt: number; verifiedAt: number; builtAt: number };
-}
-
-function* everyPage(spaces: Map<number, Map<number, Buffer>>): Generator<[number, number, Buffer]> {
-  for (const [slot, pages] of spaces) for (const [page, data] of pages) yield [slot, page, data];
-}
+export type Received = Built;
 
 /** Stream bytes after which the destination collects garbage at the next round's end. */
 const GC_AFTER_BYTES = 32 << 20;
-
-/** A refusal we tell the source about before closing. */
-export class Refused extends Error {}
 
 export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Received> {
   const idle = o.idleTimeoutMs ?? 30_000;
@@ -55,14 +41,15 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     if (why) throw new Refused(why);
     await ch.send(Msg.LOADER_OK);
 
-    // The channel authenticates each frame and their order: the stream carries no digest of its own.
-    const dec = new RecordDecoder({ name: 'migration stream', transport: true });
-    const asm = new CheckpointAssembler(true, true);
-    const compiled = new Map<string, Promise<PreparedModule>>();
-    const memories = new Memories();
-    let building = false;
+    const builder = new VmBuilder(features, undefined, {
+      onHeader: () => warmControl(),
+      // Build and throw away a small VM of the same modules now, so that the code the
+      // END runs is compiled and warm when it comes (cold, it was most of the downtime).
+      onCompiled: (mods) => void rehearse(mods, { build: builder.compiled }).catch((err: Error) => o.onProgress?.(`rehearsal failed: ${err.message}`)),
+      onProgress: o.onProgress,
+    });
     let sinceGc = 0;
-    while (!dec.ended) {
+    while (!builder.ended) {
       const m = await ch.next(idle);
       if (!m) throw new CheckpointError('truncated', 'the source closed the connection before the end of the migration stream');
       if (m.type === Msg.SYNC) {
@@ -83,45 +70,9 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       }
       if (m.type !== Msg.STREAM) throw new Refused(`unexpected message ${m.type} during the stream`);
       sinceGc += m.payload.length;
-      for (const rec of dec.push(m.payload)) {
-        asm.add(rec);
-        if (rec.type === RecordType.HEADER) {
-          const missing = asm.header!.features.filter((f) => !features.includes(f));
-          if (missing.length) throw new Refused(`this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
-          warmControl();
-        } else if (rec.type === RecordType.SPACES) {
-          memories.reserve(asm.spaceSizes);
-        } else if (rec.type === RecordType.PAGES && !building) {
-          // Modules come before pages: once they are compiled we know what memory
-          // they accept, and the pages go straight into it from then on.
-          building = true;
-          Promise.all(compiled.values()).then(
-            (mods) => {
-              memories.start(mods.map((m) => ({ maximum: m.meta.maxPages + m.meta.regionPages, region: m.meta.regionPages })), everyPage(asm.spaces));
-              // From here on a program's pages live only in its memory: the records they
-              // came in are garbage at once, and nothing is copied again at the end.
-              for (const slot of asm.spaces.keys()) if (memories.holds(slot)) asm.spaces.delete(slot);
-              asm.onPage = (slot, page, data) => memories.put(slot, page, data);
-            },
-            () => undefined, // the restore reports the module's error
-          );
-        } else if (rec.type === RecordType.MODULE) {
-          for (const [hash, bytes] of asm.modules) {
-            if (compiled.has(hash)) continue;
-            o.onProgress?.(`compiling module ${hash.slice(0, 12)} while the pages arrive`);
-            const p = prepare(bytes);
-            p.catch(() => undefined); // reported when the module is needed
-            compiled.set(hash, p);
-          }
-        }
-      }
+      builder.push(m.payload);
     }
-    const endAt = wallNow();
-    const cp = asm.result('stream', dec.bytes, false);
-    const verifiedAt = wallNow();
-    const vmId = cp.header.kind === 'fork' ? newVmId() : cp.header.vmId;
-    const kernel = await restoreVm(cp, { ...o.kernel, vmId }, (hash) => compiled.get(hash), (slot) => memories.take(slot));
-    return { kernel, header: cp.header, bytes: dec.bytes, times: { endAt, verifiedAt, builtAt: wallNow() } };
+    return await builder.build(o.kernel);
   } catch (err) {
     const reason = (err as Error).message;
     // Tell the source why (best effort: the link may be what failed).

@@ -13,29 +13,73 @@ import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
-export function serveRestored(kernel: Kernel, restoredFrom: string, host?: HostChannel): Promise<VmRecord> {
+export function serveRestored(kernel: Kernel, restoredFrom: string, host?: HostChannel, o: { deferControl?: boolean } = {}): Promise<VmRecord> {
   const first = [...kernel.processes.values()][0];
-  return serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom, host });
+  return serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom, host, ...o });
 }
 
-export async function serveVm(kernel: Kernel, info: { program: string; args: string[]; restoredFrom?: string; host?: HostChannel }): Promise<VmRecord> {
-  // Synchronously when the key exists: an arrived VM gets here on its way to its first instruction.
+type ServeInfo = { program: string; args: string[]; restoredFrom?: string; host?: HostChannel; deferControl?: boolean };
+
+/**
+ * Give a VM its /dev/checkpoint, its control socket and the host's notices.
+ * Until the first await (none when the key exists) this is synchronous, so a
+ * program started in the same turn finds its device. `deferControl`: the rest a
+ * turn later (an arriving VM's first slice comes first; cold, this was a
+ * millisecond of its downtime).
+ */
+export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord> {
   const key = loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
-  let busy: Promise<unknown> | null = null;
+  const session = new VmSession(kernel, key, info);
+  kernel.device = new CheckpointDevice(kernel, { key, migrate: async (kind, to) => void (await session.migrate({ kind, to })) });
+  info.host?.onNotice((reason, seconds) => session.suspend(reason, seconds));
+  session.wrapExit();
+  if (info.deferControl) await new Promise((r) => setImmediate(r));
+  return session.open();
+}
+
+class VmSession {
   /** One checkpoint, migration or fork at a time. */
-  const exclusive = async <T>(run: () => Promise<T>): Promise<T> => {
-    if (busy) throw new Error('a checkpoint or migration of this VM is already under way');
+  private busy: Promise<unknown> | null = null;
+  private control: ReturnType<typeof serveControl> | null = null;
+  /** Already suspending (a second notice, or the daemon gone meanwhile). */
+  private leaving = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly key: Buffer,
+    private readonly info: ServeInfo,
+  ) {}
+
+  /** The VM's exit waits for a checkpoint under way (its requester is waiting for it) and closes the control socket. */
+  wrapExit(): void {
+    const prevExit = this.kernel.opts.onExit;
+    this.kernel.opts.onExit = async (code) => {
+      while (this.busy) await this.busy;
+      this.control?.close();
+      prevExit?.(code);
+    };
+  }
+
+  open(): VmRecord {
+    const { kernel, info } = this;
+    this.control = serveControl({ id: kernel.vmId, program: info.program, args: info.args, restoredFrom: info.restoredFrom }, (req, emit) => this.handle(req, emit));
+    return this.control.record;
+  }
+
+  private async exclusive<T>(run: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error('a checkpoint or migration of this VM is already under way');
     const p = run();
-    busy = p.catch(() => {});
+    this.busy = p.catch(() => {});
     try {
       return await p;
     } finally {
-      busy = null;
+      this.busy = null;
     }
-  };
+  }
 
   /** A migration committed: this copy of the VM ends (the destination runs it now). */
-  const leave = (res: MigrateResult): void => {
+  private leave(res: MigrateResult): void {
+    const { kernel } = this;
     for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
     // Let go of sockets and listeners at once: clients see the cut now and the
     // destination can take over the ports (what was held back is dropped).
@@ -43,31 +87,30 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
     kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
     // Let the control reply reach `roam migrate` before the process goes.
     setTimeout(() => {
-      control.close();
+      this.control?.close();
       process.exit(0);
     }, 50);
-  };
+  }
 
-  const migrate = async (o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> => {
-    const res = await exclusive(() => migrateVm(kernel, { ...o, psk: o.psk ?? key }));
-    if (res.kind === 'migration') leave(res);
+  async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
+    const res = await this.exclusive(() => migrateVm(this.kernel, { ...o, psk: o.psk ?? this.key }));
+    if (res.kind === 'migration') this.leave(res);
     return res;
-  };
+  }
 
-  kernel.device = new CheckpointDevice(kernel, { key, migrate: async (kind, to) => void (await migrate({ kind, to })) });
-  const control = serveControl({ id: kernel.vmId, ...info }, async (req, emit): Promise<ControlEvent> => {
+  private async handle(req: Record<string, any>, emit: (e: ControlEvent) => void): Promise<ControlEvent> {
     switch (req.op) {
       case 'status':
         return {
-          event: 'status', id: kernel.vmId, pid: process.pid,
-          processes: [...kernel.processes.values()].map((p) => ({ pid: p.pid, argv: p.argv, status: p.status, exitCode: p.exitCode, memoryPages: p.status === 'exited' ? 0 : p.pageCount() })),
-          stdoutBytes: kernel.stdoutBytes,
+          event: 'status', id: this.kernel.vmId, pid: process.pid,
+          processes: [...this.kernel.processes.values()].map((p) => ({ pid: p.pid, argv: p.argv, status: p.status, exitCode: p.exitCode, memoryPages: p.status === 'exited' ? 0 : p.pageCount() })),
+          stdoutBytes: this.kernel.stdoutBytes,
         };
       case 'checkpoint': {
         if (typeof req.path !== 'string' || !path.isAbsolute(req.path)) throw new Error('checkpoint needs an absolute output path');
-        const target = fileTarget(req.path, { format: req.format === 'image' ? 'image' : 'stream', key });
-        const res = await exclusive(() =>
-          new PageCleaner(kernel, target, {
+        const target = fileTarget(req.path, { format: req.format === 'image' ? 'image' : 'stream', key: this.key });
+        const res = await this.exclusive(() =>
+          new PageCleaner(this.kernel, target, {
             maxRounds: req.maxRounds, verifyAtFreeze: req.verify === true,
             onRound: (r) => emit({ event: 'round', ...r }),
           }).run(),
@@ -77,7 +120,7 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
       case 'migrate':
       case 'fork': {
         if (typeof req.to !== 'string') throw new Error(`${req.op} needs a destination HOST:PORT`);
-        const res = await migrate({
+        const res = await this.migrate({
           kind: req.op === 'fork' ? 'fork' : 'migration', to: req.to,
           maxDowntimeMs: req.maxDowntimeMs, maxBandwidth: req.maxBandwidth, throttle: req.throttle,
           compress: req.compress, maxRounds: req.maxRounds, verify: req.verify === true,
@@ -90,33 +133,24 @@ export async function serveVm(kernel: Kernel, info: { program: string; args: str
       default:
         throw new Error(`unknown request "${String(req.op)}"`);
     }
-  });
-  // Told to go by the node daemon: suspend to disk (written aside, then renamed,
-  // so that the daemon never finds half a file) and end; a top-up revives it.
-  let leaving = false;
-  info.host?.onNotice((reason, seconds) => {
-    if (leaving) return; // already suspending (a second notice, or the daemon gone meanwhile)
-    leaving = true;
-    kernel.log(`notice from the host (${reason}, ${seconds} s): suspending to disk`);
+  }
+
+  /** Told to go by the node daemon: suspend to disk (written aside, then renamed, so that the daemon never finds half a file) and end; a top-up revives it. */
+  suspend(reason: string, seconds: number): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.kernel.log(`notice from the host (${reason}, ${seconds} s): suspending to disk`);
     const file = path.join(roamHome(), SUSPEND_FILE);
-    const suspend = async () => {
-      while (busy) await busy;
-      await exclusive(() => new PageCleaner(kernel, fileTarget(`${file}.tmp`, { format: 'stream', key }), {}).run());
+    const run = async () => {
+      while (this.busy) await this.busy;
+      await this.exclusive(() => new PageCleaner(this.kernel, fileTarget(`${file}.tmp`, { format: 'stream', key: this.key }), {}).run());
       fs.renameSync(`${file}.tmp`, file);
     };
-    suspend().then(() => process.exit(0), (err: Error) => {
-      kernel.log(`suspend failed: ${err.message}`);
+    run().then(() => process.exit(0), (err: Error) => {
+      this.kernel.log(`suspend failed: ${err.message}`);
       process.exit(1);
     });
-  });
-  const prevExit = kernel.opts.onExit;
-  kernel.opts.onExit = async (code) => {
-    // A checkpoint under way is finished first: its requester is waiting for it.
-    while (busy) await busy;
-    control.close();
-    prevExit?.(code);
-  };
-  return control.record;
+  }
 }
 
 export { controlRequest };

@@ -5,6 +5,13 @@
 import type { Process } from './process.js';
 
 const HOLD_GRACE_MS = 1;
+/**
+ * A throttled process rests at least this long per step of slowing after each
+ * slice. An I/O-bound program (a server) runs slices far shorter than 10 ms:
+ * resting in proportion to them alone would not slow its dirtying at all, and
+ * only pausing it would, which its clients see as a long silence.
+ */
+const THROTTLE_REST_MS = 2.5;
 
 export class Scheduler {
   sliceMs = 10;
@@ -100,7 +107,7 @@ export class Scheduler {
     // The cleaner, if it still holds the CPU, gets the next turn.
     this.heldAt = performance.now();
     const n = this.slow.get(p.pid);
-    if (n) this.restUntil.set(p.pid, performance.now() + this.lastSliceMs * (n - 1));
+    if (n) this.restUntil.set(p.pid, performance.now() + Math.max(this.lastSliceMs, THROTTLE_REST_MS) * (n - 1));
     else this.restUntil.delete(p.pid);
     this.kick();
   }

@@ -9,8 +9,9 @@ import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
 import { parseHostPort } from '../util/address.js';
 import { connectChannel, type Channel } from './channel.js';
-import { Msg, parseJson, wallNow, type Confirm, type Refuse, type Started } from './protocol.js';
+import { DEFAULT_MAX_DOWNTIME_MS, Msg, parseJson, wallNow, type Confirm, type Refuse, type Started } from './protocol.js';
 import { channelTarget } from './target.js';
+import { rehearse } from './rehearsal.js';
 
 export interface MigrateOptions {
   /** HOST:PORT of a cstrap. */
@@ -51,13 +52,14 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
   compressed: boolean;
 }
 
-const DEFAULT_MAX_DOWNTIME_MS = 50;
 
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
   const { host, port } = parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});
   const failed = (err: unknown) =>
     new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
+  // Warm the freeze's code on a throwaway VM while the connection is made (see rehearsal.ts).
+  const warm = rehearse(kernel.modules()).catch(() => undefined);
   let ch: Channel;
   try {
     ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
@@ -83,6 +85,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     reply.confirm.catch((err: Error) => void target.abort(err));
 
     const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
+    await warm;
     cleaner = new PageCleaner(kernel, target, {
       kind: o.kind,
       fence: o.kind === 'migration',

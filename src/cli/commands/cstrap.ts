@@ -40,6 +40,8 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
       if (host && fs.existsSync(suspended)) return resumeSuspended(suspended, host);
       const psk = host ? host.boot.then(async (b) => { await saveKey(defaultKeyPath(), b.key); return { psk: b.key, loaderHash: b.loaderHash }; })
         : o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
+      // The VM's own checkpoint key, read now: an arrival then sets up its device without waiting.
+      if (o.key) await loadOrCreateKey(defaultKeyPath());
       const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
       const features = o.wasmFeatures !== undefined ? String(o.wasmFeatures).split(',').map((f) => f.trim()).filter(Boolean) : WASM_FEATURES;
       const a = await awaitVm({
@@ -47,9 +49,11 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
         kernel: { onExit: vmExit },
         onListening: (addr) => { process.stderr.write(`roam: cstrap listening on ${addr}\n`); host?.ready(addr); },
       });
-      const rec = await serveRestored(a.kernel, a.header.vmId, host);
+      // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
+      resume(a);
+      const served = serveRestored(a.kernel, a.header.vmId, host, { deferControl: true });
+      const rec = await served;
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
-      await resume(a);
     });
 }
 

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadKey } from '../../format/index.js';
 import { controlRequest, findVm, type ControlEvent } from '../../guest/control.js';
+import { DEFAULT_MAX_DOWNTIME_MS } from '../../migrate/protocol.js';
 import { formatRate, parseRate } from '../../migrate/rate.js';
 
 const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
@@ -22,7 +23,7 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
       : 'Move a running VM live to a cstrap on another host (pre-copy rounds, then a freeze of milliseconds)')
     .argument('<vm>', 'VM id (or unique prefix, or pid), see `roam ps`')
     .requiredOption('--to <host:port>', 'a cstrap waiting for the VM (`roam cstrap --listen HOST:PORT`)')
-    .option('--max-downtime <ms>', 'largest final copy, in link time: sets the snapshot-buffer limit', (v) => Number(v), 50)
+    .option('--max-downtime <ms>', 'largest final copy, in link time: sets the snapshot-buffer limit', (v) => Number(v), DEFAULT_MAX_DOWNTIME_MS)
     .option('--max-bandwidth <rate>', 'pace the stream, e.g. 100Mbit, 1Gbit, 12MB', parseRate)
     .option('--no-throttle', 'abort instead of slowing down programs that dirty memory faster than the link')
     .option('--compress <mode>', 'LZ4 pages: auto (when the measured link is slow enough to gain), always, never', 'auto')
