@@ -36,7 +36,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 interface ClientStats {
   seq: number; gap: number; gapBefore: number; reconnects: number; errors: number;
   /** Inside the largest gap, ms after the last reply before it: connection cut seen, reconnected (after how many refused attempts). */
-  gapDetail: { cutMs: number | null; connectedMs: number | null; attempts: number } | null;
+  gapDetail: { cutMs: number | null; connectedMs: number | null; attempts: number; startAt?: number; freezeMs?: number } | null;
 }
 
 async function clientsChild(n: number, addrs: string[]): Promise<void> {
@@ -99,7 +99,7 @@ async function clientsChild(n: number, addrs: string[]): Promise<void> {
           if (last >= 0) {
             if (marked && now - last > st.gap) {
               st.gap = now - last;
-              st.gapDetail = { cutMs: cutAt === null ? null : cutAt - last, connectedMs: connAt === null ? null : connAt - last, attempts };
+              st.gapDetail = { cutMs: cutAt === null ? null : cutAt - last, connectedMs: connAt === null ? null : connAt - last, attempts, startAt: performance.timeOrigin + last };
             } else if (!marked) st.gapBefore = Math.max(st.gapBefore, now - last);
           }
           last = now;
@@ -293,7 +293,7 @@ const WORKLOADS: Record<Key, Workload> = {
 interface Round { round: number; sent: number; postponed: number; wss: number; buffer: number; bytes: number; ms: number; throttled: Record<string, string>; rate?: number | null; compressing?: boolean }
 interface MigrateJson {
   rounds: Round[]; snapshotPages: number; totalMs: number; bytes: number; pagesSent: number; kernelBytes: number;
-  freezeMs: number; downtimeMs: number | null; confirmMs: number; timeline: Record<string, number>; linkRate: number | null; compressed: boolean;
+  freezeMs: number; downtimeMs: number | null; confirmMs: number; frozenAt?: number; timeline: Record<string, number>; linkRate: number | null; compressed: boolean;
 }
 interface RunRecord {
   workload: string; key: Key; link: string; run: number; memory_mib: number; args: string[];
@@ -365,6 +365,8 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
       const fin = status()!;
       rec.client_gap_ms = Math.max(...fin.clients.map((c) => c.gap));
       rec.client_gap_detail = fin.clients.reduce((a, c) => (c.gap > a.gap ? c : a)).gapDetail;
+      // Where the largest gap began, relative to the freeze (negative: before it).
+      if (rec.client_gap_detail?.startAt && res.frozenAt) rec.client_gap_detail.freezeMs = rec.client_gap_detail.startAt - res.frozenAt;
       rec.client_gap_before_ms = Math.max(...fin.clients.map((c) => c.gapBefore));
       rec.client_reconnects = fin.clients.reduce((a, c) => a + c.reconnects, 0);
       rec.client_errors = fin.clients.reduce((a, c) => a + c.errors, 0);

@@ -37,3 +37,46 @@ test('an ordinary reader (a file) refuses transport mode; a transport reader ref
   assert.throws(() => new RecordEncoder({ transport: true, key: Buffer.alloc(32) }), /transport mode/);
   assert.throws(() => new RecordDecoder({ transport: true, key: Buffer.alloc(32) }), /transport mode/);
 });
+
+// Format 3: a transport stream's VERIFY counts which frames hold non-zero pages
+// (the channel authenticates their bytes); a page dropped, added or moved is
+// still refused, and a file (content digests) is unaffected.
+test('transport VERIFY covers the set of non-zero pages and the kernel state', async () => {
+  const { CheckpointAssembler } = await import('../src/format/assemble.js');
+  const { FORMAT_VERSION, PRESENT, StreamWriter, computeVerify } = await import('../src/format/stream.js');
+  const header = { format: FORMAT_VERSION, pageSize: 4096, features: [], vmId: 'v', kind: 'checkpoint' as const, createdAt: new Date(0).toISOString(), kernelVersion: 'k' };
+  const page = (b: number) => Buffer.alloc(4096, b);
+  const kernel = Buffer.from('{"k":1}');
+  /** A transport stream of `pages` whose VERIFY was computed over `claimed` (slot, page) frames. */
+  const build = async (pages: Array<[number, number, Buffer]>, claimed: Array<[number, number]>): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    const w = new StreamWriter((c) => void out.push(Buffer.from(c)), { transport: true });
+    await w.header(header);
+    await w.pages(pages.map(([slot, p, data]) => ({ slot, page: p, data })));
+    await w.kernel(kernel);
+    await w.verify(computeVerify(kernel, claimed.map(([s, p]) => [s, p, PRESENT] as const)));
+    await w.end();
+    return Buffer.concat(out);
+  };
+  const assemble = (buf: Buffer) => {
+    const asm = new CheckpointAssembler(true, true, true);
+    const dec = new RecordDecoder({ transport: true });
+    for (const r of dec.push(buf)) asm.add(r);
+    return asm.result('stream', buf.length, false);
+  };
+  const pages: Array<[number, number, Buffer]> = [[1, 0, page(1)], [1, 7, page(2)], [0, 3, page(3)]];
+  assert.equal(assemble(await build(pages, [[1, 0], [1, 7], [0, 3]])).kernel.toString(), kernel.toString());
+  for (const claimed of [[[1, 0], [1, 7]], [[1, 0], [1, 7], [0, 3], [2, 0]], [[1, 0], [1, 8], [0, 3]]] as Array<Array<[number, number]>>) {
+    await assert.rejects(async () => assemble(await build(pages, claimed)), code('verify-mismatch'));
+  }
+  // A content-digest VERIFY (what a file carries) is not what a transport reader expects.
+  const { pageDigest } = await import('../src/format/verify.js');
+  const out: Buffer[] = [];
+  const w = new StreamWriter((c) => void out.push(Buffer.from(c)), { transport: true });
+  await w.header(header);
+  await w.pages(pages.map(([slot, p, data]) => ({ slot, page: p, data })));
+  await w.kernel(kernel);
+  await w.verify(computeVerify(kernel, pages.map(([s, p, d]) => [s, p, pageDigest(d)] as const)));
+  await w.end();
+  assert.throws(() => assemble(Buffer.concat(out)), code('verify-mismatch'));
+});

@@ -31,7 +31,7 @@ function* everyPage(spaces: Map<number, Map<number, Buffer>>): Generator<[number
 export class VmBuilder {
   // The channel authenticates each frame and their order: the stream carries no digest of its own.
   private readonly dec = new RecordDecoder({ name: 'migration stream', transport: true });
-  private readonly asm = new CheckpointAssembler(true, true);
+  private readonly asm = new CheckpointAssembler(true, true, true);
   private readonly memories = new Memories();
   private building = false;
   private endAt = 0;

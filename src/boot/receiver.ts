@@ -14,7 +14,6 @@ import { json, Msg } from '../migrate/protocol.js';
 import { collectGarbage } from '../util/gc.js';
 import { warmControl } from '../guest/control.js';
 
-
 export interface ReceiveOptions {
   /** The loader hash this cstrap was started with (a boot token pins it in #4). */
   loaderHash?: string;

@@ -10,7 +10,7 @@
 // begins. The freeze itself is one synchronous turn of the event loop: every
 // program is already at a safepoint between time slices.
 import { countDirty, dirtyPages, type FrameSpace } from './frames.js';
-import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, PRESENT, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
@@ -113,7 +113,8 @@ export class PageCleaner {
       this.sent.set(slot, page, null);
       return { slot, page, data: null };
     }
-    this.sent.set(slot, page, pageDigest(data));
+    // A transport stream's VERIFY counts pages, not their bytes; --verify needs the bytes' digests.
+    this.sent.set(slot, page, this.target.presenceVerify && !this.o.verifyAtFreeze ? PRESENT : pageDigest(data));
     return { slot, page, data };
   }
 
@@ -272,7 +273,9 @@ export class PageCleaner {
     await this.flush(batch);
     if (check) this.compare(check);
     // The page sum is already up to date: only the kernel state is hashed here.
-    const verify = computeVerify(kernelState, this.sent);
+    const verify = this.target.presenceVerify && this.o.verifyAtFreeze
+      ? computeVerify(kernelState, [...this.sent.entries()].map(([slot, page]) => [slot, page, PRESENT] as const))
+      : computeVerify(kernelState, this.sent);
     for (const slot of this.sent.slotIds()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
     this.frozenSends = false;

@@ -43,6 +43,7 @@ class VmSession {
   private control: ReturnType<typeof serveControl> | null = null;
   /** Already suspending (a second notice, or the daemon gone meanwhile). */
   private leaving = false;
+  private released = false;
 
   constructor(
     private readonly kernel: Kernel,
@@ -77,14 +78,19 @@ class VmSession {
     }
   }
 
-  /** A migration committed: this copy of the VM ends (the destination runs it now). */
-  private leave(res: MigrateResult): void {
+  /** A migration committed: this copy stops and lets go of its sockets and listeners at once (clients see the cut now and the destination can take over the ports; what was held back is dropped). */
+  private release(): void {
     const { kernel } = this;
+    if (this.released) return;
+    this.released = true;
     for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
-    // Let go of sockets and listeners at once: clients see the cut now and the
-    // destination can take over the ports (what was held back is dropped).
     kernel.close();
-    kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
+  }
+
+  /** ... and ends, once the result has been reported. */
+  private leave(res: MigrateResult): void {
+    this.release();
+    this.kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
     // Let the control reply reach `roam migrate` before the process goes.
     setTimeout(() => {
       this.control?.close();
@@ -93,7 +99,8 @@ class VmSession {
   }
 
   async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
-    const res = await this.exclusive(() => migrateVm(this.kernel, { ...o, psk: o.psk ?? this.key }));
+    const onConfirm = o.kind === 'migration' ? () => this.release() : undefined;
+    const res = await this.exclusive(() => migrateVm(this.kernel, { ...o, psk: o.psk ?? this.key, onConfirm }));
     if (res.kind === 'migration') this.leave(res);
     return res;
   }

@@ -3,7 +3,7 @@
 import { CheckpointError } from './errors.js';
 import { RecordType, recordTypeName, type Rec } from './records.js';
 import { isZeroPage, parseRecord, type StreamHeader } from './stream.js';
-import { computeVerify, PageDigests, pageDigest } from './verify.js';
+import { computeVerify, PageDigests, pageDigest, PRESENT } from './verify.js';
 
 export interface Checkpoint {
   header: StreamHeader;
@@ -47,8 +47,10 @@ export class CheckpointAssembler {
    * @param hashAsWeGo hash each page as it arrives and keep VERIFY's page sum up to
    *   date, so that checking VERIFY at the end hashes only the kernel state (a
    *   migration: the end is downtime).
+   * @param presence a transport stream: pages count as PRESENT, not by content (see verify.ts)
    */
-  constructor(private readonly allowPages = true, hashAsWeGo = false) {
+  constructor(private readonly allowPages = true, hashAsWeGo = false, private readonly presence = false) {
+    if (presence && !hashAsWeGo) throw new Error('CheckpointAssembler: presence-only VERIFY is kept as pages arrive (hashAsWeGo)');
     this.digests = hashAsWeGo ? new PageDigests() : null;
   }
 
@@ -92,7 +94,7 @@ export class CheckpointAssembler {
     const zero = data === null || isZeroPage(data);
     const taken = this.onPage?.(slot, page, zero ? null : data) === true;
     if (taken && !this.digests) throw new Error('internal error: pages kept outside the assembler need hashAsWeGo for VERIFY');
-    this.digests?.set(slot, page, zero ? null : pageDigest(data!));
+    this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data!));
     let m = this.spaces.get(slot);
     if (zero || taken) {
       m?.delete(page);

@@ -22,6 +22,7 @@ export {
   pageDigest,
   computeVerify,
   PageDigests,
+  PRESENT,
   isZeroPage,
   moduleHash,
   parseRecord,

@@ -7,7 +7,8 @@ import { CheckpointError } from './errors.js';
 import { RECORD_HEADER_SIZE, RecordEncoder, RecordType, type EncoderOptions, type Rec } from './records.js';
 
 /** 2: VERIFY is the incremental page sum of verify.ts (format 1 hashed sorted digests at END). */
-export const FORMAT_VERSION = 2;
+// 3: a transport stream's VERIFY counts pages by presence, not content (verify.ts).
+export const FORMAT_VERSION = 3;
 export const MAX_PAGES_PER_RECORD = 1024;
 
 export type CheckpointKind = 'checkpoint' | 'migration' | 'fork';
@@ -252,7 +253,7 @@ export function decodeSpaces(payload: Buffer): Map<number, number> {
 // ---- VERIFY ----
 
 // Defined in verify.ts (incremental since format 2); re-exported for the stream's users.
-export { computeVerify, pageDigest, PageDigests } from './verify.js';
+export { computeVerify, pageDigest, PageDigests, PRESENT } from './verify.js';
 
 // ---- typed decoding ----
 

@@ -17,6 +17,8 @@ export interface CheckpointTarget {
   /** The frame spaces' sizes at the start of a round, so a receiver can size memories once. */
   sizes?(spaces: SpaceSizes): Promise<void>;
   readonly bytesWritten: number;
+  /** A transport stream: VERIFY counts pages as PRESENT, not by content (see verify.ts). */
+  readonly presenceVerify?: boolean;
 }
 
 /** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
@@ -28,6 +30,7 @@ export function streamTarget(sink: Sink, opts: { key?: Buffer; transport?: boole
   };
   return {
     writer: w,
+    presenceVerify: opts.transport === true,
     async begin(header, modules) {
       live();
       await w.header(header);

@@ -30,7 +30,10 @@ export async function rehearse(mods: PreparedModule[], o: { build?: Map<string, 
   try {
     for (const m of use) k.scheduler.paused.add(k.spawn(m, ['rehearsal'], []).pid);
     const target = streamTarget((c) => void chunks.push(Buffer.from(c)), { transport: true, what: 'rehearsal' });
-    await new PageCleaner(k, target, { kind: 'migration', fence: true, strict: true, priority: true, throttle: true }).run();
+    // After round 0, mark the programs' pages dirty again (their contents unchanged): the
+    // freeze then copies a snapshot buffer and sends it, as a real one does.
+    const redirty = (): void => { for (const p of k.processes.values()) p.dirtyMap().fill(1); };
+    await new PageCleaner(k, target, { kind: 'migration', fence: true, strict: true, priority: true, throttle: true, onRound: redirty }).run();
   } finally {
     k.close();
   }

@@ -48,6 +48,7 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
   };
   return {
     meter,
+    presenceVerify: base.presenceVerify,
     get compressing() {
       return w.compress;
     },
