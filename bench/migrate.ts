@@ -404,7 +404,17 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
 // the original's first "forking" line to the last copy's result line, against
 // the same VM forked once (k = 1), four times in a row: log2(16) rounds.
 
-interface HypercubeRun { copies: number; ok: boolean; error?: string; ms?: number; checksums?: string[] }
+interface HypercubeRun { copies: number; ok: boolean; error?: string; ms?: number; checksums?: string[]; cpuMs?: number }
+
+/** CPU time (user + system) a process has used so far, ms (Linux /proc). */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
 
 /** When `re` first matches what `stream` has written (performance.now(), this process). */
 function stamp(stream: NodeJS.ReadableStream, re: RegExp, count = 1): Promise<number> {
@@ -436,13 +446,22 @@ async function hypercubeOnce(copies: number): Promise<HypercubeRun> {
     const all = Promise.all([first, ...ends]);
     const exited = Promise.all(procs.map((p) => p.exited)).then((codes) => { throw new Error(`a copy exited before all had finished (exit codes ${codes.join(',')})`); });
     const timeout = sleep(120_000).then(() => { throw new Error('timed out'); });
-    const [t0, ...t] = await Promise.race([all, exited, timeout]);
+    // Sampled, as a copy that has finished exits (and its /proc entry goes with it).
+    const seen = new Map<number, number>();
+    const sample = () => { for (const p of procs) { const c = cpuMs(p.proc.pid); if (c > 0) seen.set(p.proc.pid!, c); } };
+    // The baseline is taken at the first "forking" line: the VM's own start-up is not the fork's.
+    let cpu0 = 0;
+    void first.then(() => { sample(); cpu0 = [...seen.values()].reduce((a, b) => a + b, 0); });
+    const sampler = setInterval(sample, 5);
+    const [t0, ...t] = await Promise.race([all, exited, timeout]).finally(() => clearInterval(sampler));
+    sample();
+    const cpu = [...seen.values()].reduce((a, b) => a + b, 0) - cpu0;
     const outs = [vm.out(), ...dsts.map((x) => x.d.out())].join('');
     const checksums = [...outs.matchAll(/copy (\d+) of \d+: checksum ([0-9a-f]+)/g)].map((m) => `${m[1]}:${m[2]}`);
     const ids = new Set(checksums.map((c) => c.split(':')[0]));
     const sums = new Set(checksums.map((c) => c.split(':')[1]));
     if (ids.size !== copies || sums.size !== 1) throw new Error(`expected ${copies} copies with one checksum, got ${checksums.join(' ')}`);
-    return { copies, ok: true, ms: Math.max(...t) - t0, checksums };
+    return { copies, ok: true, ms: Math.max(...t) - t0, checksums, cpuMs: cpu };
   } catch (err) {
     return { copies, ok: false, error: (err as Error).message };
   } finally {
@@ -570,6 +589,9 @@ if (hypercube) {
     'single forks ms': x.singles.map((y) => (y.ok ? f(y.ms) : 'FAILED')).join(' + '),
     [`${hypercube!.rounds} singles ms`]: f(x.singles.reduce((a, y) => a + (y.ms ?? 0), 0)),
     ratio: f(x.ratio, 2),
+    // CPU of every VM process over the run, and the least wall time it allows on this host's cores.
+    'CPU ms (fork / singles)': `${f(x.hypercube.cpuMs)} / ${f(x.singles.reduce((a, y) => a + (y.cpuMs ?? 0), 0))}`,
+    [`CPU-bound floor on ${os.cpus().length} cores, ms`]: f(x.hypercube.cpuMs === undefined ? undefined : x.hypercube.cpuMs / os.cpus().length),
   }))));
   for (const [i, x] of hypercube.runs.entries()) {
     targets.push({
@@ -632,7 +654,7 @@ writeJson(file, {
     link_limit_s: 'must_move_bytes (round-0 pages x 4096 + kernel state) / link rate; link rate = tc rate, or the measured linkRate on loopback',
     total_s: 'migration start -> first instruction at the destination (stream_s: start -> source has written the whole stream)',
     ratio: 'total_s / link_limit_s', wire_s: 'bytes actually sent (after LZ4, if compressed) / link rate',
-    hypercube: 'ms from the original VM\'s first "forking" line to the last copy\'s result line; ratio = fork to N / the sum of log2(N) single forks (hypercube with one address) of the same program',
+    hypercube: 'ms from the original VM\'s first "forking" line to the last copy\'s result line; ratio = fork to N / the sum of log2(N) single forks (hypercube with one address) of the same program; cpuMs = user+system CPU of all the run\'s VM processes over that time (/proc)',
     rounds: 'per pre-copy round: pages sent, postponed (dirtied again before the cleaner reached them), wss (pages dirtied during the round), snapshot buffer (pages), throttled ({pid: "1/2" | ... | "paused"})',
   },
   runs, hypercube, targets,

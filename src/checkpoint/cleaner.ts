@@ -44,6 +44,8 @@ export interface CleanerOptions {
    * /dev/checkpoint, whose target is drained by a program.
    */
   priority?: boolean;
+  /** The freeze waits for this (a migration's rehearsal, src/migrate/rehearsal.ts), with more rounds meanwhile. */
+  beforeFreeze?: Promise<unknown>;
 }
 
 export interface RoundStats {
@@ -79,7 +81,7 @@ export class PageCleaner {
   private readonly sent = new PageDigests();
   private pagesSent = 0;
   private workStart = performance.now();
-  private readonly o: Required<Omit<CleanerOptions, 'onRound'>> & Pick<CleanerOptions, 'onRound'>;
+  private readonly o: Required<Omit<CleanerOptions, 'onRound' | 'beforeFreeze'>> & Pick<CleanerOptions, 'onRound' | 'beforeFreeze'>;
   private readonly throttle: Throttle | null;
   private frozenSends = false;
   /** Wall-clock time of the freeze (performance.timeOrigin-based ms), once frozen. */
@@ -91,7 +93,11 @@ export class PageCleaner {
       verifyAtFreeze: false, fence: false, bufferLimit: Infinity, throttle: false, strict: false, priority: false, ...opts,
     };
     this.throttle = this.o.throttle ? new Throttle(kernel.scheduler) : null;
+    this.warmed = !this.o.beforeFreeze;
+    this.o.beforeFreeze?.then(() => (this.warmed = true), () => (this.warmed = true));
   }
+  /** beforeFreeze has settled. */
+  private warmed: boolean;
 
   private limit(): number {
     const l = this.o.bufferLimit;
@@ -195,7 +201,15 @@ export class PageCleaner {
         };
         rounds.push(stats);
         this.o.onRound?.(stats);
-        if (wss <= buffer) break;
+        if (wss <= buffer) {
+          // The working set fits; if the freeze's code is still being warmed, go on
+          // with short rounds meanwhile (waiting idle would let the WSS grow).
+          if (!this.warmed) {
+            await Promise.race([this.o.beforeFreeze, new Promise((r) => setTimeout(r, 2))]);
+            continue;
+          }
+          break;
+        }
         // The programs dirty pages about as fast as they are copied (more rounds would
         // not shrink the final copy), or the buffer has reached its limit.
         const stalled = round >= 2 && prev !== undefined && wss >= prev.wss * 0.95;

@@ -30,7 +30,10 @@ type ServeInfo = { program: string; args: string[]; restoredFrom?: string; host?
 export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord> {
   const key = loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
   const session = new VmSession(kernel, key, info);
-  kernel.device = new CheckpointDevice(kernel, { key, migrate: async (kind, to) => void (await session.migrate({ kind, to })) });
+  // A program that asked for a fork carries on once the child is confirmed (not when its first-instruction report is in).
+  const fromProgram = (kind: 'migration' | 'fork', to: string): Promise<void> =>
+    new Promise((confirmed, failed) => void session.migrate({ kind, to, onConfirm: confirmed }).catch(failed));
+  kernel.device = new CheckpointDevice(kernel, { key, migrate: fromProgram });
   info.host?.onNotice((reason, seconds) => session.suspend(reason, seconds));
   session.wrapExit();
   if (info.deferControl) await new Promise((r) => setImmediate(r));
@@ -67,14 +70,20 @@ class VmSession {
     return this.control.record;
   }
 
-  private async exclusive<T>(run: () => Promise<T>): Promise<T> {
+  /** Run `run` alone; it may end its exclusivity early by calling `done` (a migration, once confirmed). */
+  private async exclusive<T>(run: (done: () => void) => Promise<T>): Promise<T> {
     if (this.busy) throw new Error('a checkpoint or migration of this VM is already under way');
-    const p = run();
-    this.busy = p.catch(() => {});
+    let mine = true;
+    const done = (): void => {
+      if (mine) this.busy = null;
+      mine = false;
+    };
+    const p = run(done);
+    if (mine) this.busy = p.catch(() => {});
     try {
       return await p;
     } finally {
-      this.busy = null;
+      done();
     }
   }
 
@@ -99,8 +108,15 @@ class VmSession {
   }
 
   async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
-    const onConfirm = o.kind === 'migration' ? () => this.release() : undefined;
-    const res = await this.exclusive(() => migrateVm(this.kernel, { ...o, psk: o.psk ?? this.key, onConfirm }));
+    const res = await this.exclusive((done) => migrateVm(this.kernel, {
+      ...o, psk: o.psk ?? this.key,
+      // Confirmed: a migration's copy here stops; after a fork, the next checkpoint may begin.
+      onConfirm: () => {
+        if (o.kind === 'migration') this.release();
+        else done();
+        o.onConfirm?.();
+      },
+    }));
     if (res.kind === 'migration') this.leave(res);
     return res;
   }

@@ -15,6 +15,9 @@ import type { PreparedModule } from '../wasm/prepare.js';
 /** Modules with a larger initial memory are left out: copying it would cost more than warming saves. */
 const MAX_INITIAL_PAGES = 256; // 16 MiB
 
+/** Pages of each program the rehearsal's freeze copies. */
+const SNAPSHOT_PAGES = 16;
+
 const quiet = (): void => {};
 const QUIET = { log: quiet, stdout: quiet, stderr: quiet };
 
@@ -30,9 +33,9 @@ export async function rehearse(mods: PreparedModule[], o: { build?: Map<string, 
   try {
     for (const m of use) k.scheduler.paused.add(k.spawn(m, ['rehearsal'], []).pid);
     const target = streamTarget((c) => void chunks.push(Buffer.from(c)), { transport: true, what: 'rehearsal' });
-    // After round 0, mark the programs' pages dirty again (their contents unchanged): the
-    // freeze then copies a snapshot buffer and sends it, as a real one does.
-    const redirty = (): void => { for (const p of k.processes.values()) p.dirtyMap().fill(1); };
+    // After round 0, mark some of the programs' pages dirty again (their contents
+    // unchanged): the freeze then copies a snapshot buffer and sends it, as a real one does.
+    const redirty = (): void => { for (const p of k.processes.values()) p.dirtyMap().fill(1, 0, SNAPSHOT_PAGES); };
     await new PageCleaner(k, target, { kind: 'migration', fence: true, strict: true, priority: true, throttle: true, onRound: redirty }).run();
   } finally {
     k.close();

@@ -66,7 +66,8 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   const phase = o.onPhase ?? (() => {});
   const failed = (err: unknown) =>
     new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
-  // Warm the freeze's code on a throwaway VM while the connection is made (see rehearsal.ts).
+  // Warm the freeze's code on a throwaway VM while the connection is made and the
+  // first rounds run (see rehearsal.ts); the freeze waits for it.
   const warm = rehearse(kernel.modules()).catch(() => undefined);
   let ch: Channel;
   try {
@@ -93,8 +94,8 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     reply.confirm.catch((err: Error) => void target.abort(err));
 
     const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
-    await warm;
     cleaner = new PageCleaner(kernel, target, {
+      beforeFreeze: warm,
       kind: o.kind,
       fence: o.kind === 'migration',
       strict: true,
