@@ -12,6 +12,12 @@ const HOLD_GRACE_MS = 1;
  * only pausing it would, which its clients see as a long silence.
  */
 const THROTTLE_REST_MS = 2.5;
+/**
+ * A slice that runs while the page cleaner holds the CPU and waits on its target:
+ * short, so that a server answers its clients during a migration's rounds and the
+ * cleaner has the CPU back as soon as its link drains.
+ */
+const HELD_SLICE_MS = 2;
 
 export class Scheduler {
   sliceMs = 10;
@@ -41,9 +47,9 @@ export class Scheduler {
   ) {}
 
   /**
-   * The page cleaner has the CPU: while it waits on its target, a slice starts
-   * only after HOLD_GRACE_MS of waiting (a fast link drains sooner; a slow one
-   * should not stop the programs).
+   * The page cleaner has the CPU: while it waits on its target, a short slice
+   * starts only after a grace of waiting (see holdGrace: a fast link drains
+   * sooner; a slow one should not stop the programs).
    */
   hold(strict = false): void {
     this.held = true;
@@ -55,6 +61,15 @@ export class Scheduler {
     this.kick();
   }
   private heldAt = 0;
+  /**
+   * How long the holding cleaner keeps the CPU before a slice may run: at least
+   * HOLD_GRACE_MS, and twice the last slice, so that while it waits on its target
+   * the programs get at most a third of the CPU (a program that dirties memory flat
+   * out would otherwise outrun the cleaner's first round by an order of magnitude).
+   */
+  private holdGrace(): number {
+    return Math.max(HOLD_GRACE_MS, 2 * this.lastSliceMs);
+  }
   /** Held without grace: no slice at all until release (a migration's last sends after the freeze). */
   private strict = false;
   private graceTimer: NodeJS.Timeout | null = null;
@@ -63,8 +78,8 @@ export class Scheduler {
     if (this.scheduled) return;
     if (this.held) {
       if (this.strict) return;
-      // The cleaner has had the CPU for HOLD_GRACE_MS and is still waiting: a slice may run.
-      const left = this.heldAt + HOLD_GRACE_MS - performance.now();
+      // The cleaner has had the CPU for a grace and is still waiting: a slice may run.
+      const left = this.heldAt + this.holdGrace() - performance.now();
       if (left > 0) {
         this.graceTimer ??= setTimeout(() => { this.graceTimer = null; this.kick(); }, left);
         return;
@@ -80,7 +95,7 @@ export class Scheduler {
 
   private tick(): void {
     this.scheduled = false;
-    if (this.held && (this.strict || performance.now() - this.heldAt < HOLD_GRACE_MS)) return this.kick();
+    if (this.held && (this.strict || performance.now() - this.heldAt < this.holdGrace())) return this.kick();
     const now = performance.now();
     const runnable = this.runnable();
     const ready = runnable.filter((p) => !((this.restUntil.get(p.pid) ?? 0) > now));
@@ -94,7 +109,7 @@ export class Scheduler {
     }
     const p = ready[this.next++ % ready.length];
     this.current = p;
-    this.sliceEnd = now + this.sliceMs;
+    this.sliceEnd = now + (this.held ? HELD_SLICE_MS : this.sliceMs);
     if (this.onFirstSlice) {
       const f = this.onFirstSlice;
       this.onFirstSlice = null;

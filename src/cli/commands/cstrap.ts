@@ -51,8 +51,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
       });
       // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
       resume(a);
-      const served = serveRestored(a.kernel, a.header.vmId, host, { deferControl: true });
-      const rec = await served;
+      const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true });
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
     });
 }
