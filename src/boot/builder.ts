@@ -38,6 +38,18 @@ export class VmBuilder {
   private memoriesStarted!: () => void;
   /** Resolves once the modules are compiled and pages go into program memories. */
   readonly memoriesReady = new Promise<void>((r) => (this.memoriesStarted = r));
+  private warm: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Resolves once what the stream so far needs is ready here: its modules compiled
+   * and what onCompiled returned (the rehearsal) done. The receiver answers a round
+   * only then, so that a small VM, whose rounds are over in milliseconds, is not
+   * frozen while this side is still warming up (that wait would be downtime).
+   */
+  settled(): Promise<void> {
+    if (!this.building) return Promise.resolve();
+    return this.memoriesReady.then(() => this.warm).then(() => undefined);
+  }
 
   constructor(
     private readonly features: readonly string[],
@@ -45,8 +57,8 @@ export class VmBuilder {
     readonly compiled = new Map<string, Promise<PreparedModule>>(),
     private readonly hooks: {
       onHeader?: (h: StreamHeader) => void;
-      /** Every module of the stream is compiled (and the memories are being built). */
-      onCompiled?: (mods: PreparedModule[]) => void;
+      /** Every module of the stream is compiled (and the memories are being built); may return work to wait for (see settled). */
+      onCompiled?: (mods: PreparedModule[]) => Promise<unknown> | void;
       onProgress?: (msg: string) => void;
     } = {},
   ) {}
@@ -81,8 +93,8 @@ export class VmBuilder {
             // came in are garbage at once, and nothing is copied again at the end.
             for (const slot of asm.spaces.keys()) if (memories.holds(slot)) asm.spaces.delete(slot);
             asm.onPage = (slot, page, data) => memories.put(slot, page, data);
+            this.warm = Promise.resolve(this.hooks.onCompiled?.(mods)).catch(() => undefined);
             this.memoriesStarted();
-            this.hooks.onCompiled?.(mods);
           },
           () => this.memoriesStarted(), // the build reports the module's error
         );

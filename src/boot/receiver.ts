@@ -27,6 +27,9 @@ export interface ReceiveOptions {
 
 export type Received = Built;
 
+/** The longest a round's answer waits for this side to be warm. */
+const SETTLE_MAX_MS = 2000;
+
 /** Stream bytes after which the destination collects garbage at the next round's end. */
 const GC_AFTER_BYTES = 32 << 20;
 
@@ -40,11 +43,11 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     if (why) throw new Refused(why);
     await ch.send(Msg.LOADER_OK);
 
-    const builder = new VmBuilder(features, undefined, {
+    const builder: VmBuilder = new VmBuilder(features, undefined, {
       onHeader: () => warmControl(),
       // Build and throw away a small VM of the same modules now, so that the code the
       // END runs is compiled and warm when it comes (cold, it was most of the downtime).
-      onCompiled: (mods) => void rehearse(mods, { build: builder.compiled }).catch((err: Error) => o.onProgress?.(`rehearsal failed: ${err.message}`)),
+      onCompiled: (mods): Promise<unknown> => rehearse(mods, { build: builder.compiled }).catch((err: Error) => o.onProgress?.(`rehearsal failed: ${err.message}`)),
       onProgress: o.onProgress,
     });
     let sinceGc = 0;
@@ -60,6 +63,8 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
           collectGarbage();
           sinceGc = 0;
         }
+        // A round is answered once this side is warm (bounded: a slow warm-up only costs downtime).
+        await Promise.race([builder.settled(), new Promise((r) => setTimeout(r, SETTLE_MAX_MS))]);
         await ch.send(Msg.SYNCED);
         continue;
       }
