@@ -96,6 +96,9 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
     cleaner = new PageCleaner(kernel, target, {
       beforeFreeze: warm,
+      // 1 MiB batches: the programs get a slice between batches (every 20 ms of the
+      // cleaner's work), so a server's clients wait no longer than that for a reply.
+      batchPages: 256,
       kind: o.kind,
       fence: o.kind === 'migration',
       strict: true,
