@@ -74,12 +74,11 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
  * slice, anything it schedules after.
  */
 export function resume(a: Arrival): void {
-  let firstAt = 0;
   a.kernel.scheduler.onFirstSlice = () => {
-    firstAt = wallNow();
+    const at = wallNow();
     // Reported after the slice, not before it: the report is not on the way to the first instruction.
     setImmediate(() => {
-      const started: Started = { ...a.times, at: firstAt };
+      const started: Started = { ...a.times, at };
       a.channel.send(Msg.STARTED, json(started)).then(() => a.channel.end(), () => undefined).catch(() => undefined);
     });
   };

@@ -13,22 +13,26 @@ import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
-export function serveRestored(kernel: Kernel, restoredFrom: string, host?: HostChannel, o: { deferControl?: boolean } = {}): Promise<VmRecord> {
+export function serveRestored(kernel: Kernel, restoredFrom: string, host?: HostChannel, o: Pick<ServeInfo, 'deferControl' | 'key'> = {}): Promise<VmRecord> {
   const first = [...kernel.processes.values()][0];
   return serveVm(kernel, { program: first?.argv[0] ?? '?', args: first?.argv.slice(1) ?? [], restoredFrom, host, ...o });
 }
 
-type ServeInfo = { program: string; args: string[]; restoredFrom?: string; host?: HostChannel; deferControl?: boolean };
+type ServeInfo = {
+  program: string; args: string[]; restoredFrom?: string; host?: HostChannel; deferControl?: boolean;
+  /** The VM's checkpoint key, if the caller holds it already (default: read from $ROAM_HOME). */
+  key?: Buffer;
+};
 
 /**
  * Give a VM its /dev/checkpoint, its control socket and the host's notices.
- * Until the first await (none when the key exists) this is synchronous, so a
+ * Until the first await (none when the key is given or exists) this is synchronous, so a
  * program started in the same turn finds its device. `deferControl`: the rest a
  * turn later (an arriving VM's first slice comes first; cold, this was a
  * millisecond of its downtime).
  */
 export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord> {
-  const key = loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
+  const key = info.key ?? loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
   const session = new VmSession(kernel, key, info);
   // A program that asked for a fork carries on once the child is confirmed (not when its first-instruction report is in).
   const fromProgram = (kind: 'migration' | 'fork', to: string): Promise<void> =>

@@ -60,7 +60,6 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
   compressed: boolean;
 }
 
-
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
   const { host, port } = parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});

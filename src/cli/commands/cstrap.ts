@@ -38,10 +38,11 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
       // Started by the node daemon in the folder of a VM that suspended itself: be that VM again.
       const suspended = path.join(roamHome(), SUSPEND_FILE);
       if (host && fs.existsSync(suspended)) return resumeSuspended(suspended, host);
-      const psk = host ? host.boot.then(async (b) => { await saveKey(defaultKeyPath(), b.key); return { psk: b.key, loaderHash: b.loaderHash }; })
-        : o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
-      // The VM's own checkpoint key, read now: an arrival then sets up its device without waiting.
-      if (o.key) await loadOrCreateKey(defaultKeyPath());
+      // The key the arriving VM will checkpoint under (the node daemon's job key, or this roam's),
+      // held from now on, so that an arrival sets up its device without reading it.
+      const vmKey = host ? host.boot.then(async (b) => { await saveKey(defaultKeyPath(), b.key); return b.key; }) : await loadOrCreateKey(defaultKeyPath());
+      const psk = host ? Promise.all([vmKey, host.boot]).then(([k, b]) => ({ psk: k, loaderHash: b.loaderHash }))
+        : o.key ? await loadKey(o.key) : await vmKey;
       const log = (m: string) => { if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`); };
       const features = o.wasmFeatures !== undefined ? String(o.wasmFeatures).split(',').map((f) => f.trim()).filter(Boolean) : WASM_FEATURES;
       const a = await awaitVm({
@@ -49,9 +50,10 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`)
         kernel: { onExit: vmExit },
         onListening: (addr) => { process.stderr.write(`roam: cstrap listening on ${addr}\n`); host?.ready(addr); },
       });
+      const key = await vmKey;
       // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
       resume(a);
-      const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true });
+      const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true, key });
       if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`);
     });
 }
