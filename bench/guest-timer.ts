@@ -15,7 +15,7 @@ import path from 'node:path';
 import { WASI } from 'node:wasi';
 import { PageCleaner } from '../src/checkpoint/cleaner.js';
 import { fileTarget } from '../src/format/index.js';
-import { bootVm } from '../src/guest/vm.js';
+import { bootVm } from '../src/vm/create.js';
 
 const [mode, program, ...args] = process.argv.slice(2);
 const hash = createHash('sha256');
@@ -24,7 +24,12 @@ let stderr = '';
 if (mode === 'v8') {
   const out = path.join(os.tmpdir(), `roam-bench-${process.pid}.out`);
   const fd = fs.openSync(out, 'w+');
-  const wasi = new WASI({ version: 'preview1', args: [program, ...args], preopens: { '/': os.tmpdir() }, stdout: fd });
+  const wasi = new WASI({
+    version: 'preview1',
+    args: [program, ...args],
+    preopens: { '/': os.tmpdir() },
+    stdout: fd,
+  });
   const mod = await WebAssembly.compile(fs.readFileSync(program));
   const inst = await WebAssembly.instantiate(mod, wasi.getImportObject() as WebAssembly.Imports);
   const t0 = performance.now();
@@ -45,7 +50,14 @@ if (mode === 'v8') {
   let failed: string | undefined;
   let done = false;
   const t0 = performance.now();
-  const finished = new Promise<void>((r) => (kernel.opts.onExit = (c) => { code = c; done = true; r(); }));
+  const finished = new Promise<void>(
+    (r) =>
+      (kernel.opts.onExit = (c) => {
+        code = c;
+        done = true;
+        r();
+      }),
+  );
   if (mode === 'roam-tracked') for (const p of kernel.processes.values()) p.switchTo('tracked');
   kernel.start();
   let cleaning: Promise<void> = Promise.resolve();
@@ -64,7 +76,16 @@ if (mode === 'v8') {
   await finished;
   const ms = performance.now() - t0;
   await cleaning;
-  console.log(JSON.stringify({ ms, code, stdout: hash.digest('hex'), checkpoints, failed, stderr: stderr.slice(-2000) }));
+  console.log(
+    JSON.stringify({
+      ms,
+      code,
+      stdout: hash.digest('hex'),
+      checkpoints,
+      failed,
+      stderr: stderr.slice(-2000),
+    }),
+  );
   kernel.close();
   process.exit(0);
 }

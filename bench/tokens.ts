@@ -22,18 +22,34 @@ import { jsonPath, table, writeJson } from './util.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROAM = path.resolve(here, '../../bin/roam.js');
 const quick = process.argv.includes('--quick');
-const arg = (name: string, dflt: number) => { const i = process.argv.indexOf(name); return i >= 0 ? Number(process.argv[i + 1]) : dflt; };
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
 const SAMPLES = arg('--samples', quick ? 8 : 30);
 const IDLE = arg('--idle', quick ? 8 : 32);
 const SECRET = randomBytes(32);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function token(units = 1): Buffer {
-  const seed = newSeed(), n = units + 10;
-  return mintBootToken({
-    nodeId: 'bench', jobId: randomBytes(16), anchor: iterate(seed, n), payment: iterate(seed, n - units), units,
-    memoryMiB: 64, cpuShare: 100, ports: 1, lifetimeS: 3600, loaderSha256: Buffer.alloc(32), expiry: Math.floor(Date.now() / 1000) + 3600,
-  }, SECRET);
+  const seed = newSeed(),
+    n = units + 10;
+  return mintBootToken(
+    {
+      nodeId: 'bench',
+      jobId: randomBytes(16),
+      anchor: iterate(seed, n),
+      payment: iterate(seed, n - units),
+      units,
+      memoryMiB: 64,
+      cpuShare: 100,
+      ports: 1,
+      lifetimeS: 3600,
+      loaderSha256: Buffer.alloc(32),
+      expiry: Math.floor(Date.now() / 1000) + 3600,
+    },
+    SECRET,
+  );
 }
 
 function verifications(units: number): number {
@@ -41,31 +57,73 @@ function verifications(units: number): number {
   const now = Math.floor(Date.now() / 1000);
   let n = 0;
   const t0 = performance.now();
-  while (performance.now() - t0 < 1000) for (const t of toks) { if (!verifyBootToken(t, SECRET, 'bench', now).ok) throw new Error('bad token'); n++; }
+  while (performance.now() - t0 < 1000)
+    for (const t of toks) {
+      if (!verifyBootToken(t, SECRET, 'bench', now).ok) throw new Error('bad token');
+      n++;
+    }
   return n / ((performance.now() - t0) / 1000);
 }
 
-interface Node { addr: string; pid: number; stop(): Promise<void> }
+interface Node {
+  addr: string;
+  pid: number;
+  stop(): Promise<void>;
+}
 
 async function startNode(warm: number, dir: string): Promise<Node> {
   fs.writeFileSync(path.join(dir, 'secret'), SECRET.toString('hex'));
-  const child = spawn(process.execPath, [ROAM, 'node', '--id', 'bench', '--secret-file', path.join(dir, 'secret'), '--listen', '127.0.0.1:0',
-    '--state', path.join(dir, 'vms'), '--warm', String(warm), '--capacity', String(1 << 20), '--mem-price', '0', '--grace', '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ROAM,
+      'node',
+      '--id',
+      'bench',
+      '--secret-file',
+      path.join(dir, 'secret'),
+      '--listen',
+      '127.0.0.1:0',
+      '--state',
+      path.join(dir, 'vms'),
+      '--warm',
+      String(warm),
+      '--capacity',
+      String(1 << 20),
+      '--mem-price',
+      '0',
+      '--grace',
+      '1',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   const addr = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => { out += d; const m = /udp:\/\/(\S+)/.exec(out); if (m) resolve(m[1]); });
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /udp:\/\/(\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
     child.once('exit', (c) => reject(new Error(`roam node exited ${c}`)));
   });
   return {
-    addr, pid: child.pid!,
-    stop: () => new Promise((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }),
+    addr,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((r) => {
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
   };
 }
 
 function connect(addr: string): Promise<void> {
   const i = addr.lastIndexOf(':');
   return new Promise((resolve, reject) => {
-    const s = net.connect(Number(addr.slice(i + 1)), addr.slice(0, i), () => { s.destroy(); resolve(); });
+    const s = net.connect(Number(addr.slice(i + 1)), addr.slice(0, i), () => {
+      s.destroy();
+      resolve();
+    });
     s.once('error', reject);
   });
 }
@@ -73,14 +131,21 @@ function connect(addr: string): Promise<void> {
 /** ms from sending BOOT to ACCEPTED, and to a TCP connection to the cstrap. */
 async function boot(node: Node): Promise<{ accepted: number; accepting: number; addr: string }> {
   const t0 = performance.now();
-  const m = await request(node.addr, { type: 'BOOT', token: token() }, { timeoutMs: 2000, retries: 0 });
+  const m = await request(
+    node.addr,
+    { type: 'BOOT', token: token() },
+    { timeoutMs: 2000, retries: 0 },
+  );
   if (m.type !== 'ACCEPTED') throw new Error(`node answered ${m.type}`);
   const accepted = performance.now() - t0;
   await connect(m.addr);
   return { accepted, accepting: performance.now() - t0, addr: m.addr };
 }
 
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
 
 /** Resident MiB of every child process of `pid` (the VMs), from /proc. */
 function childRss(pid: number): number[] {
@@ -88,17 +153,24 @@ function childRss(pid: number): number[] {
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'latin1'), f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'latin1'),
+        f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       if (Number(f[1]) === pid) out.push((Number(f[21]) * 4096) / 1048576);
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
 
-async function latency(warm: number): Promise<{ accepted: number[]; accepting: number[]; ping: number[] }> {
+async function latency(
+  warm: number,
+): Promise<{ accepted: number[]; accepting: number[]; ping: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-bench-tokens-'));
   const node = await startNode(warm, dir);
-  const accepted: number[] = [], accepting: number[] = [], ping: number[] = [];
+  const accepted: number[] = [],
+    accepting: number[] = [],
+    ping: number[] = [];
   try {
     await sleep(warm ? 1500 : 200); // the pool fills
     for (let i = 0; i < SAMPLES; i++) {
@@ -107,8 +179,11 @@ async function latency(warm: number): Promise<{ accepted: number[]; accepting: n
       await request(node.addr, { type: 'PING' }, { timeoutMs: 2000, retries: 0 });
       ping.push(performance.now() - p0);
       const r = await boot(node);
-      accepted.push(r.accepted); accepting.push(r.accepting);
-      process.stderr.write(`  warm ${warm}: boot ${i + 1}/${SAMPLES}: ${r.accepting.toFixed(1)} ms\n`);
+      accepted.push(r.accepted);
+      accepting.push(r.accepting);
+      process.stderr.write(
+        `  warm ${warm}: boot ${i + 1}/${SAMPLES}: ${r.accepting.toFixed(1)} ms\n`,
+      );
       await sleep(warm ? 800 : 100); // a warm pool is refilled between boots, as between customers
     }
   } finally {
@@ -118,7 +193,9 @@ async function latency(warm: number): Promise<{ accepted: number[]; accepting: n
   return { accepted, accepting, ping };
 }
 
-async function idle(n: number): Promise<{ vms: number; meanMiB: number; maxMiB: number; allAccepting: boolean }> {
+async function idle(
+  n: number,
+): Promise<{ vms: number; meanMiB: number; maxMiB: number; allAccepting: boolean }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-bench-idle-'));
   const node = await startNode(2, dir);
   try {
@@ -130,46 +207,95 @@ async function idle(n: number): Promise<{ vms: number; meanMiB: number; maxMiB: 
       await sleep(300);
     }
     await sleep(2000); // settle: warm refills done, GC quiet
-    const ok = await Promise.all(addrs.map((a) => connect(a).then(() => true, () => false)));
-    const rss = childRss(node.pid).sort((a, b) => b - a).slice(0, n); // the booted ones (warm spares are as big)
-    return { vms: rss.length, meanMiB: rss.reduce((a, b) => a + b, 0) / rss.length, maxMiB: rss[0], allAccepting: ok.every(Boolean) };
+    const ok = await Promise.all(
+      addrs.map((a) =>
+        connect(a).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    const rss = childRss(node.pid)
+      .sort((a, b) => b - a)
+      .slice(0, n); // the booted ones (warm spares are as big)
+    return {
+      vms: rss.length,
+      meanMiB: rss.reduce((a, b) => a + b, 0) / rss.length,
+      maxMiB: rss[0],
+      allAccepting: ok.every(Boolean),
+    };
   } finally {
     await node.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const v1 = verifications(1), v100 = verifications(100);
-console.log('\nBoot-token verification (parse, HMAC-SHA256, expiry, hash chain of k SHA-256), one core:\n');
-console.log(table([
-  { 'boot payment': 'k = 1 unit', 'verifications/s': Math.round(v1) },
-  { 'boot payment': 'k = 100 units', 'verifications/s': Math.round(v100) },
-]));
+const v1 = verifications(1),
+  v100 = verifications(100);
+console.log(
+  '\nBoot-token verification (parse, HMAC-SHA256, expiry, hash chain of k SHA-256), one core:\n',
+);
+console.log(
+  table([
+    { 'boot payment': 'k = 1 unit', 'verifications/s': Math.round(v1) },
+    { 'boot payment': 'k = 100 units', 'verifications/s': Math.round(v100) },
+  ]),
+);
 
 process.stderr.write('boot latency, warm pool of 2:\n');
 const warm = await latency(2);
 process.stderr.write('boot latency, no warm pool:\n');
 const cold = await latency(0);
-console.log(`\nBoot token -> cstrap, through a real roam node over loopback UDP (${SAMPLES} boots each):\n`);
+console.log(
+  `\nBoot token -> cstrap, through a real roam node over loopback UDP (${SAMPLES} boots each):\n`,
+);
 const row = (name: string, r: { accepted: number[]; accepting: number[]; ping: number[] }) => ({
-  pool: name, 'PING p50 ms': pct(r.ping, 50), 'ACCEPTED p50 ms': pct(r.accepted, 50), 'ACCEPTED p99 ms': pct(r.accepted, 99),
-  'cstrap accepting p50 ms': pct(r.accepting, 50), 'cstrap accepting p99 ms': pct(r.accepting, 99),
+  pool: name,
+  'PING p50 ms': pct(r.ping, 50),
+  'ACCEPTED p50 ms': pct(r.accepted, 50),
+  'ACCEPTED p99 ms': pct(r.accepted, 99),
+  'cstrap accepting p50 ms': pct(r.accepting, 50),
+  'cstrap accepting p99 ms': pct(r.accepting, 99),
 });
 console.log(table([row('warm (2 empty VMs)', warm), row('none (--warm 0)', cold)]));
 const target = pct(warm.accepting, 99) < 20 ? 'met' : 'NOT met';
-console.log(`\ntarget: token -> cstrap accepting under 20 ms with a warm pool: ${target} (p99 ${pct(warm.accepting, 99).toFixed(1)} ms); the pool is ${(pct(cold.accepting, 50) / pct(warm.accepting, 50)).toFixed(0)}x faster at p50`);
+console.log(
+  `\ntarget: token -> cstrap accepting under 20 ms with a warm pool: ${target} (p99 ${pct(warm.accepting, 99).toFixed(1)} ms); the pool is ${(pct(cold.accepting, 50) / pct(warm.accepting, 50)).toFixed(0)}x faster at p50`,
+);
 
 process.stderr.write(`idle VMs: booting ${IDLE}\n`);
 const held = await idle(IDLE);
-const fits = Math.floor((os.totalmem() / 1048576) / held.meanMiB);
-console.log(`\nIdle VMs on one node (${held.vms} booted and held, each a Node process under the permission model):\n`);
-console.log(table([{ 'VMs held': held.vms, 'all accepting': held.allAccepting ? 'yes' : 'NO', 'resident MiB each (mean)': held.meanMiB, 'max': held.maxMiB,
-  [`fit in ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`]: fits }]));
+const fits = Math.floor(os.totalmem() / 1048576 / held.meanMiB);
+console.log(
+  `\nIdle VMs on one node (${held.vms} booted and held, each a Node process under the permission model):\n`,
+);
+console.log(
+  table([
+    {
+      'VMs held': held.vms,
+      'all accepting': held.allAccepting ? 'yes' : 'NO',
+      'resident MiB each (mean)': held.meanMiB,
+      max: held.maxMiB,
+      [`fit in ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`]: fits,
+    },
+  ]),
+);
 
 writeJson(jsonPath('tokens'), {
-  machine: { cpus: os.cpus().length, totalMemMiB: Math.round(os.totalmem() / 1048576), node: process.version },
+  machine: {
+    cpus: os.cpus().length,
+    totalMemMiB: Math.round(os.totalmem() / 1048576),
+    node: process.version,
+  },
   verificationsPerSecond: { k1: v1, k100: v100 },
-  bootLatencyMs: { warm, cold, warmP50: pct(warm.accepting, 50), warmP99: pct(warm.accepting, 99), coldP50: pct(cold.accepting, 50), coldP99: pct(cold.accepting, 99) },
+  bootLatencyMs: {
+    warm,
+    cold,
+    warmP50: pct(warm.accepting, 50),
+    warmP99: pct(warm.accepting, 99),
+    coldP50: pct(cold.accepting, 50),
+    coldP99: pct(cold.accepting, 99),
+  },
   idle: { ...held, fitInMemory: fits },
 });
 console.log(`\nwrote ${jsonPath('tokens')}`);

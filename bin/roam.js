@@ -6,7 +6,9 @@ const entry = process.argv[2] === 'node' ? '../dist/src/host/main.js' : '../dist
 if (entry.includes('host')) process.argv.splice(2, 1);
 import(entry).catch((err) => {
   if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
-    console.error('roam: not built yet; run `npm run build` (or `npm install`) in the roam folder first');
+    console.error(
+      'roam: not built yet; run `npm run build` (or `npm install`) in the roam folder first',
+    );
     process.exit(2);
   }
   throw err;

@@ -31,7 +31,8 @@ function serve(tag: string, args: string[], re: RegExp): Promise<string> {
   return new Promise((resolve, reject) => {
     const take = (d: Buffer) => {
       out += d;
-      for (const line of String(d).split('\n').filter(Boolean)) process.stdout.write(`  [${tag}] ${line}\n`);
+      for (const line of String(d).split('\n').filter(Boolean))
+        process.stdout.write(`  [${tag}] ${line}\n`);
       const m = re.exec(out);
       if (m) resolve(m[1]);
     };
@@ -43,10 +44,17 @@ function serve(tag: string, args: string[], re: RegExp): Promise<string> {
 
 function run(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [roamBin, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    const p = spawn(process.execPath, [roamBin, ...args], {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '',
+      err = '';
     p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => { err += d; process.stdout.write(`  [roam ${args[0]}] ${d}`); });
+    p.stderr.on('data', (d) => {
+      err += d;
+      process.stdout.write(`  [roam ${args[0]}] ${d}`);
+    });
     p.on('exit', (c) => (c === 0 ? res(out.trim()) : rej(new Error(err))));
   });
 }
@@ -54,7 +62,10 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<str
 async function connect(port: number) {
   for (let i = 0; ; i++) {
     try {
-      const s = await new Promise<net.Socket>((res, rej) => { const c = net.connect(port, '127.0.0.1', () => res(c)); c.once('error', rej); });
+      const s = await new Promise<net.Socket>((res, rej) => {
+        const c = net.connect(port, '127.0.0.1', () => res(c));
+        c.once('error', rej);
+      });
       s.on('error', () => {}); // a reset shows up as the end of the lines
       const it = readline.createInterface({ input: s })[Symbol.asyncIterator]();
       return {
@@ -65,7 +76,9 @@ async function connect(port: number) {
           const next = await it.next();
           if (next.done) throw new Error('connection closed');
           const r = next.value as string;
-          console.log(`  client> ${line.padEnd(18)} server> ${r}  (${(performance.now() - t0).toFixed(1)} ms)`);
+          console.log(
+            `  client> ${line.padEnd(18)} server> ${r}  (${(performance.now() - t0).toFixed(1)} ms)`,
+          );
           return r;
         },
       };
@@ -78,29 +91,82 @@ async function connect(port: number) {
 
 try {
   say('a broker with an SQLite ledger, two nodes enrolled, a customer with money');
-  const broker = await serve('broker', ['broker', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'ledger.db')], /listening on (http:\/\/\S+)/);
-  for (const n of ['n1', 'n2']) await run(['broker', 'enroll-node', '--broker', broker, '--node', n, '-o', path.join(dir, `${n}.secret`)]);
-  await run(['broker', 'add-customer', '--broker', broker, '--customer', 'alice', '--balance', '10000']);
+  const broker = await serve(
+    'broker',
+    ['broker', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'ledger.db')],
+    /listening on (http:\/\/\S+)/,
+  );
+  for (const n of ['n1', 'n2'])
+    await run([
+      'broker',
+      'enroll-node',
+      '--broker',
+      broker,
+      '--node',
+      n,
+      '-o',
+      path.join(dir, `${n}.secret`),
+    ]);
+  await run([
+    'broker',
+    'add-customer',
+    '--broker',
+    broker,
+    '--customer',
+    'alice',
+    '--balance',
+    '10000',
+  ]);
   const nodes: Record<string, string> = {};
   for (const n of ['n1', 'n2']) {
-    nodes[n] = await serve(n, ['node', '--id', n, '--secret-file', path.join(dir, `${n}.secret`), '--listen', '127.0.0.1:0',
-      '--state', path.join(dir, n), '--warm', '1'], /listening on udp:\/\/(\S+)/);
+    nodes[n] = await serve(
+      n,
+      [
+        'node',
+        '--id',
+        n,
+        '--secret-file',
+        path.join(dir, `${n}.secret`),
+        '--listen',
+        '127.0.0.1:0',
+        '--state',
+        path.join(dir, n),
+        '--warm',
+        '1',
+      ],
+      /listening on udp:\/\/(\S+)/,
+    );
   }
 
   const job = (n: string) => path.join(dir, `${n}.token`);
   const bootOn = async (n: string): Promise<string> => {
-    console.log(`  ${await run(['tokens', 'buy', '--broker', broker, '--customer', 'alice', '--node', n, '--count', '2000', '-o', job(n)])}`);
+    console.log(
+      `  ${await run(['tokens', 'buy', '--broker', broker, '--customer', 'alice', '--node', n, '--count', '2000', '-o', job(n)])}`,
+    );
     const accepted = await run(['boot', job(n), '--node', nodes[n]]);
     console.log(`  ${accepted}`);
     return /cstrap (\S+)/.exec(accepted)![1];
   };
 
-  say('buying a token for n1 and booting it: the node answers with an empty VM (cstrap) from its warm pool');
+  say(
+    'buying a token for n1 and booting it: the node answers with an empty VM (cstrap) from its warm pool',
+  );
   const on1 = await bootOn('n1');
   const port = 7000 + Math.floor(Math.random() * 2000);
   say(`uploading examples/echo-server.wasm (C, wasi-libc) into it, listening on 127.0.0.1:${port}`);
-  say('(the first run prepares the module here: write barrier, safepoints, Asyncify; cached afterwards, and sent along)');
-  const uploaded = await run(['run', '--to', on1, '--key', `${job('n1')}.key`, '--tcplisten', `127.0.0.1:${port}`, path.join(root, 'examples/echo-server.wasm')]);
+  say(
+    '(the first run prepares the module here: write barrier, safepoints, Asyncify; cached afterwards, and sent along)',
+  );
+  const uploaded = await run([
+    'run',
+    '--to',
+    on1,
+    '--key',
+    `${job('n1')}.key`,
+    '--tcplisten',
+    `127.0.0.1:${port}`,
+    path.join(root, 'examples/echo-server.wasm'),
+  ]);
   console.log(`  ${uploaded}`);
   const vmId = /uploaded vm (\w+)/.exec(uploaded)![1];
   let c = await connect(port);
@@ -112,32 +178,50 @@ try {
   const on2 = await bootOn('n2');
 
   say(`migrating VM ${vmId} live from n1 to n2 while the client keeps talking to it`);
-  let n = 0, moving = true;
+  let n = 0,
+    moving = true;
   const talking = (async () => {
     while (moving) {
       try {
         await c.ask(`during migration ${n++}`);
         await new Promise((r) => setTimeout(r, 20));
       } catch {
-        say('the connection to the old host was cut; reconnecting (the new host re-opens the listener)');
+        say(
+          'the connection to the old host was cut; reconnecting (the new host re-opens the listener)',
+        );
         c = await connect(port);
       }
     }
   })();
   // The VM's control socket is in its folder on n1 (a stand-in for the home's session).
-  const n1vm = fs.readdirSync(path.join(dir, 'n1')).map((d) => path.join(dir, 'n1', d)).find((d) => fs.existsSync(path.join(d, 'vms')))!;
-  const result = await run(['migrate', vmId, '--to', on2, '--key', `${job('n2')}.key`], { ROAM_HOME: n1vm });
+  const n1vm = fs
+    .readdirSync(path.join(dir, 'n1'))
+    .map((d) => path.join(dir, 'n1', d))
+    .find((d) => fs.existsSync(path.join(d, 'vms')))!;
+  const result = await run(['migrate', vmId, '--to', on2, '--key', `${job('n2')}.key`], {
+    ROAM_HOME: n1vm,
+  });
   moving = false;
   await talking;
   console.log(`  ${result}`);
   await c.ask('on the new host');
   await new Promise((r) => setTimeout(r, 1500)); // a meter tick on each node
-  for (const node of ['n1', 'n2']) console.log(`  ${node}: ${await run(['tokens', 'status', '--token', job(node), '--node', nodes[node]])}`);
+  for (const node of ['n1', 'n2'])
+    console.log(
+      `  ${node}: ${await run(['tokens', 'status', '--token', job(node), '--node', nodes[node]])}`,
+    );
 
-  say('refunding both jobs: each node signs a certificate for what is unspent, the broker pays it back once');
-  for (const node of ['n1', 'n2']) console.log(`  ${await run(['tokens', 'refund', '--broker', broker, '--token', job(node), '--node', nodes[node]])}`);
+  say(
+    'refunding both jobs: each node signs a certificate for what is unspent, the broker pays it back once',
+  );
+  for (const node of ['n1', 'n2'])
+    console.log(
+      `  ${await run(['tokens', 'refund', '--broker', broker, '--token', job(node), '--node', nodes[node]])}`,
+    );
   const downtime = /downtime (\S+ ms) \(source freeze (\S+ ms)\)/.exec(result);
-  say(`done: the VM moved between nodes with a source freeze of ${downtime?.[2] ?? '?'} and ${downtime?.[1] ?? '?'} from freeze to its first instruction on n2.`);
+  say(
+    `done: the VM moved between nodes with a source freeze of ${downtime?.[2] ?? '?'} and ${downtime?.[1] ?? '?'} from freeze to its first instruction on n2.`,
+  );
   say('Try it yourself: node bin/roam.js --help');
 } finally {
   for (const p of children) p.kill('SIGTERM');

@@ -11,7 +11,13 @@ export async function broker(o: { chainLength?: number } = {}) {
   const server = await startBroker({ db, chainLength: o.chainLength ?? 200 });
   const client = new BrokerClient(server.url);
   return {
-    server, client, db, dir,
-    async close() { await server.close(); rmSync(dir, { recursive: true, force: true }); },
+    server,
+    client,
+    db,
+    dir,
+    async close() {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -10,8 +10,13 @@ import { PagePool } from '../src/guest/page-pool.js';
 import { RamDisk } from '../src/guest/ramdisk.js';
 
 export function throwsErrno(fn: () => unknown, errno: number): void {
-  try { fn(); } catch (e) {
-    if (e instanceof WasiError) { assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`); return; }
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof WasiError) {
+      assert.equal(e.errno, errno, `errno ${e.errno} (${e.message}), wanted ${errno}`);
+      return;
+    }
     throw e;
   }
   assert.fail(`expected WASI errno ${errno}`);
@@ -29,7 +34,10 @@ export function ramSetup() {
 export function hostSetup(t: { after(fn: () => void): void }) {
   const dir = nfs.mkdtempSync(path.join(os.tmpdir(), 'roam-hostfs-'));
   const fs = new HostFs(dir);
-  t.after(() => { fs.closeAll(); nfs.rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    fs.closeAll();
+    nfs.rmSync(dir, { recursive: true, force: true });
+  });
   return { dir, fs, root: fs.root() };
 }
 

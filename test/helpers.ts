@@ -15,7 +15,32 @@ export const example = (name: string) => path.join(ROOT, 'examples', `${name}.wa
 export const HOME = process.env.ROAM_TEST_HOME ?? path.join(os.tmpdir(), 'roam-test-home');
 fs.mkdirSync(HOME, { recursive: true });
 
-export const tmpdir = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `roam-${tag}-`));
+/** Folders and processes this test file made: removed and killed when it exits, pass or fail. */
+const made: string[] = [];
+const children = new Set<ChildProcess>();
+function cleanUp(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanUp);
+for (const sig of ['SIGTERM', 'SIGINT'] as const)
+  process.once(sig, () => {
+    cleanUp();
+    process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  });
+
+export const tmpdir = (tag: string): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `roam-${tag}-`));
+  made.push(d);
+  return d;
+};
+
+/** Kill `proc` when this test file ends, if it has not exited by then. */
+export const track = (proc: ChildProcess): ChildProcess => {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+};
 
 export interface Running {
   proc: ChildProcess;
@@ -27,15 +52,23 @@ export interface Running {
   vmId: Promise<string>;
 }
 
-export function start(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Running {
+export function start(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string } = {},
+): Running {
   const proc = spawn(process.execPath, [ROAM, ...args], {
     env: { ...process.env, ROAM_HOME: HOME, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let out = '', err = '';
+  track(proc);
+  let out = '',
+    err = '';
   proc.stdout!.on('data', (d) => (out += d));
   let gotId: (id: string) => void, noId: (e: Error) => void;
-  const vmId = new Promise<string>((res, rej) => { gotId = res; noId = rej; });
+  const vmId = new Promise<string>((res, rej) => {
+    gotId = res;
+    noId = rej;
+  });
   proc.stderr!.on('data', (d) => {
     err += d;
     const m = /roam: vm ([0-9a-f]+) (running|restored|arrived)/.exec(err);
@@ -43,14 +76,19 @@ export function start(args: string[], opts: { env?: Record<string, string>; inpu
   });
   if (opts.input !== undefined) proc.stdin!.end(opts.input);
   else proc.stdin!.end();
-  const exited = new Promise<number>((res) => proc.on('close', (code, sig) => {
-    noId(new Error(`roam exited (${code ?? sig}) before printing a VM id: ${err}`));
-    res(code ?? 128);
-  }));
+  const exited = new Promise<number>((res) =>
+    proc.on('close', (code, sig) => {
+      noId(new Error(`roam exited (${code ?? sig}) before printing a VM id: ${err}`));
+      res(code ?? 128);
+    }),
+  );
   return { proc, stdout: () => out, stderr: () => err, exited, vmId };
 }
 
-export async function roam(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function roam(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = start(args, opts);
   r.vmId.catch(() => {});
   const code = await r.exited;
@@ -71,7 +109,7 @@ export async function until(pred: () => boolean, what: string, ms = 60000): Prom
 /** A deterministic pseudo-random sequence, so a failing run can be repeated. */
 export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32;
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */

@@ -12,11 +12,15 @@ export async function cstrap(extra: string[] = []): Promise<Cstrap> {
   const r = start(['cstrap', '--listen', '127.0.0.1:0', ...extra]);
   r.vmId.catch(() => {});
   let addr = '';
-  await until(() => {
-    const m = /cstrap listening on (\S+)/.exec(r.stderr());
-    if (m) addr = m[1];
-    return addr !== '' || r.proc.exitCode !== null;
-  }, 'cstrap to listen', 30_000);
+  await until(
+    () => {
+      const m = /cstrap listening on (\S+)/.exec(r.stderr());
+      if (m) addr = m[1];
+      return addr !== '' || r.proc.exitCode !== null;
+    },
+    'cstrap to listen',
+    30_000,
+  );
   if (!addr) throw new Error(`cstrap did not start: ${r.stderr()}`);
   return { ...r, addr };
 }
@@ -29,14 +33,28 @@ const HELLO = 72;
  * frame (forward), an array of frames (e.g. duplicated), or 'cut' to kill the
  * connection in both directions.
  */
-export type FrameHook = (dir: 'up' | 'down', index: number, frame: Buffer) => Buffer | Buffer[] | 'cut';
+export type FrameHook = (
+  dir: 'up' | 'down',
+  index: number,
+  frame: Buffer,
+) => Buffer | Buffer[] | 'cut';
 
-export async function proxy(target: string, hook: FrameHook): Promise<{ addr: string; close(): void; cuts: number }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+export async function proxy(
+  target: string,
+  hook: FrameHook,
+): Promise<{ addr: string; close(): void; cuts: number }> {
+  const [host, port] = [
+    target.slice(0, target.lastIndexOf(':')),
+    Number(target.slice(target.lastIndexOf(':') + 1)),
+  ];
   const state = { cuts: 0 };
   const server = net.createServer((client) => {
     const upstream = net.connect(port, host);
-    const kill = () => { state.cuts++; client.destroy(); upstream.destroy(); };
+    const kill = () => {
+      state.cuts++;
+      client.destroy();
+      upstream.destroy();
+    };
     const pipe = (from: net.Socket, to: net.Socket, dir: 'up' | 'down') => {
       let buf = Buffer.alloc(0);
       let hello = false;
@@ -68,5 +86,11 @@ export async function proxy(target: string, hook: FrameHook): Promise<{ addr: st
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const a = server.address() as net.AddressInfo;
-  return { addr: `127.0.0.1:${a.port}`, close: () => server.close(), get cuts() { return state.cuts; } };
+  return {
+    addr: `127.0.0.1:${a.port}`,
+    close: () => server.close(),
+    get cuts() {
+      return state.cuts;
+    },
+  };
 }

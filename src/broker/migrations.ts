@@ -40,7 +40,8 @@ const MIGRATIONS: string[] = [
 
 export function migrate(db: Database.Database): number {
   const from = db.pragma('user_version', { simple: true }) as number;
-  if (from > MIGRATIONS.length) throw new Error(`ledger schema ${from} is newer than this broker (${MIGRATIONS.length})`);
+  if (from > MIGRATIONS.length)
+    throw new Error(`ledger schema ${from} is newer than this broker (${MIGRATIONS.length})`);
   for (let v = from; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]);

@@ -9,8 +9,19 @@
 // the snapshot buffer — 64 pages, growing linearly each round — the final phase
 // begins. The freeze itself is one synchronous turn of the event loop: every
 // program is already at a safepoint between time slices.
-import { countDirty, dirtyPages, type FrameSpace } from './frames.js';
-import { computeVerify, FORMAT_VERSION, isZeroPage, PageDigests, pageDigest, PRESENT, type CheckpointKind, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import { countDirty, dirtyPages, type FrameSpace } from '../memory/frames.js';
+import { WASM_FEATURES } from '../memory/features.js';
+import {
+  computeVerify,
+  FORMAT_VERSION,
+  isZeroPage,
+  PageDigests,
+  pageDigest,
+  PRESENT,
+  type CheckpointKind,
+  type CheckpointTarget,
+  type PageEntry,
+} from '../format/index.js';
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
@@ -74,27 +85,44 @@ export interface CheckpointResult {
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
-export const WASM_FEATURES = ['mutable-globals', 'bulk-memory', 'sign-ext', 'nontrapping-fptoint', 'simd128', 'multivalue'];
-
 export class PageCleaner {
   /** Digest of what the target holds for each page (absent = zero there), and VERIFY's running page sum. */
   private readonly sent = new PageDigests();
   private pagesSent = 0;
   private workStart = performance.now();
-  private readonly o: Required<Omit<CleanerOptions, 'onRound' | 'beforeFreeze'>> & Pick<CleanerOptions, 'onRound' | 'beforeFreeze'>;
+  private readonly o: Required<Omit<CleanerOptions, 'onRound' | 'beforeFreeze'>> &
+    Pick<CleanerOptions, 'onRound' | 'beforeFreeze'>;
   private readonly throttle: Throttle | null;
   private frozenSends = false;
   /** Wall-clock time of the freeze (performance.timeOrigin-based ms), once frozen. */
   frozenAt = 0;
 
-  constructor(private readonly kernel: Kernel, private readonly target: CheckpointTarget, opts: CleanerOptions = {}) {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly target: CheckpointTarget,
+    opts: CleanerOptions = {},
+  ) {
     this.o = {
-      kind: 'checkpoint', maxRounds: 30, bufferStart: 64, bufferStep: 64, batchPages: 1024, workMs: 20,
-      verifyAtFreeze: false, fence: false, bufferLimit: Infinity, throttle: false, strict: false, priority: false, ...opts,
+      kind: 'checkpoint',
+      maxRounds: 30,
+      bufferStart: 64,
+      bufferStep: 64,
+      batchPages: 1024,
+      workMs: 20,
+      verifyAtFreeze: false,
+      fence: false,
+      bufferLimit: Infinity,
+      throttle: false,
+      strict: false,
+      priority: false,
+      ...opts,
     };
     this.throttle = this.o.throttle ? new Throttle(kernel.scheduler) : null;
     this.warmed = !this.o.beforeFreeze;
-    this.o.beforeFreeze?.then(() => (this.warmed = true), () => (this.warmed = true));
+    this.o.beforeFreeze?.then(
+      () => (this.warmed = true),
+      () => (this.warmed = true),
+    );
   }
   /** beforeFreeze has settled. */
   private warmed: boolean;
@@ -120,7 +148,11 @@ export class PageCleaner {
       return { slot, page, data: null };
     }
     // A transport stream's VERIFY counts pages, not their bytes; --verify needs the bytes' digests.
-    this.sent.set(slot, page, this.target.presenceVerify && !this.o.verifyAtFreeze ? PRESENT : pageDigest(data));
+    this.sent.set(
+      slot,
+      page,
+      this.target.presenceVerify && !this.o.verifyAtFreeze ? PRESENT : pageDigest(data),
+    );
     return { slot, page, data };
   }
 
@@ -132,7 +164,11 @@ export class PageCleaner {
     // Work at least twice as long as the programs' last slice: a program sweeping a
     // large array may run far past its 10 ms to its next safepoint, and the cleaner
     // must still get two thirds of the CPU.
-    if (!this.frozenSends && performance.now() - this.workStart >= Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)) {
+    if (
+      !this.frozenSends &&
+      performance.now() - this.workStart >=
+        Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)
+    ) {
       await this.yieldToPrograms();
     }
   }
@@ -153,12 +189,16 @@ export class PageCleaner {
     this.workStart = performance.now();
     try {
       for (const s of this.spaces()) s.dirtyMap().fill(0);
-      await this.target.begin(this.header(), this.kernel.modules().map((m) => m.original));
+      await this.target.begin(
+        this.header(),
+        this.kernel.modules().map((m) => m.original),
+      );
       let round = 0;
-      for (;; round++) {
+      for (; ; round++) {
         const tr = performance.now();
         const bytes0 = this.target.bytesWritten;
-        let sent = 0, postponed = 0;
+        let sent = 0,
+          postponed = 0;
         const batch: PageEntry[] = [];
         if (round === 0 && this.target.sizes) {
           const sizes: Record<number, number> = {};
@@ -175,7 +215,10 @@ export class PageCleaner {
             transmit = dirtyPages(space.dirtyMap(), true);
           }
           for (const i of transmit) {
-            if (round > 0 && space.dirtyMap()[i]) { postponed++; continue; } // hot page: next round
+            if (round > 0 && space.dirtyMap()[i]) {
+              postponed++;
+              continue;
+            } // hot page: next round
             const e = this.entry(slot, i, space.page(i));
             if (!e) continue;
             batch.push(e);
@@ -196,7 +239,13 @@ export class PageCleaner {
         const buffer = Math.min(want, limit);
         const prev = rounds[rounds.length - 1];
         const stats: RoundStats = {
-          round, sent, postponed, wss, buffer, bytes: this.target.bytesWritten - bytes0, ms: performance.now() - tr,
+          round,
+          sent,
+          postponed,
+          wss,
+          buffer,
+          bytes: this.target.bytesWritten - bytes0,
+          ms: performance.now() - tr,
           throttled: this.throttle?.describe() ?? {},
         };
         rounds.push(stats);
@@ -219,7 +268,8 @@ export class PageCleaner {
         if (!this.o.strict) break;
         throw new Error(
           `migration aborted: the writable working set (${wss} pages) does not fit the snapshot-buffer limit (${limit === Infinity ? want : limit} pages) after ${round + 1} rounds` +
-            (this.throttle ? '' : '; enable throttling or allow a longer downtime') + '. The VM runs on here.',
+            (this.throttle ? '' : '; enable throttling or allow a longer downtime') +
+            '. The VM runs on here.',
         );
       }
       return await this.finalPhase(t0, rounds);
@@ -251,7 +301,8 @@ export class PageCleaner {
     const sizes: Record<number, number> = {};
     for (const space of this.spaces()) {
       sizes[space.slot] = space.pageCount();
-      for (const i of dirtyPages(space.dirtyMap(), true)) snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
+      for (const i of dirtyPages(space.dirtyMap(), true))
+        snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
     }
     const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
     const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
@@ -287,16 +338,25 @@ export class PageCleaner {
     await this.flush(batch);
     if (check) this.compare(check);
     // The page sum is already up to date: only the kernel state is hashed here.
-    const verify = this.target.presenceVerify && this.o.verifyAtFreeze
-      ? computeVerify(kernelState, [...this.sent.entries()].map(([slot, page]) => [slot, page, PRESENT] as const))
-      : computeVerify(kernelState, this.sent);
+    const verify =
+      this.target.presenceVerify && this.o.verifyAtFreeze
+        ? computeVerify(
+            kernelState,
+            [...this.sent.entries()].map(([slot, page]) => [slot, page, PRESENT] as const),
+          )
+        : computeVerify(kernelState, this.sent);
     for (const slot of this.sent.slotIds()) sizes[slot] ??= 0;
     await this.target.finish(sizes, kernelState, verify);
     this.frozenSends = false;
     this.kernel.scheduler.release();
     return {
-      rounds, snapshotPages: snapshot.length, downtimeMs, totalMs: performance.now() - t0,
-      bytes: this.target.bytesWritten, pagesSent: this.pagesSent, kernelBytes: kernelState.length,
+      rounds,
+      snapshotPages: snapshot.length,
+      downtimeMs,
+      totalMs: performance.now() - t0,
+      bytes: this.target.bytesWritten,
+      pagesSent: this.pagesSent,
+      kernelBytes: kernelState.length,
     };
   }
 
@@ -314,21 +374,41 @@ export class PageCleaner {
     return { slots, pages };
   }
 
-  private compare({ slots, pages: live }: { slots: Set<number>; pages: Map<string, Buffer> }): void {
+  private compare({
+    slots,
+    pages: live,
+  }: {
+    slots: Set<number>;
+    pages: Map<string, Buffer>;
+  }): void {
     for (const [slot, page, digest] of this.sent.entries()) {
-      if (!slots.has(slot)) throw new Error(`checkpoint integrity: page ${slot}:${page} belongs to a frame space that was gone at the freeze point`);
+      if (!slots.has(slot))
+        throw new Error(
+          `checkpoint integrity: page ${slot}:${page} belongs to a frame space that was gone at the freeze point`,
+        );
       const key = `${slot}:${page}`;
       const want = live.get(key);
-      if (!want || !want.equals(digest)) throw new Error(`checkpoint integrity: page ${key} differs from memory at the freeze point`);
+      if (!want || !want.equals(digest))
+        throw new Error(
+          `checkpoint integrity: page ${key} differs from memory at the freeze point`,
+        );
       live.delete(key);
     }
-    if (live.size) throw new Error(`checkpoint integrity: ${live.size} dirty page(s) were never sent, e.g. ${[...live.keys()][0]}`);
+    if (live.size)
+      throw new Error(
+        `checkpoint integrity: ${live.size} dirty page(s) were never sent, e.g. ${[...live.keys()][0]}`,
+      );
   }
 
   private header() {
     return {
-      format: FORMAT_VERSION, pageSize: 4096, features: WASM_FEATURES, vmId: this.kernel.vmId, kind: this.o.kind,
-      createdAt: new Date().toISOString(), kernelVersion: KERNEL_VERSION,
+      format: FORMAT_VERSION,
+      pageSize: 4096,
+      features: WASM_FEATURES,
+      vmId: this.kernel.vmId,
+      kind: this.o.kind,
+      createdAt: new Date().toISOString(),
+      kernelVersion: KERNEL_VERSION,
     };
   }
 }

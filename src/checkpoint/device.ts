@@ -31,20 +31,40 @@ interface Session {
 export class CheckpointDevice implements DeviceHooks {
   private readonly sessions = new Map<number, Session>();
 
-  constructor(private readonly kernel: Kernel, private readonly opts: CleanerOptions & { key?: Buffer; migrate?: MigrateHook } = {}) {}
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly opts: CleanerOptions & { key?: Buffer; migrate?: MigrateHook } = {},
+  ) {}
 
   /** A program wrote a command; returns false if it is not one we know. */
   command(id: number, text: string): boolean {
     const m = /^\s*(migrate|fork)\s+(\S+)\s*$/.exec(text);
     if (!m || this.sessions.has(id)) return false;
-    const s: Session = { command: true, queue: [], queued: 0, done: false, error: null, drained: null };
+    const s: Session = {
+      command: true,
+      queue: [],
+      queued: 0,
+      done: false,
+      error: null,
+      drained: null,
+    };
     this.sessions.set(id, s);
     const migrate = this.opts.migrate;
     setImmediate(() => {
-      const run = migrate ? migrate(m[1] === 'fork' ? 'fork' : 'migration', m[2]) : Promise.reject(new Error('this VM cannot migrate'));
+      const run = migrate
+        ? migrate(m[1] === 'fork' ? 'fork' : 'migration', m[2])
+        : Promise.reject(new Error('this VM cannot migrate'));
       run.then(
-        () => { s.done = true; this.kernel.wakeAll(); },
-        (err: Error) => { s.error = err; s.done = true; this.kernel.log(`/dev/checkpoint: ${err.message}`); this.kernel.wakeAll(); },
+        () => {
+          s.done = true;
+          this.kernel.wakeAll();
+        },
+        (err: Error) => {
+          s.error = err;
+          s.done = true;
+          this.kernel.log(`/dev/checkpoint: ${err.message}`);
+          this.kernel.wakeAll();
+        },
       );
     });
     return true;
@@ -62,10 +82,21 @@ export class CheckpointDevice implements DeviceHooks {
     // Start from the event loop, never from inside the syscall that asked.
     setImmediate(() => {
       // No priority: the reading program must run to drain the stream.
-      const cleaner = new PageCleaner(this.kernel, streamTarget(sink, { key: this.opts.key }), { ...this.opts, priority: false });
+      const cleaner = new PageCleaner(this.kernel, streamTarget(sink, { key: this.opts.key }), {
+        ...this.opts,
+        priority: false,
+      });
       cleaner.run().then(
-        () => { s.done = true; this.kernel.wakeAll(); },
-        (err: Error) => { s.error = err; s.done = true; this.kernel.log(`/dev/checkpoint: ${err.message}`); this.kernel.wakeAll(); },
+        () => {
+          s.done = true;
+          this.kernel.wakeAll();
+        },
+        (err: Error) => {
+          s.error = err;
+          s.done = true;
+          this.kernel.log(`/dev/checkpoint: ${err.message}`);
+          this.kernel.wakeAll();
+        },
       );
     });
   }
@@ -76,7 +107,10 @@ export class CheckpointDevice implements DeviceHooks {
     if (s.queue.length === 0) {
       if (!s.done) return null;
       // A failed checkpoint must not look like a complete one to the reader.
-      if (s.error) { this.sessions.delete(id); throw new WasiError(Errno.IO, s.error.message); }
+      if (s.error) {
+        this.sessions.delete(id);
+        throw new WasiError(Errno.IO, s.error.message);
+      }
       this.sessions.delete(id);
       return new Uint8Array(0);
     }

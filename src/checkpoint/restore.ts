@@ -2,7 +2,7 @@
 import { CheckpointError, type Checkpoint } from '../format/index.js';
 import { Kernel, type KernelOptions, type KernelState } from '../guest/kernel.js';
 import { prepare, type PreparedModule } from '../wasm/prepare.js';
-import { WASM_FEATURES } from './cleaner.js';
+import { missingFeatures } from '../memory/features.js';
 
 /** @param compiled modules already being prepared (a migration compiles them while pages arrive) */
 export async function restoreVm(
@@ -11,8 +11,12 @@ export async function restoreVm(
   compiled: (hash: string) => Promise<PreparedModule> | undefined = () => undefined,
   memories: (slot: number) => WebAssembly.Memory | undefined = () => undefined,
 ): Promise<Kernel> {
-  const missing = cp.header.features.filter((f) => !WASM_FEATURES.includes(f));
-  if (missing.length) throw new CheckpointError('unsupported', `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`);
+  const missing = missingFeatures(cp.header.features);
+  if (missing.length)
+    throw new CheckpointError(
+      'unsupported',
+      `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`,
+    );
   let state: KernelState;
   try {
     state = JSON.parse(cp.kernel.toString('utf8'));
@@ -25,7 +29,11 @@ export async function restoreVm(
     (slot) => cp.spaces.get(slot) ?? empty,
     async (hash) => {
       const bytes = cp.modules.get(hash);
-      if (!bytes) throw new CheckpointError('corrupted', `the checkpoint lacks module ${hash.slice(0, 12)} that process state refers to`);
+      if (!bytes)
+        throw new CheckpointError(
+          'corrupted',
+          `the checkpoint lacks module ${hash.slice(0, 12)} that process state refers to`,
+        );
       return compiled(hash) ?? prepare(bytes);
     },
     opts,

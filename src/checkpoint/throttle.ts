@@ -30,7 +30,9 @@ export class Throttle {
    * @returns false when every dirtying process is already paused
    */
   tighten(dirtyByPid: Map<number, number>): boolean {
-    const worst = [...dirtyByPid].filter(([pid, n]) => n > 0 && (this.step.get(pid) ?? -1) < STEPS.length).sort((a, b) => b[1] - a[1])[0];
+    const worst = [...dirtyByPid]
+      .filter(([pid, n]) => n > 0 && (this.step.get(pid) ?? -1) < STEPS.length)
+      .sort((a, b) => b[1] - a[1])[0];
     if (!worst) return false;
     const pid = worst[0];
     const s = (this.step.get(pid) ?? -1) + 1;

@@ -2,10 +2,13 @@
 // ./commands and registers itself on the program; this file only wires them up.
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
+import { describeError } from '../util/errors.js';
 
 export function buildProgram(): Command {
   const program = new Command('roam')
-    .description('Self-migrating WebAssembly virtual machines: run WASI programs in VMs that checkpoint and move themselves while they run')
+    .description(
+      'Self-migrating WebAssembly virtual machines: run WASI programs in VMs that checkpoint and move themselves while they run',
+    )
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)');
   for (const register of commands) register(program);
@@ -19,8 +22,13 @@ export async function main(argv = process.argv): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`roam: ${msg}\n`);
+    const e = describeError(err);
+    // Under --json a script reads the refusal as it reads results: one JSON line on stdout.
+    if (argv.includes('--json'))
+      process.stdout.write(
+        `${JSON.stringify({ event: 'error', code: e.code, message: e.message })}\n`,
+      );
+    else process.stderr.write(`roam: ${e.message} [${e.code}]\n`);
     process.exit(1);
   }
 }

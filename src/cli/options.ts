@@ -1,13 +1,14 @@
 // Option parsers shared by the subcommands.
-import fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
-import { defaultKeyPath, loadKey, readCheckpoint } from '../format/index.js';
 export const collect = (v: string, acc: string[]): string[] => [...acc, v];
 
 export function parseDir(spec: string): { host: string; guest: string } {
   const i = spec.indexOf('::');
   const [host, guest] = i < 0 ? [spec, spec] : [spec.slice(0, i), spec.slice(i + 2)];
-  if (!host || !guest.startsWith('/')) throw new Error(`bad --dir "${spec}": expected HOST::GUEST with an absolute guest path, e.g. ./data::/data`);
+  if (!host || !guest.startsWith('/'))
+    throw new Error(
+      `bad --dir "${spec}": expected HOST::GUEST with an absolute guest path, e.g. ./data::/data`,
+    );
   return { host, guest };
 }
 
@@ -16,22 +17,10 @@ export function parseEnv(spec: string): string {
   return spec;
 }
 
-/** The VM process ends with its programs' exit code, once output is flushed. */
-export function vmExit(code: number): void {
-  process.exitCode = code;
-  setImmediate(() => process.exit(code));
-}
-
 /** A positive number of MiB, for --memory and --disk. */
 export function positiveMiB(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of MiB, e.g. 256.');
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError('expected a positive number of MiB, e.g. 256.');
   return n;
-}
-
-/** Read and verify a checkpoint with --key, or the user's default key when there is one. */
-export async function openCheckpoint(file: string, keyOption?: string) {
-  const keyPath = keyOption ?? defaultKeyPath();
-  const key = keyOption || fs.existsSync(keyPath) ? await loadKey(keyPath) : undefined;
-  return readCheckpoint(file, { key, allowUnsigned: !keyOption });
 }

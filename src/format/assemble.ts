@@ -49,8 +49,15 @@ export class CheckpointAssembler {
    *   migration: the end is downtime).
    * @param presence a transport stream: pages count as PRESENT, not by content (see verify.ts)
    */
-  constructor(private readonly allowPages = true, hashAsWeGo = false, private readonly presence = false) {
-    if (presence && !hashAsWeGo) throw new Error('CheckpointAssembler: presence-only VERIFY is kept as pages arrive (hashAsWeGo)');
+  constructor(
+    private readonly allowPages = true,
+    hashAsWeGo = false,
+    private readonly presence = false,
+  ) {
+    if (presence && !hashAsWeGo)
+      throw new Error(
+        'CheckpointAssembler: presence-only VERIFY is kept as pages arrive (hashAsWeGo)',
+      );
     this.digests = hashAsWeGo ? new PageDigests() : null;
   }
 
@@ -58,10 +65,16 @@ export class CheckpointAssembler {
     const t = parseRecord(rec);
     if (!t) return;
     if (t.type !== RecordType.HEADER && !this.header) {
-      throw new CheckpointError('missing', `checkpoint does not start with a HEADER record (found ${recordTypeName(rec.type)} first)`);
+      throw new CheckpointError(
+        'missing',
+        `checkpoint does not start with a HEADER record (found ${recordTypeName(rec.type)} first)`,
+      );
     }
     const dup = (): CheckpointError =>
-      new CheckpointError('corrupted', `checkpoint is corrupted: second ${recordTypeName(rec.type)} record at offset ${rec.offset}`);
+      new CheckpointError(
+        'corrupted',
+        `checkpoint is corrupted: second ${recordTypeName(rec.type)} record at offset ${rec.offset}`,
+      );
     switch (t.type) {
       case RecordType.HEADER:
         if (this.header) throw dup();
@@ -71,7 +84,11 @@ export class CheckpointAssembler {
         this.modules.set(t.hash, t.bytes);
         break;
       case RecordType.PAGES:
-        if (!this.allowPages) throw new CheckpointError('corrupted', 'checkpoint is corrupted: PAGES record inside image metadata');
+        if (!this.allowPages)
+          throw new CheckpointError(
+            'corrupted',
+            'checkpoint is corrupted: PAGES record inside image metadata',
+          );
         for (const p of t.pages) this.setPage(p.slot, p.page, p.data);
         break;
       case RecordType.SPACES:
@@ -93,7 +110,10 @@ export class CheckpointAssembler {
     // A foreign writer may send zeros as RAW; VERIFY only covers non-zero pages.
     const zero = data === null || isZeroPage(data);
     const taken = this.onPage?.(slot, page, zero ? null : data) === true;
-    if (taken && !this.digests) throw new Error('internal error: pages kept outside the assembler need hashAsWeGo for VERIFY');
+    if (taken && !this.digests)
+      throw new Error(
+        'internal error: pages kept outside the assembler need hashAsWeGo for VERIFY',
+      );
     this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data!));
     let m = this.spaces.get(slot);
     if (zero || taken) {
@@ -110,9 +130,14 @@ export class CheckpointAssembler {
     if (!this.header) throw missing('HEADER');
     if (!this.kernel) throw missing('KERNEL');
     if (!this.verify) throw missing('VERIFY');
-    const actual = this.digests ? computeVerify(this.kernel, this.digests) : recomputeVerify(this.kernel, this.spaces);
+    const actual = this.digests
+      ? computeVerify(this.kernel, this.digests)
+      : recomputeVerify(this.kernel, this.spaces);
     if (!actual.equals(this.verify)) {
-      throw new CheckpointError('verify-mismatch', 'checkpoint VERIFY mismatch: the pages and kernel state do not hash to the recorded VERIFY digest (inconsistent checkpoint)');
+      throw new CheckpointError(
+        'verify-mismatch',
+        'checkpoint VERIFY mismatch: the pages and kernel state do not hash to the recorded VERIFY digest (inconsistent checkpoint)',
+      );
     }
     return {
       header: this.header,
@@ -131,6 +156,7 @@ export class CheckpointAssembler {
 /** VERIFY over a page map (any insertion order). */
 export function recomputeVerify(kernel: Buffer, spaces: Map<number, Map<number, Buffer>>): Buffer {
   const set = new PageDigests();
-  for (const [slot, m] of spaces) for (const [page, data] of m) set.set(slot, page, pageDigest(data));
+  for (const [slot, m] of spaces)
+    for (const [page, data] of m) set.set(slot, page, pageDigest(data));
   return computeVerify(kernel, set);
 }

@@ -21,7 +21,10 @@ export interface ReadOptions {
  * Decodes a checkpoint stream. Records are parsed as they arrive, but nothing is
  * returned until END has been verified, so a caller never sees unauthenticated state.
  */
-export async function decodeStream(chunks: AsyncIterable<Buffer | Uint8Array>, opts: ReadOptions = {}): Promise<Checkpoint> {
+export async function decodeStream(
+  chunks: AsyncIterable<Buffer | Uint8Array>,
+  opts: ReadOptions = {},
+): Promise<Checkpoint> {
   const dec = new RecordDecoder(opts);
   const asm = new CheckpointAssembler();
   for await (const c of chunks) {
@@ -40,7 +43,9 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
     fh = await open(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read checkpoint ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`);
+    throw new Error(
+      `cannot read checkpoint ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`,
+    );
   }
   let n: number;
   try {
@@ -51,7 +56,10 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
   if (n === 8 && magic.equals(IMAGE_MAGIC)) return readImage(path, opts);
   if (n === 0) throw new CheckpointError('not-roam', `not a roam checkpoint: ${path} is empty`);
   if (!magic.subarray(0, n).equals(STREAM_MAGIC.subarray(0, n))) {
-    throw new CheckpointError('not-roam', `not a roam checkpoint: ${path} starts with neither ROAMSTRM nor ROAMIMG1`);
+    throw new CheckpointError(
+      'not-roam',
+      `not a roam checkpoint: ${path} starts with neither ROAMSTRM nor ROAMIMG1`,
+    );
   }
   return decodeStream(createReadStream(path, { highWaterMark: 1 << 20 }), opts);
 }

@@ -8,14 +8,15 @@
 // the decoded size is always known to the reader (one page). lz4-napi's block calls
 // put a u32 LE decoded size in front of the block, which these wrappers strip and
 // supply, so a stream never decides how much the reader allocates.
-import { PAGE_SIZE } from '../checkpoint/frames.js';
+import { PAGE_SIZE } from '../memory/frames.js';
 
 // Loading an addon throws under --experimental-permission without --allow-addons
 // (which the daemon never grants: an addon could undo the sandbox).
-const codec: { name: string; compress(b: Buffer): Uint8Array; decompress(b: Buffer): Uint8Array } = await import('lz4-napi').then(
-  (m) => ({ name: 'lz4-napi', compress: m.compressSync, decompress: m.uncompressSync }),
-  async () => ({ name: 'lz4-wasm-nodejs', ...(await import('lz4-wasm-nodejs')).default }),
-);
+const codec: { name: string; compress(b: Buffer): Uint8Array; decompress(b: Buffer): Uint8Array } =
+  await import('lz4-napi').then(
+    (m) => ({ name: 'lz4-napi', compress: m.compressSync, decompress: m.uncompressSync }),
+    async () => ({ name: 'lz4-wasm-nodejs', ...(await import('lz4-wasm-nodejs')).default }),
+  );
 /** The LZ4 implementation this process loaded. */
 export const LZ4_CODEC = codec.name;
 
@@ -57,7 +58,8 @@ export function lz4Decompress(block: Uint8Array, expectedSize: number): Buffer {
     if (short) throw new Error(`LZ4 block decodes to ${short[1]} bytes, expected ${expectedSize}`);
     throw new Error(`malformed LZ4 block (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (out.length !== expectedSize) throw new Error(`LZ4 block decodes to ${out.length} bytes, expected ${expectedSize}`);
+  if (out.length !== expectedSize)
+    throw new Error(`LZ4 block decodes to ${out.length} bytes, expected ${expectedSize}`);
   return asBuffer(out);
 }
 
@@ -79,7 +81,10 @@ export interface CompressionGain {
  */
 export function compressionGain(sample: readonly Uint8Array[]): CompressionGain {
   const pages = sample.filter((p) => {
-    if (p.length !== PAGE_SIZE) throw new RangeError(`compressionGain: sample page has ${p.length} bytes, expected ${PAGE_SIZE}`);
+    if (p.length !== PAGE_SIZE)
+      throw new RangeError(
+        `compressionGain: sample page has ${p.length} bytes, expected ${PAGE_SIZE}`,
+      );
     return !ZERO_PAGE.equals(asBuffer(p));
   });
   if (pages.length === 0) return { ratio: 1, compressUsPerPage: 0 };

@@ -1,6 +1,7 @@
 // Every refusal of a checkpoint is a CheckpointError, so that callers (restore,
 // inspect, the migration receiver) can tell "bad input" apart from their own bugs
 // and show the message as it is.
+import { RoamError } from '../util/errors.js';
 export type CheckpointErrorCode =
   | 'not-roam' // no roam magic at the start
   | 'truncated' // ended mid-record or before END
@@ -16,11 +17,9 @@ export type CheckpointErrorCode =
   | 'module-hash' // MODULE bytes do not match their hash
   | 'missing'; // no HEADER / KERNEL / VERIFY
 
-export class CheckpointError extends Error {
-  readonly code: CheckpointErrorCode;
+export class CheckpointError extends RoamError {
+  declare readonly code: CheckpointErrorCode;
   constructor(code: CheckpointErrorCode, message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-    this.code = code;
+    super(code, message);
   }
 }

@@ -4,11 +4,17 @@ import { writeSync } from 'node:fs';
 // are holes), then a metadata record stream (HEADER, MODULEs, SPACES, KERNEL,
 // VERIFY, END). A restore can map or read any page without parsing the others.
 import { open, type FileHandle } from 'node:fs/promises';
-import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../checkpoint/frames.js';
+import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
 import { CheckpointAssembler, type Checkpoint } from './assemble.js';
 import { CheckpointError } from './errors.js';
 import { RecordDecoder, RecordType, type DecoderOptions } from './records.js';
-import { isZeroPage, StreamWriter, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import {
+  isZeroPage,
+  StreamWriter,
+  type PageEntry,
+  type SpaceSizes,
+  type StreamHeader,
+} from './stream.js';
 
 export const IMAGE_MAGIC = Buffer.from('ROAMIMG1', 'latin1');
 export const IMAGE_VERSION = 1;
@@ -25,7 +31,8 @@ const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 /** Byte offset of page (slot, page) in an image. */
 export function pageOffset(slot: number, page: number): number {
   const off = SUPERBLOCK_SIZE + frameOf(slot, page) * PAGE_SIZE;
-  if (!Number.isSafeInteger(off)) throw new RangeError(`frame ${slot}:${page} is beyond the largest image offset`);
+  if (!Number.isSafeInteger(off))
+    throw new RangeError(`frame ${slot}:${page} is beyond the largest image offset`);
   return off;
 }
 
@@ -75,8 +82,12 @@ export class ImageWriter {
     const last = new Map<number, PageEntry>();
     try {
       for (const e of batch) {
-        if (e.data && e.data.length !== PAGE_SIZE) throw new RangeError(`page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`);
-        if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT) throw new RangeError(`bad page ${e.page}`);
+        if (e.data && e.data.length !== PAGE_SIZE)
+          throw new RangeError(
+            `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
+          );
+        if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT)
+          throw new RangeError(`bad page ${e.page}`);
         pageOffset(e.slot, e.page);
         last.set(frameOf(e.slot, e.page), e);
       }
@@ -119,7 +130,8 @@ export class ImageWriter {
         // cost an event-loop turn each, and so a program time slice each.
         for (const r of runs) {
           const pos = SUPERBLOCK_SIZE + r.frame * PAGE_SIZE;
-          for (let off = 0; off < r.buf.length; ) off += writeSync(this.fh.fd, r.buf, off, r.buf.length - off, pos + off);
+          for (let off = 0; off < r.buf.length;)
+            off += writeSync(this.fh.fd, r.buf, off, r.buf.length - off, pos + off);
           this.bytesWritten += r.buf.length;
           this.frameEnd = Math.max(this.frameEnd, r.frame + r.buf.length / PAGE_SIZE);
         }
@@ -194,7 +206,8 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
   return at;
 }
 
-const corrupted = (what: string): CheckpointError => new CheckpointError('corrupted', `checkpoint image is corrupted: ${what}`);
+const corrupted = (what: string): CheckpointError =>
+  new CheckpointError('corrupted', `checkpoint image is corrupted: ${what}`);
 
 /** Reads a whole image into memory, verifying metadata digest/HMAC and VERIFY. */
 export async function readImage(path: string, opts: DecoderOptions = {}): Promise<Checkpoint> {
@@ -206,25 +219,43 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
     if (got < IMAGE_MAGIC.length || !sb.subarray(0, 8).equals(IMAGE_MAGIC)) {
       throw new CheckpointError('not-roam', `not a roam checkpoint image: bad magic in ${path}`);
     }
-    if (got < SUPERBLOCK_SIZE) throw new CheckpointError('truncated', `checkpoint image is truncated: ${size} bytes, shorter than its superblock`);
+    if (got < SUPERBLOCK_SIZE)
+      throw new CheckpointError(
+        'truncated',
+        `checkpoint image is truncated: ${size} bytes, shorter than its superblock`,
+      );
     const version = sb.readUInt32LE(8);
     if (version !== IMAGE_VERSION) {
-      throw new CheckpointError('unsupported', `unsupported checkpoint image version ${version} (this roam reads version ${IMAGE_VERSION})`);
+      throw new CheckpointError(
+        'unsupported',
+        `unsupported checkpoint image version ${version} (this roam reads version ${IMAGE_VERSION})`,
+      );
     }
     const pageSize = sb.readUInt32LE(12);
-    if (pageSize !== PAGE_SIZE) throw new CheckpointError('unsupported', `unsupported checkpoint page size ${pageSize} (this roam uses ${PAGE_SIZE})`);
+    if (pageSize !== PAGE_SIZE)
+      throw new CheckpointError(
+        'unsupported',
+        `unsupported checkpoint page size ${pageSize} (this roam uses ${PAGE_SIZE})`,
+      );
     const metaOffset = Number(sb.readBigUInt64LE(16));
     const metaLength = Number(sb.readBigUInt64LE(24));
     // Nothing else covers the superblock, so its unused bytes must be exactly zero.
-    if (sb.subarray(SUPERBLOCK_USED).some((b) => b !== 0)) throw corrupted('non-zero reserved bytes in the superblock');
+    if (sb.subarray(SUPERBLOCK_USED).some((b) => b !== 0))
+      throw corrupted('non-zero reserved bytes in the superblock');
     if (metaOffset < SUPERBLOCK_SIZE || metaOffset % PAGE_SIZE !== 0 || metaLength > MAX_META) {
       throw corrupted(`bad metadata location ${metaOffset}+${metaLength}`);
     }
     if (metaOffset + metaLength > size) {
-      throw new CheckpointError('truncated', `checkpoint image is truncated: ${size} bytes, but its metadata ends at ${metaOffset + metaLength}`);
+      throw new CheckpointError(
+        'truncated',
+        `checkpoint image is truncated: ${size} bytes, but its metadata ends at ${metaOffset + metaLength}`,
+      );
     }
     if (metaOffset + metaLength < size) {
-      throw new CheckpointError('trailing', `checkpoint image has ${size - metaOffset - metaLength} unexpected bytes after its metadata`);
+      throw new CheckpointError(
+        'trailing',
+        `checkpoint image has ${size - metaOffset - metaLength} unexpected bytes after its metadata`,
+      );
     }
 
     const meta = Buffer.alloc(metaLength);
@@ -237,22 +268,27 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
       asm.add(rec);
     }
     dec.finish();
-    if (!sawSpaces) throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
+    if (!sawSpaces)
+      throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
 
     let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
     for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
-      if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset) throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
+      if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset)
+        throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
       for (let first = 0; first < count; first += READ_RUN) {
         const n = Math.min(READ_RUN, count - first);
         const view = run.subarray(0, n * PAGE_SIZE);
-        if ((await readFully(fh, view, pageOffset(slot, first))) !== view.length) throw corrupted('short read in the page area');
+        if ((await readFully(fh, view, pageOffset(slot, first))) !== view.length)
+          throw corrupted('short read in the page area');
         // Copy only the non-zero pages out, compactly, so holes cost no memory.
         const live: number[] = [];
-        for (let i = 0; i < n; i++) if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
+        for (let i = 0; i < n; i++)
+          if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
         if (live.length === 0) continue;
         if (live.length * 2 >= n) {
           // Mostly live: keep the run buffer itself (no copy) and read into a fresh one.
-          for (const i of live) asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+          for (const i of live)
+            asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
           run = Buffer.alloc(READ_RUN * PAGE_SIZE);
           continue;
         }

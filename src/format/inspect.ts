@@ -1,5 +1,5 @@
 // `roam inspect`: a plain description of a checkpoint and its text rendering.
-import { PAGE_SIZE } from '../checkpoint/frames.js';
+import { PAGE_SIZE } from '../memory/frames.js';
 import type { Checkpoint } from './assemble.js';
 import type { CheckpointKind } from './stream.js';
 
@@ -54,7 +54,8 @@ function kernelFacts(kernel: Buffer): { counts: Map<number, number>; processes?:
   if (typeof state !== 'object' || state === null) return { counts };
   const s = state as { spaces?: unknown; processes?: unknown };
   if (typeof s.spaces === 'object' && s.spaces !== null) {
-    for (const [k, v] of Object.entries(s.spaces)) if (/^\d+$/.test(k) && Number.isInteger(v)) counts.set(Number(k), v as number);
+    for (const [k, v] of Object.entries(s.spaces))
+      if (/^\d+$/.test(k) && Number.isInteger(v)) counts.set(Number(k), v as number);
   }
   let processes: ProcessInfo[] | undefined;
   if (Array.isArray(s.processes)) {
@@ -68,7 +69,11 @@ function kernelFacts(kernel: Buffer): { counts: Map<number, number>; processes?:
         argv: Array.isArray(p.argv) ? p.argv.map(String) : [],
         status: String(p.status ?? ''),
       });
-      const n = Number.isInteger(p.pageCount) ? p.pageCount : Number.isInteger(p.pages) ? p.pages : undefined;
+      const n = Number.isInteger(p.pageCount)
+        ? p.pageCount
+        : Number.isInteger(p.pages)
+          ? p.pages
+          : undefined;
       if (Number.isInteger(slot) && typeof n === 'number' && !counts.has(slot)) counts.set(slot, n);
     }
   }
@@ -128,13 +133,20 @@ function human(n: number): string {
 function table(head: string[], rows: string[][], right: boolean[]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]): string =>
-    '  ' + r.map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!))).join('  ').trimEnd();
+    '  ' +
+    r
+      .map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)];
 }
 
 export function formatDescription(d: CheckpointDescription): string {
   const kv: Array<[string, string]> = [
-    ['format', `${d.format} v${d.formatVersion}, ${d.signed ? 'signed (HMAC-SHA256)' : 'unsigned (SHA-256)'}`],
+    [
+      'format',
+      `${d.format} v${d.formatVersion}, ${d.signed ? 'signed (HMAC-SHA256)' : 'unsigned (SHA-256)'}`,
+    ],
     ['size', `${human(d.bytes)} (${d.bytes} bytes)`],
     ['vm', d.vmId],
     ['kind', d.kind],
@@ -147,7 +159,13 @@ export function formatDescription(d: CheckpointDescription): string {
   const kw = Math.max(...kv.map(([k]) => k.length));
   const out = kv.map(([k, v]) => `${k.padEnd(kw)}  ${v}`);
   out.push('', `modules (${d.modules.length})`);
-  out.push(...table(['HASH', 'SIZE'], d.modules.map((m) => [m.hash, human(m.size)]), [false, true]));
+  out.push(
+    ...table(
+      ['HASH', 'SIZE'],
+      d.modules.map((m) => [m.hash, human(m.size)]),
+      [false, true],
+    ),
+  );
   out.push('', `memory (${d.slots.length} slots)`);
   out.push(
     ...table(

@@ -41,7 +41,9 @@ function parseKey(path: string, raw: Buffer): Buffer {
   if (raw.length === KEY_SIZE) return raw;
   const text = raw.toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  throw new Error(`checkpoint key ${path} must hold ${KEY_SIZE} bytes (or ${KEY_SIZE * 2} hex digits), found ${raw.length} bytes`);
+  throw new Error(
+    `checkpoint key ${path} must hold ${KEY_SIZE} bytes (or ${KEY_SIZE * 2} hex digits), found ${raw.length} bytes`,
+  );
 }
 
 export async function loadOrCreateKey(path: string): Promise<Buffer> {

@@ -56,7 +56,8 @@ export const recordTypeName = (type: number): string =>
   RecordType[type] ?? (isOptionalType(type) ? `optional 0x${type.toString(16)}` : String(type));
 
 function checkKey(key: Buffer): void {
-  if (key.length !== KEY_SIZE) throw new Error(`checkpoint key must be ${KEY_SIZE} bytes, got ${key.length}`);
+  if (key.length !== KEY_SIZE)
+    throw new Error(`checkpoint key must be ${KEY_SIZE} bytes, got ${key.length}`);
 }
 
 /** Running digest of a stream: HMAC when keyed, else plain SHA-256. */
@@ -83,8 +84,15 @@ export class RecordEncoder {
 
   constructor(opts: EncoderOptions = {}) {
     if (opts.key) checkKey(opts.key);
-    if (opts.key && opts.transport) throw new Error('RecordEncoder: a keyed stream carries its HMAC; transport mode is for unkeyed streams');
-    this.mode = opts.transport ? EndMode.TRANSPORT : opts.key ? EndMode.HMAC_SHA256 : EndMode.SHA256;
+    if (opts.key && opts.transport)
+      throw new Error(
+        'RecordEncoder: a keyed stream carries its HMAC; transport mode is for unkeyed streams',
+      );
+    this.mode = opts.transport
+      ? EndMode.TRANSPORT
+      : opts.key
+        ? EndMode.HMAC_SHA256
+        : EndMode.SHA256;
     this.digest = opts.transport ? null : newDigest(opts.key);
   }
 
@@ -105,7 +113,9 @@ export class RecordEncoder {
     if (type === RecordType.END) throw new Error('RecordEncoder: use end() to finish a stream');
     if (!this.started) return this.emit(type, payload);
     if (payload.length > MAX_RECORD_PAYLOAD) {
-      throw new Error(`record ${recordTypeName(type)} too large: ${payload.length} bytes > ${MAX_RECORD_PAYLOAD}`);
+      throw new Error(
+        `record ${recordTypeName(type)} too large: ${payload.length} bytes > ${MAX_RECORD_PAYLOAD}`,
+      );
     }
     framed.writeUInt32LE(type >>> 0, 0);
     framed.writeUInt32LE(payload.length, 4);
@@ -128,7 +138,9 @@ export class RecordEncoder {
 
   private emit(type: number, payload: Uint8Array): Buffer {
     if (payload.length > MAX_RECORD_PAYLOAD) {
-      throw new Error(`record ${recordTypeName(type)} too large: ${payload.length} bytes > ${MAX_RECORD_PAYLOAD}`);
+      throw new Error(
+        `record ${recordTypeName(type)} too large: ${payload.length} bytes > ${MAX_RECORD_PAYLOAD}`,
+      );
     }
     const parts: Buffer[] = [];
     if (!this.started) {
@@ -202,10 +214,12 @@ export class RecordDecoder {
     this.name = opts.name ?? 'checkpoint';
     this.allowUnsigned = opts.allowUnsigned ?? false;
     this.transport = opts.transport ?? false;
-    if (this.transport && opts.key) throw new Error('RecordDecoder: transport mode takes no key (the channel authenticates)');
+    if (this.transport && opts.key)
+      throw new Error('RecordDecoder: transport mode takes no key (the channel authenticates)');
     // Without a key only mode 0 can be verified; with one, mode 1 (and mode 0 only if allowed).
     this.hmac = opts.key ? createHmac('sha256', opts.key) : undefined;
-    this.sha = !this.transport && (!opts.key || this.allowUnsigned) ? createHash('sha256') : undefined;
+    this.sha =
+      !this.transport && (!opts.key || this.allowUnsigned) ? createHash('sha256') : undefined;
   }
 
   push(chunk: Buffer): Rec[] {
@@ -220,7 +234,10 @@ export class RecordDecoder {
         const n = Math.min(this.queue.length, STREAM_MAGIC.length);
         const head = this.queue.peek(n);
         if (!head.equals(STREAM_MAGIC.subarray(0, n))) {
-          throw new CheckpointError('not-roam', `not a roam ${this.name}: bad magic (expected "ROAMSTRM")`);
+          throw new CheckpointError(
+            'not-roam',
+            `not a roam ${this.name}: bad magic (expected "ROAMSTRM")`,
+          );
         }
         if (n < STREAM_MAGIC.length) break;
         this.hashed(this.take(STREAM_MAGIC.length));
@@ -271,17 +288,25 @@ export class RecordDecoder {
   /** Call at end of input: throws unless a complete, verified END was seen. */
   finish(): void {
     if (this.ended) return;
-    if (this.bytes === 0) throw new CheckpointError('not-roam', `not a roam ${this.name}: it is empty`);
-    if (!this.magicSeen) throw new CheckpointError('not-roam', `not a roam ${this.name}: only ${this.bytes} bytes`);
+    if (this.bytes === 0)
+      throw new CheckpointError('not-roam', `not a roam ${this.name}: it is empty`);
+    if (!this.magicSeen)
+      throw new CheckpointError('not-roam', `not a roam ${this.name}: only ${this.bytes} bytes`);
     const where = this.pending
       ? `in the middle of a ${recordTypeName(this.pending.type)} record`
       : 'before the END record';
-    throw new CheckpointError('truncated', `${this.name} is truncated: input ended after ${this.bytes} bytes, ${where}`);
+    throw new CheckpointError(
+      'truncated',
+      `${this.name} is truncated: input ended after ${this.bytes} bytes, ${where}`,
+    );
   }
 
   private checkEnd(payload: Buffer, offset: number): void {
     if (payload.length !== 1 + DIGEST_SIZE) {
-      throw new CheckpointError('corrupted', `${this.name} is corrupted: END record at offset ${offset} has ${payload.length} bytes, expected ${1 + DIGEST_SIZE}`);
+      throw new CheckpointError(
+        'corrupted',
+        `${this.name} is corrupted: END record at offset ${offset} has ${payload.length} bytes, expected ${1 + DIGEST_SIZE}`,
+      );
     }
     const mode = payload[0]!;
     const want = payload.subarray(1);
@@ -294,27 +319,50 @@ export class RecordDecoder {
       );
     }
     if (mode === EndMode.TRANSPORT) {
-      if (!want.equals(Buffer.alloc(DIGEST_SIZE))) throw new CheckpointError('corrupted', `${this.name} is corrupted: END of mode ${mode} must carry no digest`);
+      if (!want.equals(Buffer.alloc(DIGEST_SIZE)))
+        throw new CheckpointError(
+          'corrupted',
+          `${this.name} is corrupted: END of mode ${mode} must carry no digest`,
+        );
     } else if (mode === EndMode.SHA256) {
       if (!this.sha) {
-        throw new CheckpointError('unsigned', `${this.name} is not signed (no HMAC) but a key was given; refusing it, since anyone could have written it`);
+        throw new CheckpointError(
+          'unsigned',
+          `${this.name} is not signed (no HMAC) but a key was given; refusing it, since anyone could have written it`,
+        );
       }
       if (!timingSafeEqual(this.sha.digest(), want)) {
-        throw new CheckpointError('corrupted', `${this.name} is corrupted: SHA-256 digest mismatch`);
+        throw new CheckpointError(
+          'corrupted',
+          `${this.name} is corrupted: SHA-256 digest mismatch`,
+        );
       }
     } else if (mode === EndMode.HMAC_SHA256) {
-      if (!this.hmac) throw new CheckpointError('key-required', `${this.name} is signed (HMAC-SHA256): ${KEY_HINT}`);
+      if (!this.hmac)
+        throw new CheckpointError(
+          'key-required',
+          `${this.name} is signed (HMAC-SHA256): ${KEY_HINT}`,
+        );
       if (!timingSafeEqual(this.hmac.digest(), want)) {
-        throw new CheckpointError('tampered', `${this.name} failed authentication (HMAC mismatch): it was modified, or the key is wrong`);
+        throw new CheckpointError(
+          'tampered',
+          `${this.name} failed authentication (HMAC mismatch): it was modified, or the key is wrong`,
+        );
       }
       this.signed = true;
     } else {
-      throw new CheckpointError('corrupted', `${this.name} is corrupted: unknown END digest mode ${mode}`);
+      throw new CheckpointError(
+        'corrupted',
+        `${this.name} is corrupted: unknown END digest mode ${mode}`,
+      );
     }
   }
 
   private trailing(at: number): CheckpointError {
-    return new CheckpointError('trailing', `${this.name} has unexpected bytes after the END record (at offset ${at})`);
+    return new CheckpointError(
+      'trailing',
+      `${this.name} has unexpected bytes after the END record (at offset ${at})`,
+    );
   }
 
   private hashed(b: Buffer): void {

@@ -1,8 +1,15 @@
 // Deterministic synthetic checkpoints, for tests and demos of the formats (and of
 // `roam inspect`) without running a VM: several pre-copy rounds in which pages are
 // rewritten, zeroed and un-zeroed, like a page cleaner would send them.
-import { PAGE_SIZE } from '../checkpoint/frames.js';
-import { FORMAT_VERSION, computeVerify, pageDigest, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import { PAGE_SIZE } from '../memory/frames.js';
+import {
+  FORMAT_VERSION,
+  computeVerify,
+  pageDigest,
+  type PageEntry,
+  type SpaceSizes,
+  type StreamHeader,
+} from './stream.js';
 import type { CheckpointTarget } from './target.js';
 
 export interface SampleCheckpoint {
@@ -29,7 +36,9 @@ function rng(seed: number): () => number {
   };
 }
 
-export function sampleCheckpoint(opts: { seed?: number; slots?: Record<number, number>; rounds?: number } = {}): SampleCheckpoint {
+export function sampleCheckpoint(
+  opts: { seed?: number; slots?: Record<number, number>; rounds?: number } = {},
+): SampleCheckpoint {
   const rand = rng(opts.seed ?? 1);
   const spaces: SpaceSizes = opts.slots ?? { 0: 6, 1: 9, 3: 5 };
   const nRounds = opts.rounds ?? 3;
@@ -57,10 +66,14 @@ export function sampleCheckpoint(opts: { seed?: number; slots?: Record<number, n
         const x = rand();
         let data: Uint8Array | null;
         if (x < 0.2) data = null;
-        else if (x < 0.3) data = new Uint8Array(PAGE_SIZE); // explicit zeros must count as zero
+        else if (x < 0.3)
+          data = new Uint8Array(PAGE_SIZE); // explicit zeros must count as zero
         else data = randomPage();
         batch.push({ slot, page, data });
-        current.set(`${slot}:${page}`, data && data.some((v) => v !== 0) ? Buffer.from(data) : null);
+        current.set(
+          `${slot}:${page}`,
+          data && data.some((v) => v !== 0) ? Buffer.from(data) : null,
+        );
       }
     }
     // Shuffle so writers cannot rely on ordered batches.
@@ -80,13 +93,28 @@ export function sampleCheckpoint(opts: { seed?: number; slots?: Record<number, n
   const processes = Object.keys(spaces)
     .map(Number)
     .filter((s) => s > 0)
-    .map((slot) => ({ pid: slot, slot, argv: [`prog${slot}`, '--flag'], status: 'running', pageCount: spaces[slot] }));
-  const kernel = Buffer.from(JSON.stringify({ version: 'test-1', processes, clock: rand() }), 'utf8');
-  const modules = [Buffer.concat([Buffer.from('\0asm\x01\0\0\0', 'latin1'), Buffer.from(randomPage().subarray(0, 300))])];
+    .map((slot) => ({
+      pid: slot,
+      slot,
+      argv: [`prog${slot}`, '--flag'],
+      status: 'running',
+      pageCount: spaces[slot],
+    }));
+  const kernel = Buffer.from(
+    JSON.stringify({ version: 'test-1', processes, clock: rand() }),
+    'utf8',
+  );
+  const modules = [
+    Buffer.concat([
+      Buffer.from('\0asm\x01\0\0\0', 'latin1'),
+      Buffer.from(randomPage().subarray(0, 300)),
+    ]),
+  ];
   const digests: Array<[number, number, Buffer]> = [];
   for (const slot of [...final.keys()].sort((a, b) => a - b)) {
     const m = final.get(slot)!;
-    for (const page of [...m.keys()].sort((a, b) => a - b)) digests.push([slot, page, pageDigest(m.get(page)!)]);
+    for (const page of [...m.keys()].sort((a, b) => a - b))
+      digests.push([slot, page, pageDigest(m.get(page)!)]);
   }
   const header: StreamHeader = {
     format: FORMAT_VERSION,

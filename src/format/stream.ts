@@ -1,10 +1,16 @@
 // Typed records of the checkpoint stream (DESIGN.md section 4) on top of the record
 // layer: payload encodings, the VERIFY definition, and StreamWriter.
 import { createHash } from 'node:crypto';
-import { PAGE_SIZE, PAGES_PER_SLOT } from '../checkpoint/frames.js';
+import { PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
 import { lz4Compress, lz4Decompress, pageEntryBytes } from './compress.js';
 import { CheckpointError } from './errors.js';
-import { RECORD_HEADER_SIZE, RecordEncoder, RecordType, type EncoderOptions, type Rec } from './records.js';
+import {
+  RECORD_HEADER_SIZE,
+  RecordEncoder,
+  RecordType,
+  type EncoderOptions,
+  type Rec,
+} from './records.js';
 
 /** 2: VERIFY is the incremental page sum of verify.ts (format 1 hashed sorted digests at END). */
 // 3: a transport stream's VERIFY counts pages by presence, not content (verify.ts).
@@ -17,7 +23,7 @@ export interface StreamHeader {
   format: number;
   pageSize: number;
   /** WASM features the VM needs, e.g. ["bulk-memory", "mutable-globals"]. */
-  features: string[];
+  features: readonly string[];
   vmId: string;
   kind: CheckpointKind;
   /** ISO 8601. */
@@ -56,7 +62,8 @@ const asBuffer = (d: Uint8Array): Buffer =>
 
 export const isZeroPage = (data: Uint8Array): boolean => ZERO_PAGE.equals(asBuffer(data));
 
-const corrupted = (what: string): CheckpointError => new CheckpointError('corrupted', `checkpoint is corrupted: ${what}`);
+const corrupted = (what: string): CheckpointError =>
+  new CheckpointError('corrupted', `checkpoint is corrupted: ${what}`);
 
 // ---- HEADER ----
 
@@ -66,18 +73,27 @@ export function encodeHeader(h: StreamHeader): Buffer {
 
 export function decodeHeader(payload: Buffer): StreamHeader {
   const h = parseJson(payload, 'HEADER') as Partial<StreamHeader> | null;
-  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw corrupted('HEADER is not a JSON object');
+  if (typeof h !== 'object' || h === null || Array.isArray(h))
+    throw corrupted('HEADER is not a JSON object');
   if (h.format !== FORMAT_VERSION) {
-    throw new CheckpointError('unsupported', `unsupported checkpoint format version ${JSON.stringify(h.format)} (this roam reads version ${FORMAT_VERSION})`);
+    throw new CheckpointError(
+      'unsupported',
+      `unsupported checkpoint format version ${JSON.stringify(h.format)} (this roam reads version ${FORMAT_VERSION})`,
+    );
   }
   if (h.pageSize !== PAGE_SIZE) {
-    throw new CheckpointError('unsupported', `unsupported checkpoint page size ${JSON.stringify(h.pageSize)} (this roam uses ${PAGE_SIZE})`);
+    throw new CheckpointError(
+      'unsupported',
+      `unsupported checkpoint page size ${JSON.stringify(h.pageSize)} (this roam uses ${PAGE_SIZE})`,
+    );
   }
-  if (!Array.isArray(h.features) || !h.features.every((f) => typeof f === 'string')) throw corrupted('HEADER.features is not a list of strings');
+  if (!Array.isArray(h.features) || !h.features.every((f) => typeof f === 'string'))
+    throw corrupted('HEADER.features is not a list of strings');
   for (const k of ['vmId', 'kind', 'createdAt', 'kernelVersion'] as const) {
     if (typeof h[k] !== 'string') throw corrupted(`HEADER.${k} is not a string`);
   }
-  if (!['checkpoint', 'migration', 'fork'].includes(h.kind!)) throw corrupted(`HEADER.kind ${JSON.stringify(h.kind)} is unknown`);
+  if (!['checkpoint', 'migration', 'fork'].includes(h.kind!))
+    throw corrupted(`HEADER.kind ${JSON.stringify(h.kind)} is unknown`);
   return h as StreamHeader;
 }
 
@@ -91,7 +107,8 @@ function parseJson(payload: Buffer, what: string): unknown {
 
 // ---- MODULE ----
 
-export const moduleHash = (wasm: Uint8Array): string => createHash('sha256').update(wasm).digest('hex');
+export const moduleHash = (wasm: Uint8Array): string =>
+  createHash('sha256').update(wasm).digest('hex');
 
 export function encodeModule(wasm: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify({ hash: moduleHash(wasm) }), 'utf8');
@@ -104,12 +121,17 @@ export function decodeModule(payload: Buffer): { hash: string; bytes: Buffer } {
   if (payload.length < 4) throw corrupted('MODULE record too short');
   const n = payload.readUInt32LE(0);
   if (4 + n > payload.length) throw corrupted('MODULE metadata length exceeds the record');
-  const meta = parseJson(payload.subarray(4, 4 + n), 'MODULE metadata') as { hash?: unknown } | null;
+  const meta = parseJson(payload.subarray(4, 4 + n), 'MODULE metadata') as {
+    hash?: unknown;
+  } | null;
   if (typeof meta?.hash !== 'string') throw corrupted('MODULE metadata has no hash');
   const bytes = payload.subarray(4 + n);
   const actual = moduleHash(bytes);
   if (actual !== meta.hash) {
-    throw new CheckpointError('module-hash', `checkpoint MODULE hash mismatch: recorded ${meta.hash}, content hashes to ${actual}`);
+    throw new CheckpointError(
+      'module-hash',
+      `checkpoint MODULE hash mismatch: recorded ${meta.hash}, content hashes to ${actual}`,
+    );
   }
   return { hash: actual, bytes };
 }
@@ -117,8 +139,10 @@ export function decodeModule(payload: Buffer): { hash: string; bytes: Buffer } {
 // ---- PAGES ----
 
 function checkFrame(slot: number, page: number): void {
-  if (!Number.isInteger(slot) || slot < 0 || slot > 0xffffffff) throw new RangeError(`bad slot ${slot}`);
-  if (!Number.isInteger(page) || page < 0 || page >= PAGES_PER_SLOT) throw new RangeError(`bad page ${page} (slot ${slot})`);
+  if (!Number.isInteger(slot) || slot < 0 || slot > 0xffffffff)
+    throw new RangeError(`bad slot ${slot}`);
+  if (!Number.isInteger(page) || page < 0 || page >= PAGES_PER_SLOT)
+    throw new RangeError(`bad page ${page} (slot ${slot})`);
 }
 
 export interface EncodeOptions {
@@ -138,13 +162,23 @@ interface EncodedPages {
 type Body = { kind: PageKind.RAW; data: Uint8Array } | { kind: PageKind.LZ4; block: Buffer } | null;
 
 /** @param headroom bytes left free in front of the payload (a record header goes there). */
-function encodePagesCounted(batch: readonly PageEntry[], compress: boolean, headroom = 0): EncodedPages & { framed: Buffer } {
-  if (batch.length > MAX_PAGES_PER_RECORD) throw new RangeError(`PAGES record holds at most ${MAX_PAGES_PER_RECORD} pages, got ${batch.length}`);
+function encodePagesCounted(
+  batch: readonly PageEntry[],
+  compress: boolean,
+  headroom = 0,
+): EncodedPages & { framed: Buffer } {
+  if (batch.length > MAX_PAGES_PER_RECORD)
+    throw new RangeError(
+      `PAGES record holds at most ${MAX_PAGES_PER_RECORD} pages, got ${batch.length}`,
+    );
   let dataBytes = 0;
   let nonZero = 0;
   const bodies: Body[] = batch.map((e) => {
     checkFrame(e.slot, e.page);
-    if (e.data && e.data.length !== PAGE_SIZE) throw new RangeError(`page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`);
+    if (e.data && e.data.length !== PAGE_SIZE)
+      throw new RangeError(
+        `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
+      );
     if (e.data === null || isZeroPage(e.data)) return null;
     nonZero++;
     if (compress) {
@@ -190,7 +224,8 @@ export function encodePages(batch: readonly PageEntry[], opts: EncodeOptions = {
 export function decodePages(payload: Buffer): DecodedPage[] {
   if (payload.length < 4) throw corrupted('PAGES record too short');
   const count = payload.readUInt32LE(0);
-  if (count > MAX_PAGES_PER_RECORD) throw corrupted(`PAGES record claims ${count} pages (max ${MAX_PAGES_PER_RECORD})`);
+  if (count > MAX_PAGES_PER_RECORD)
+    throw corrupted(`PAGES record claims ${count} pages (max ${MAX_PAGES_PER_RECORD})`);
   const out: DecodedPage[] = [];
   let at = 4;
   for (let i = 0; i < count; i++) {
@@ -199,7 +234,8 @@ export function decodePages(payload: Buffer): DecodedPage[] {
     const page = payload.readUInt32LE(at + 4);
     const kind = payload[at + 8]!;
     at += 9;
-    if (page >= PAGES_PER_SLOT) throw corrupted(`PAGES entry has page number ${page} >= ${PAGES_PER_SLOT}`);
+    if (page >= PAGES_PER_SLOT)
+      throw corrupted(`PAGES entry has page number ${page} >= ${PAGES_PER_SLOT}`);
     if (kind === PageKind.ZERO) {
       out.push({ slot, page, data: null });
     } else if (kind === PageKind.RAW) {
@@ -210,7 +246,10 @@ export function decodePages(payload: Buffer): DecodedPage[] {
       if (at + 4 > payload.length) throw corrupted('PAGES record ends inside an LZ4 page length');
       const n = payload.readUInt32LE(at);
       at += 4;
-      if (n > payload.length - at) throw corrupted(`LZ4 page ${slot}:${page} claims ${n} bytes, more than the PAGES record holds`);
+      if (n > payload.length - at)
+        throw corrupted(
+          `LZ4 page ${slot}:${page} claims ${n} bytes, more than the PAGES record holds`,
+        );
       let data: Buffer;
       try {
         data = lz4Decompress(payload.subarray(at, at + n), PAGE_SIZE);
@@ -232,19 +271,23 @@ export function decodePages(payload: Buffer): DecodedPage[] {
 export function encodeSpaces(spaces: SpaceSizes): Buffer {
   for (const [slot, n] of Object.entries(spaces)) {
     checkFrame(Number(slot), 0);
-    if (!Number.isInteger(n) || n < 0 || n > PAGES_PER_SLOT) throw new RangeError(`bad page count ${n} for slot ${slot}`);
+    if (!Number.isInteger(n) || n < 0 || n > PAGES_PER_SLOT)
+      throw new RangeError(`bad page count ${n} for slot ${slot}`);
   }
   return Buffer.from(JSON.stringify(spaces), 'utf8');
 }
 
 export function decodeSpaces(payload: Buffer): Map<number, number> {
   const j = parseJson(payload, 'SPACES');
-  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw corrupted('SPACES is not a JSON object');
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    throw corrupted('SPACES is not a JSON object');
   const out = new Map<number, number>();
   for (const [k, v] of Object.entries(j)) {
     const slot = Number(k);
-    if (!/^\d+$/.test(k) || slot > 0xffffffff) throw corrupted(`SPACES has bad slot ${JSON.stringify(k)}`);
-    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > PAGES_PER_SLOT) throw corrupted(`SPACES has bad page count for slot ${k}`);
+    if (!/^\d+$/.test(k) || slot > 0xffffffff)
+      throw corrupted(`SPACES has bad slot ${JSON.stringify(k)}`);
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > PAGES_PER_SLOT)
+      throw corrupted(`SPACES has bad page count for slot ${k}`);
     out.set(slot, v as number);
   }
   return out;
@@ -277,7 +320,8 @@ export function parseRecord(rec: Rec): TypedRecord | undefined {
     case RecordType.KERNEL:
       return { type: RecordType.KERNEL, kernel: rec.payload };
     case RecordType.VERIFY:
-      if (rec.payload.length !== 32) throw corrupted(`VERIFY record has ${rec.payload.length} bytes, expected 32`);
+      if (rec.payload.length !== 32)
+        throw corrupted(`VERIFY record has ${rec.payload.length} bytes, expected 32`);
       return { type: RecordType.VERIFY, verify: rec.payload };
     case RecordType.SPACES:
       return { type: RecordType.SPACES, spaces: decodeSpaces(rec.payload) };
@@ -319,9 +363,14 @@ export class StreamWriter {
   }
 
   header(h: StreamHeader): Promise<void> {
-    if (this.state !== 'new') return Promise.reject(new Error('StreamWriter: HEADER must be the first record'));
+    if (this.state !== 'new')
+      return Promise.reject(new Error('StreamWriter: HEADER must be the first record'));
     if (h.format !== FORMAT_VERSION || h.pageSize !== PAGE_SIZE) {
-      return Promise.reject(new Error(`StreamWriter: header must have format ${FORMAT_VERSION} and pageSize ${PAGE_SIZE}`));
+      return Promise.reject(
+        new Error(
+          `StreamWriter: header must have format ${FORMAT_VERSION} and pageSize ${PAGE_SIZE}`,
+        ),
+      );
     }
     this.state = 'open';
     return this.record(RecordType.HEADER, encodeHeader(h));
@@ -338,7 +387,11 @@ export class StreamWriter {
     try {
       this.open();
       for (let i = 0; i < batch.length; i += MAX_PAGES_PER_RECORD) {
-        const e = encodePagesCounted(batch.slice(i, i + MAX_PAGES_PER_RECORD), this.compress, RECORD_HEADER_SIZE);
+        const e = encodePagesCounted(
+          batch.slice(i, i + MAX_PAGES_PER_RECORD),
+          this.compress,
+          RECORD_HEADER_SIZE,
+        );
         counts.raw += e.nonZero * PAGE_SIZE;
         counts.data += e.dataBytes;
         bufs.push(this.enc.encodeFramed(RecordType.PAGES, e.framed));
@@ -358,7 +411,8 @@ export class StreamWriter {
   }
 
   verify(digest: Uint8Array): Promise<void> {
-    if (digest.length !== 32) return Promise.reject(new RangeError(`VERIFY digest must be 32 bytes, got ${digest.length}`));
+    if (digest.length !== 32)
+      return Promise.reject(new RangeError(`VERIFY digest must be 32 bytes, got ${digest.length}`));
     return this.record(RecordType.VERIFY, digest);
   }
 
@@ -397,7 +451,10 @@ export class StreamWriter {
     return this.queue([buf]);
   }
 
-  private queue(bufs: Buffer[], counts?: { pages: number; raw: number; data: number }): Promise<void> {
+  private queue(
+    bufs: Buffer[],
+    counts?: { pages: number; raw: number; data: number },
+  ): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.failure !== undefined) throw this.failure;
       try {

@@ -4,7 +4,13 @@
 import { dirname } from 'node:path';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ImageWriter } from './image.js';
-import { StreamWriter, type PageEntry, type Sink, type SpaceSizes, type StreamHeader } from './stream.js';
+import {
+  StreamWriter,
+  type PageEntry,
+  type Sink,
+  type SpaceSizes,
+  type StreamHeader,
+} from './stream.js';
 
 export interface CheckpointTarget {
   begin(header: StreamHeader, modules: Buffer[]): Promise<void>;
@@ -22,11 +28,17 @@ export interface CheckpointTarget {
 }
 
 /** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
-export function streamTarget(sink: Sink, opts: { key?: Buffer; transport?: boolean; what?: string } = {}): CheckpointTarget & { readonly writer: StreamWriter } {
+export function streamTarget(
+  sink: Sink,
+  opts: { key?: Buffer; transport?: boolean; what?: string } = {},
+): CheckpointTarget & { readonly writer: StreamWriter } {
   const w = new StreamWriter(sink, { key: opts.key, transport: opts.transport });
   let aborted: Error | undefined;
   const live = (): void => {
-    if (aborted) throw new Error(`${opts.what ?? 'checkpoint'} aborted: ${aborted.message}`, { cause: aborted });
+    if (aborted)
+      throw new Error(`${opts.what ?? 'checkpoint'} aborted: ${aborted.message}`, {
+        cause: aborted,
+      });
   };
   return {
     writer: w,
@@ -61,9 +73,14 @@ function fsError(what: string, path: string, cause: unknown): Error {
   return new Error(`${what} ${path}: ${msg}`, { cause });
 }
 
-export function fileTarget(path: string, opts: { format: 'stream' | 'image'; key?: Buffer }): CheckpointTarget {
+export function fileTarget(
+  path: string,
+  opts: { format: 'stream' | 'image'; key?: Buffer },
+): CheckpointTarget {
   const partial = `${path}.partial`;
-  return opts.format === 'image' ? imageFileTarget(path, partial, opts.key) : streamFileTarget(path, partial, opts.key);
+  return opts.format === 'image'
+    ? imageFileTarget(path, partial, opts.key)
+    : streamFileTarget(path, partial, opts.key);
 }
 
 /** Shared life cycle of file targets: any failure removes the partial file. */
@@ -81,7 +98,8 @@ abstract class FileTargetBase implements CheckpointTarget {
   protected abstract closeQuietly(): Promise<void>;
 
   begin(header: StreamHeader, modules: Buffer[]): Promise<void> {
-    if (this.state !== 'new') return Promise.reject(new Error(`checkpoint ${this.path}: begin() called twice`));
+    if (this.state !== 'new')
+      return Promise.reject(new Error(`checkpoint ${this.path}: begin() called twice`));
     this.state = 'open';
     return this.guard('writing checkpoint', () => this.doBegin(header, modules));
   }
@@ -105,7 +123,10 @@ abstract class FileTargetBase implements CheckpointTarget {
   }
 
   private async guard(what: string, f: () => Promise<void>, needOpen = false): Promise<void> {
-    if (needOpen && this.state !== 'open') throw new Error(`checkpoint ${this.path}: target is ${this.state === 'new' ? 'not begun' : this.state}`);
+    if (needOpen && this.state !== 'open')
+      throw new Error(
+        `checkpoint ${this.path}: target is ${this.state === 'new' ? 'not begun' : this.state}`,
+      );
     try {
       await f();
     } catch (e) {
@@ -135,17 +156,24 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function streamFileTarget(path: string, partial: string, key: Buffer | undefined): CheckpointTarget {
+function streamFileTarget(
+  path: string,
+  partial: string,
+  key: Buffer | undefined,
+): CheckpointTarget {
   let fh: FileHandle | undefined;
   let position = 0;
-  const writer = new StreamWriter(async (chunk) => {
-    let at = 0;
-    while (at < chunk.length) {
-      const { bytesWritten } = await fh!.write(chunk, at, chunk.length - at, position);
-      at += bytesWritten;
-      position += bytesWritten;
-    }
-  }, { key });
+  const writer = new StreamWriter(
+    async (chunk) => {
+      let at = 0;
+      while (at < chunk.length) {
+        const { bytesWritten } = await fh!.write(chunk, at, chunk.length - at, position);
+        at += bytesWritten;
+        position += bytesWritten;
+      }
+    },
+    { key },
+  );
   class T extends FileTargetBase {
     get bytesWritten(): number {
       return writer.bytesWritten;
@@ -159,7 +187,12 @@ function streamFileTarget(path: string, partial: string, key: Buffer | undefined
       await writer.pages(batch);
     }
     protected async doFinish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void> {
-      await Promise.all([writer.spaces(spaces), writer.kernel(kernel), writer.verify(verify), writer.end()]);
+      await Promise.all([
+        writer.spaces(spaces),
+        writer.kernel(kernel),
+        writer.verify(verify),
+        writer.end(),
+      ]);
       await fh!.sync();
       const f = fh!;
       fh = undefined;

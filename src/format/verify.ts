@@ -29,7 +29,8 @@ export const PRESENT: Uint8Array = new Uint8Array(DIGEST_BYTES);
 
 /** SHA-256 of one 4096-byte page. */
 // One-shot hashing: per-page calls dominate checkpoint time, and this avoids a Hash object each.
-export const pageDigest = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer') as unknown as Buffer;
+export const pageDigest = (data: Uint8Array): Buffer =>
+  hash('sha256', data, 'buffer') as unknown as Buffer;
 
 /** murmur3's finaliser: a cheap bijective mix of 32 bits. */
 function fmix32(h: number): number {
@@ -62,7 +63,10 @@ export class PageDigests {
     let s = this.slots.get(slot);
     if (!s) {
       if (digest === null) return;
-      this.slots.set(slot, (s = { digests: new Uint8Array(DIGEST_BYTES * 256), has: new Uint8Array(256) }));
+      this.slots.set(
+        slot,
+        (s = { digests: new Uint8Array(DIGEST_BYTES * 256), has: new Uint8Array(256) }),
+      );
     }
     if (page < s.has.length && s.has[page]) {
       this.add(slot, page, s.digests, page * DIGEST_BYTES, -1);
@@ -70,7 +74,8 @@ export class PageDigests {
       this.count--;
     }
     if (digest === null) return;
-    if (digest.length !== DIGEST_BYTES) throw new RangeError(`page digest must be ${DIGEST_BYTES} bytes, got ${digest.length}`);
+    if (digest.length !== DIGEST_BYTES)
+      throw new RangeError(`page digest must be ${DIGEST_BYTES} bytes, got ${digest.length}`);
     if (page >= s.has.length) s = this.grow(slot, s, page);
     s.digests.set(digest, page * DIGEST_BYTES);
     s.has[page] = 1;
@@ -96,7 +101,8 @@ export class PageDigests {
 
   /** The pages held of one frame space, ascending. */
   pagesOf(slot: number): number[] {
-    const s = this.slots.get(slot), out: number[] = [];
+    const s = this.slots.get(slot),
+      out: number[] = [];
     if (s) for (let page = 0; page < s.has.length; page++) if (s.has[page]) out.push(page);
     return out;
   }
@@ -106,7 +112,8 @@ export class PageDigests {
     for (const slot of this.slotIds().sort((a, b) => a - b)) {
       const s = this.slots.get(slot)!;
       for (let page = 0; page < s.has.length; page++) {
-        if (s.has[page]) yield [slot, page, s.digests.subarray(page * DIGEST_BYTES, (page + 1) * DIGEST_BYTES)];
+        if (s.has[page])
+          yield [slot, page, s.digests.subarray(page * DIGEST_BYTES, (page + 1) * DIGEST_BYTES)];
       }
     }
   }
@@ -146,7 +153,10 @@ export class PageDigests {
  * `pages` is a PageDigests kept as the pages went by, or (slot, page, digest)
  * triples in any order (each frame at most once).
  */
-export function computeVerify(kernel: Uint8Array, pages: PageDigests | Iterable<readonly [number, number, Uint8Array]>): Buffer {
+export function computeVerify(
+  kernel: Uint8Array,
+  pages: PageDigests | Iterable<readonly [number, number, Uint8Array]>,
+): Buffer {
   let set: PageDigests;
   if (pages instanceof PageDigests) set = pages;
   else {
@@ -158,5 +168,10 @@ export function computeVerify(kernel: Uint8Array, pages: PageDigests | Iterable<
   }
   const count = Buffer.alloc(4);
   count.writeUInt32LE(set.count, 0);
-  return createHash('sha256').update(VERIFY_TAG).update(count).update(set.sum()).update(kernel).digest();
+  return createHash('sha256')
+    .update(VERIFY_TAG)
+    .update(count)
+    .update(set.sum())
+    .update(kernel)
+    .digest();
 }

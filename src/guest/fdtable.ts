@@ -3,12 +3,19 @@
 import type { Handle } from './fs.js';
 
 export type Fd =
-  | { t: 'stdin' } | { t: 'stdout' } | { t: 'stderr' }
+  | { t: 'stdin' }
+  | { t: 'stdout' }
+  | { t: 'stderr' }
   | { t: 'file'; mount: number; h: Handle; pos: number; append: boolean; nonblock?: boolean }
   | { t: 'dir'; mount: number; h: Handle; preopen?: string }
   | { t: 'devdir'; preopen: string }
   | { t: 'netdir'; preopen: string; sub: string }
-  | { t: 'dev'; name: 'null' | 'zero' | 'urandom' | 'checkpoint'; session?: number; arrived?: boolean }
+  | {
+      t: 'dev';
+      name: 'null' | 'zero' | 'urandom' | 'checkpoint';
+      session?: number;
+      arrived?: boolean;
+    }
   | { t: 'sock'; sock: number; nonblock?: boolean };
 
 export class FdTable {

@@ -164,7 +164,12 @@ export interface ResolveOptions {
  * start directory). Keeping the chain makes `..` exact even after symlinks and lets
  * an escape above the root be refused as NOTCAPABLE.
  */
-export function resolvePath<N>(ns: Namespace<N>, start: N[], path: string, opts: ResolveOptions): Resolved<N> {
+export function resolvePath<N>(
+  ns: Namespace<N>,
+  start: N[],
+  path: string,
+  opts: ResolveOptions,
+): Resolved<N> {
   const sp = splitPath(path);
   if (sp.absolute) throw new WasiError(Errno.NOTCAPABLE, 'absolute path');
   if (sp.parts.length === 0) throw new WasiError(Errno.NOENT, 'empty path');
@@ -192,7 +197,8 @@ export function resolvePath<N>(ns: Namespace<N>, start: N[], path: string, opts:
     checkName(comp);
     const child = ns.child(cur, comp);
     if (child === null) {
-      if (last && opts.allowMissing) return { parents: stack, name: comp, node: null, trailingSlash: sp.trailingSlash };
+      if (last && opts.allowMissing)
+        return { parents: stack, name: comp, node: null, trailingSlash: sp.trailingSlash };
       throw new WasiError(Errno.NOENT);
     }
     if (ns.isSymlink(child) && (!last || follow)) {

@@ -6,19 +6,52 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Errno, FileType, WasiError } from './errno.js';
 import {
-  DirEntry, FsBackend, Handle, Namespace, OpenOptions, Resolved, Stat, resolvePath,
+  DirEntry,
+  FsBackend,
+  Handle,
+  Namespace,
+  OpenOptions,
+  Resolved,
+  Stat,
+  resolvePath,
 } from './fs.js';
 
 const HOST_ERRNO: Record<string, number> = {
-  ENOENT: Errno.NOENT, EEXIST: Errno.EXIST, ENOTDIR: Errno.NOTDIR, EISDIR: Errno.ISDIR,
-  ENOTEMPTY: Errno.NOTEMPTY, EACCES: Errno.ACCES, EPERM: Errno.PERM, ELOOP: Errno.LOOP,
-  EINVAL: Errno.INVAL, ENOSPC: Errno.NOSPC, EXDEV: Errno.XDEV, EBADF: Errno.BADF,
-  EBUSY: Errno.BUSY, EMFILE: Errno.MFILE, ENFILE: Errno.NFILE, ENAMETOOLONG: Errno.NAMETOOLONG,
-  EROFS: Errno.ROFS, EFBIG: Errno.FBIG, EIO: Errno.IO, EMLINK: Errno.MLINK,
-  ENOTSUP: Errno.NOTSUP, EOPNOTSUPP: Errno.NOTSUP, ETXTBSY: Errno.TXTBSY, EDQUOT: Errno.DQUOT,
-  ENOMEM: Errno.NOMEM, EAGAIN: Errno.AGAIN, ENXIO: Errno.NXIO, EOVERFLOW: Errno.OVERFLOW,
-  ESPIPE: Errno.SPIPE, EFAULT: Errno.FAULT, ENOSYS: Errno.NOSYS, ESTALE: Errno.STALE,
-  EINTR: Errno.INTR, ENODEV: Errno.NODEV, EILSEQ: Errno.ILSEQ,
+  ENOENT: Errno.NOENT,
+  EEXIST: Errno.EXIST,
+  ENOTDIR: Errno.NOTDIR,
+  EISDIR: Errno.ISDIR,
+  ENOTEMPTY: Errno.NOTEMPTY,
+  EACCES: Errno.ACCES,
+  EPERM: Errno.PERM,
+  ELOOP: Errno.LOOP,
+  EINVAL: Errno.INVAL,
+  ENOSPC: Errno.NOSPC,
+  EXDEV: Errno.XDEV,
+  EBADF: Errno.BADF,
+  EBUSY: Errno.BUSY,
+  EMFILE: Errno.MFILE,
+  ENFILE: Errno.NFILE,
+  ENAMETOOLONG: Errno.NAMETOOLONG,
+  EROFS: Errno.ROFS,
+  EFBIG: Errno.FBIG,
+  EIO: Errno.IO,
+  EMLINK: Errno.MLINK,
+  ENOTSUP: Errno.NOTSUP,
+  EOPNOTSUPP: Errno.NOTSUP,
+  ETXTBSY: Errno.TXTBSY,
+  EDQUOT: Errno.DQUOT,
+  ENOMEM: Errno.NOMEM,
+  EAGAIN: Errno.AGAIN,
+  ENXIO: Errno.NXIO,
+  EOVERFLOW: Errno.OVERFLOW,
+  ESPIPE: Errno.SPIPE,
+  EFAULT: Errno.FAULT,
+  ENOSYS: Errno.NOSYS,
+  ESTALE: Errno.STALE,
+  EINTR: Errno.INTR,
+  ENODEV: Errno.NODEV,
+  EILSEQ: Errno.ILSEQ,
 };
 
 /** The WASI errno for a Node fs error (IO for anything unexpected). */
@@ -71,7 +104,8 @@ export class HostFs implements FsBackend {
   constructor(hostDir: string) {
     this.rootGiven = path.resolve(hostDir);
     this.rootReal = host(() => fs.realpathSync(this.rootGiven));
-    if (!fs.statSync(this.rootReal).isDirectory()) throw new WasiError(Errno.NOTDIR, `${hostDir} is not a directory`);
+    if (!fs.statSync(this.rootReal).isDirectory())
+      throw new WasiError(Errno.NOTDIR, `${hostDir} is not a directory`);
     this.ns = {
       isDir: (n) => this.lstat(n)?.isDirectory() ?? false,
       isSymlink: (n) => this.lstat(n)?.isSymbolicLink() ?? false,
@@ -103,11 +137,14 @@ export class HostFs implements FsBackend {
     const follow = o.excl && o.create ? false : (o.follow ?? true);
     const r = this.resolve(dir, p, follow, !!o.create);
     if (r.node === null) {
-      if (r.trailingSlash) throw new WasiError(Errno.ISDIR, 'cannot create a file with a trailing slash');
+      if (r.trailingSlash)
+        throw new WasiError(Errno.ISDIR, 'cannot create a file with a trailing slash');
       if (o.directory) throw new WasiError(Errno.INVAL, 'cannot create a directory with open');
       const h = this.join(r.parents[r.parents.length - 1], r.name);
       this.forget(h);
-      const fd = host(() => fs.openSync(this.safeAbs(h), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666));
+      const fd = host(() =>
+        fs.openSync(this.safeAbs(h), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666),
+      );
       this.fds.set(h, { fd, writable: true, refs: 1 });
       return h;
     }
@@ -142,10 +179,18 @@ export class HostFs implements FsBackend {
   stat(h: Handle): Stat {
     const rel = this.handle(h);
     const c = this.fds.get(rel);
-    const s = host(() => (c ? fs.fstatSync(c.fd, { bigint: true }) : fs.lstatSync(this.safeAbs(rel), { bigint: true })));
+    const s = host(() =>
+      c ? fs.fstatSync(c.fd, { bigint: true }) : fs.lstatSync(this.safeAbs(rel), { bigint: true }),
+    );
     return {
-      dev: s.dev, ino: s.ino, filetype: fileTypeOf(s), nlink: s.nlink, size: s.size,
-      atim: s.atimeNs, mtim: s.mtimeNs, ctim: s.ctimeNs,
+      dev: s.dev,
+      ino: s.ino,
+      filetype: fileTypeOf(s),
+      nlink: s.nlink,
+      size: s.size,
+      atim: s.atimeNs,
+      mtim: s.mtimeNs,
+      ctim: s.ctimeNs,
     };
   }
 
@@ -189,7 +234,8 @@ export class HostFs implements FsBackend {
     const abs = this.safeAbs(rel);
     const self = host(() => fs.lstatSync(abs, { bigint: true }));
     if (!self.isDirectory()) throw new WasiError(Errno.NOTDIR);
-    const parentIno = rel === ROOT ? self.ino : host(() => fs.lstatSync(path.dirname(abs), { bigint: true })).ino;
+    const parentIno =
+      rel === ROOT ? self.ino : host(() => fs.lstatSync(path.dirname(abs), { bigint: true })).ino;
     const out: DirEntry[] = [
       { name: '.', ino: self.ino, filetype: FileType.DIRECTORY },
       { name: '..', ino: parentIno, filetype: FileType.DIRECTORY },
@@ -206,7 +252,9 @@ export class HostFs implements FsBackend {
   mkdir(dir: Handle, p: string): void {
     const r = this.resolveEntry(dir, p, true);
     if (r.node !== null || r.name === '.') throw new WasiError(Errno.EXIST);
-    host(() => fs.mkdirSync(this.safeAbs(this.join(r.parents[r.parents.length - 1], r.name)), 0o777));
+    host(() =>
+      fs.mkdirSync(this.safeAbs(this.join(r.parents[r.parents.length - 1], r.name)), 0o777),
+    );
   }
 
   unlink(dir: Handle, p: string): void {
@@ -221,7 +269,8 @@ export class HostFs implements FsBackend {
 
   rmdir(dir: Handle, p: string): void {
     const r = this.resolveEntry(dir, p, false);
-    if (r.name === '.') throw new WasiError(stripSlash(p)[0].endsWith('..') ? Errno.NOTEMPTY : Errno.INVAL);
+    if (r.name === '.')
+      throw new WasiError(stripSlash(p)[0].endsWith('..') ? Errno.NOTEMPTY : Errno.INVAL);
     const h = this.handleOf(r);
     if (!this.lstat(h)?.isDirectory()) throw new WasiError(Errno.NOTDIR);
     host(() => fs.rmdirSync(this.safeAbs(h)));
@@ -231,7 +280,8 @@ export class HostFs implements FsBackend {
   rename(dir: Handle, oldPath: string, newDir: Handle, newPath: string): void {
     const src = this.resolveEntry(dir, oldPath, false);
     const dst = this.resolveEntry(newDir, newPath, true);
-    if (src.name === '.' || dst.name === '.') throw new WasiError(Errno.INVAL, 'cannot rename . or ..');
+    if (src.name === '.' || dst.name === '.')
+      throw new WasiError(Errno.INVAL, 'cannot rename . or ..');
     const from = this.handleOf(src);
     const to = this.join(dst.parents[dst.parents.length - 1], dst.name);
     const isDir = this.lstat(from)?.isDirectory() ?? false;
@@ -249,7 +299,9 @@ export class HostFs implements FsBackend {
     if (r.node !== null || r.name === '.') throw new WasiError(Errno.EXIST);
     if (r.trailingSlash) throw new WasiError(Errno.NOENT);
     // Any target text is allowed: following it is what the walker confines.
-    host(() => fs.symlinkSync(target, this.safeAbs(this.join(r.parents[r.parents.length - 1], r.name))));
+    host(() =>
+      fs.symlinkSync(target, this.safeAbs(this.join(r.parents[r.parents.length - 1], r.name))),
+    );
   }
 
   readlink(dir: Handle, p: string): string {
@@ -261,7 +313,8 @@ export class HostFs implements FsBackend {
   link(dir: Handle, oldPath: string, newDir: Handle, newPath: string): void {
     const src = this.resolveEntry(dir, oldPath, false);
     const from = this.handleOf(src);
-    if (this.lstat(from)?.isDirectory()) throw new WasiError(Errno.PERM, 'hard link to a directory');
+    if (this.lstat(from)?.isDirectory())
+      throw new WasiError(Errno.PERM, 'hard link to a directory');
     if (src.trailingSlash) throw new WasiError(Errno.NOTDIR);
     const dst = this.resolveEntry(newDir, newPath, true);
     if (dst.node !== null || dst.name === '.') throw new WasiError(Errno.EXIST);
@@ -276,7 +329,11 @@ export class HostFs implements FsBackend {
   private handle(h: Handle): string {
     if (typeof h !== 'string') throw new WasiError(Errno.BADF, `not a host handle: ${String(h)}`);
     if (h === ROOT) return h;
-    if (h === '' || h.startsWith('/') || h.split('/').some((c) => c === '' || c === '.' || c === '..')) {
+    if (
+      h === '' ||
+      h.startsWith('/') ||
+      h.split('/').some((c) => c === '' || c === '.' || c === '..')
+    ) {
       throw new WasiError(Errno.NOTCAPABLE, `bad host handle ${h}`);
     }
     return h;
@@ -318,11 +375,17 @@ export class HostFs implements FsBackend {
       let acc = '';
       for (const c of rel.split('/')) out.push((acc = acc ? `${acc}/${c}` : c));
     }
-    if (!this.lstat(rel)?.isDirectory()) throw new WasiError(this.lstat(rel) ? Errno.NOTDIR : Errno.NOENT);
+    if (!this.lstat(rel)?.isDirectory())
+      throw new WasiError(this.lstat(rel) ? Errno.NOTDIR : Errno.NOENT);
     return out;
   }
 
-  private resolve(dir: Handle, p: string, follow: boolean, allowMissing: boolean): Resolved<string> {
+  private resolve(
+    dir: Handle,
+    p: string,
+    follow: boolean,
+    allowMissing: boolean,
+  ): Resolved<string> {
     const r = resolvePath(this.ns, this.chain(dir), p, { follow, allowMissing });
     // Belt and braces: the walker confines lexically; realpath confirms on the host.
     this.safeAbs(r.node ?? this.join(r.parents[r.parents.length - 1], r.name));
@@ -348,7 +411,8 @@ export class HostFs implements FsBackend {
     } catch (e) {
       // Directories and read-only files can still be opened for reading.
       const code = (e as NodeJS.ErrnoException).code;
-      if (!['EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ETXTBSY'].includes(code ?? '')) throw new WasiError(hostErrno(e), (e as Error).message);
+      if (!['EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ETXTBSY'].includes(code ?? ''))
+        throw new WasiError(hostErrno(e), (e as Error).message);
       return { fd: host(() => fs.openSync(abs, O_RDONLY | O_NOFOLLOW)), writable: false };
     }
   }

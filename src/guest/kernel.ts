@@ -3,7 +3,8 @@
 // dirty-tracked like program memory), sockets and clocks, and keeps all of it
 // serialisable so that a checkpoint holds the whole VM.
 import path from 'node:path';
-import { KERNEL_POOL_SLOT, type FrameSpace } from '../checkpoint/frames.js';
+import { randomBytes } from 'node:crypto';
+import { KERNEL_POOL_SLOT, type FrameSpace } from '../memory/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
 import { Clock, type ClockState } from './clock.js';
 import { FdTable, type Fd } from './fdtable.js';
@@ -17,6 +18,9 @@ import { Scheduler } from './scheduler.js';
 import { wasiImports } from './wasi.js';
 
 export const KERNEL_VERSION = 'roam-kernel/1';
+
+/** A new VM's id: random, so two hosts never hand out the same one. */
+export const newVmId = (): string => randomBytes(6).toString('hex');
 
 export interface KernelOptions {
   vmId: string;
@@ -97,13 +101,18 @@ export class Kernel {
   private exited = false;
   readonly log: (msg: string) => void;
 
-  constructor(readonly opts: KernelOptions, restored?: { clock: ClockState; pool: PagePool; ramdisk: KernelState['ramdisk'] }) {
+  constructor(
+    readonly opts: KernelOptions,
+    restored?: { clock: ClockState; pool: PagePool; ramdisk: KernelState['ramdisk'] },
+  ) {
     this.log = opts.log ?? ((m) => process.stderr.write(`roam: ${m}\n`));
     this.clock = new Clock(restored?.clock);
     const limitPages = opts.diskMiB ? opts.diskMiB * 256 : undefined;
     this.pool = restored?.pool ?? new PagePool({ limitPages });
     const now = () => this.clock.realtime();
-    this.ramdisk = restored ? RamDisk.restore(restored.ramdisk, this.pool, now) : new RamDisk(this.pool, now);
+    this.ramdisk = restored
+      ? RamDisk.restore(restored.ramdisk, this.pool, now)
+      : new RamDisk(this.pool, now);
     this.dirs = opts.dirs ?? [];
     this.listeners = opts.tcplisten ?? [];
     this.mounts = [this.ramdisk, ...this.dirs.map((d) => new HostFs(path.resolve(d.host)))];
@@ -158,16 +167,36 @@ export class Kernel {
     table.add({ t: 'dir', mount: 0, h: this.ramdisk.root(), preopen: '/' });
     table.add({ t: 'devdir', preopen: '/dev' });
     table.add({ t: 'netdir', preopen: '/net', sub: '' });
-    this.dirs.forEach((d, i) => table.add({ t: 'dir', mount: i + 1, h: this.mounts[i + 1].root(), preopen: d.guest }));
+    this.dirs.forEach((d, i) =>
+      table.add({ t: 'dir', mount: i + 1, h: this.mounts[i + 1].root(), preopen: d.guest }),
+    );
     for (const id of listenerIds) table.add({ t: 'sock', sock: id });
     return this.addProcess(pid, mod, argv, env, table);
   }
 
-  private addProcess(pid: number, mod: PreparedModule, argv: string[], env: string[], table: FdTable, memory?: WebAssembly.Memory): Process {
+  private addProcess(
+    pid: number,
+    mod: PreparedModule,
+    argv: string[],
+    env: string[],
+    table: FdTable,
+    memory?: WebAssembly.Memory,
+  ): Process {
     const maxPages = this.opts.memoryMiB ? Math.floor(this.opts.memoryMiB * 16) : undefined; // 64 KiB wasm pages
     if (maxPages !== undefined && maxPages < mod.meta.initialPages)
-      throw new Error(`${argv[0]} needs at least ${Math.ceil(mod.meta.initialPages / 16)} MiB of memory to start; the limit is ${this.opts.memoryMiB} MiB`);
-    const p = new Process(pid, pid, argv, env, mod, (proc) => wasiImports(this, proc), maxPages, memory);
+      throw new Error(
+        `${argv[0]} needs at least ${Math.ceil(mod.meta.initialPages / 16)} MiB of memory to start; the limit is ${this.opts.memoryMiB} MiB`,
+      );
+    const p = new Process(
+      pid,
+      pid,
+      argv,
+      env,
+      mod,
+      (proc) => wasiImports(this, proc),
+      maxPages,
+      memory,
+    );
     this.processes.set(pid, p);
     this.fds.set(pid, table);
     return p;
@@ -207,7 +236,16 @@ export class Kernel {
     const old = this.timers.get(p.pid);
     if (old) clearTimeout(old);
     const ms = Number(until - this.clock.monotonic()) / 1e6;
-    this.timers.set(p.pid, setTimeout(() => { this.timers.delete(p.pid); this.wake(p); }, Math.max(0, ms)));
+    this.timers.set(
+      p.pid,
+      setTimeout(
+        () => {
+          this.timers.delete(p.pid);
+          this.wake(p);
+        },
+        Math.max(0, ms),
+      ),
+    );
   }
 
   private trap(p: Process, err: unknown): void {
@@ -240,9 +278,18 @@ export class Kernel {
   readStdin(dst: Uint8Array): number | null {
     if (!this.stdinAttached) {
       this.stdinAttached = true;
-      process.stdin.on('data', (d: Buffer) => { this.stdinQ.push(d); this.wakeAll(); });
-      process.stdin.on('end', () => { this.stdinEof = true; this.wakeAll(); });
-      process.stdin.on('error', () => { this.stdinEof = true; this.wakeAll(); });
+      process.stdin.on('data', (d: Buffer) => {
+        this.stdinQ.push(d);
+        this.wakeAll();
+      });
+      process.stdin.on('end', () => {
+        this.stdinEof = true;
+        this.wakeAll();
+      });
+      process.stdin.on('error', () => {
+        this.stdinEof = true;
+        this.wakeAll();
+      });
     }
     if (this.stdinQ.length === 0) return this.stdinEof ? 0 : null;
     const chunk = this.stdinQ[0];
@@ -270,7 +317,10 @@ export class Kernel {
   unfence(): void {
     const held = this.heldStdio;
     this.heldStdio = null;
-    for (const [fd, b] of held ?? []) (fd === 1 ? (this.opts.stdout ?? ((x) => process.stdout.write(x))) : (this.opts.stderr ?? ((x) => process.stderr.write(x))))(b);
+    for (const [fd, b] of held ?? [])
+      (fd === 1
+        ? (this.opts.stdout ?? ((x) => process.stdout.write(x)))
+        : (this.opts.stderr ?? ((x) => process.stderr.write(x))))(b);
     for (const s of this.sockets.values()) if (s instanceof Connection) s.unfence();
     this.wakeAll();
   }
@@ -281,20 +331,40 @@ export class Kernel {
   save(): KernelState {
     const processes: ProcessState[] = [];
     for (const p of this.processes.values()) {
-      const saved: SavedProcess = p.status === 'exited' ? { virtPages: 0, globals: {}, stack: null } : p.save();
+      const saved: SavedProcess =
+        p.status === 'exited' ? { virtPages: 0, globals: {}, stack: null } : p.save();
       processes.push({
-        ...saved, pid: p.pid, slot: p.slot, argv: p.argv, env: p.env, module: p.mod.meta.hash,
-        status: p.status, exitCode: p.exitCode, unwound: p.unwound,
+        ...saved,
+        pid: p.pid,
+        slot: p.slot,
+        argv: p.argv,
+        env: p.env,
+        module: p.mod.meta.hash,
+        status: p.status,
+        exitCode: p.exitCode,
+        unwound: p.unwound,
         wait: p.wait ? { reason: p.wait.reason, until: p.wait.until?.toString() } : null,
         fds: this.fds.get(p.pid)!.toJSON(),
       });
     }
-    const sockets: Array<[number, SocketState]> = [...this.sockets].map(([id, s]) => [id, s.save()]);
+    const sockets: Array<[number, SocketState]> = [...this.sockets].map(([id, s]) => [
+      id,
+      s.save(),
+    ]);
     return {
-      version: KERNEL_VERSION, vmId: this.vmId, clock: this.clock.save(),
-      stdoutBytes: this.stdoutBytes, stderrBytes: this.stderrBytes,
-      pool: this.pool.toJSON(), ramdisk: this.ramdisk.toJSON(), dirs: this.dirs, listeners: this.listeners,
-      sockets, nextSock: this.nextSock, nextPid: this.nextPid, processes,
+      version: KERNEL_VERSION,
+      vmId: this.vmId,
+      clock: this.clock.save(),
+      stdoutBytes: this.stdoutBytes,
+      stderrBytes: this.stderrBytes,
+      pool: this.pool.toJSON(),
+      ramdisk: this.ramdisk.toJSON(),
+      dirs: this.dirs,
+      listeners: this.listeners,
+      sockets,
+      nextSock: this.nextSock,
+      nextPid: this.nextPid,
+      processes,
     };
   }
 
@@ -311,9 +381,14 @@ export class Kernel {
     prebuilt: (slot: number) => WebAssembly.Memory | undefined = () => undefined,
   ): Promise<Kernel> {
     if (state.version !== KERNEL_VERSION)
-      throw new Error(`checkpoint was taken by guest kernel ${state.version}; this roam runs ${KERNEL_VERSION}`);
+      throw new Error(
+        `checkpoint was taken by guest kernel ${state.version}; this roam runs ${KERNEL_VERSION}`,
+      );
     const pool = PagePool.restore(state.pool, pages(KERNEL_POOL_SLOT));
-    const k = new Kernel({ ...opts, dirs: state.dirs, tcplisten: state.listeners }, { clock: state.clock, pool, ramdisk: state.ramdisk });
+    const k = new Kernel(
+      { ...opts, dirs: state.dirs, tcplisten: state.listeners },
+      { clock: state.clock, pool, ramdisk: state.ramdisk },
+    );
     k.stdoutBytes = state.stdoutBytes;
     k.stderrBytes = state.stderrBytes;
     k.nextPid = state.nextPid;
@@ -332,12 +407,15 @@ export class Kernel {
       const mod = await module(ps.module);
       const table = FdTable.from(ps.fds);
       // A program blocked reading /dev/checkpoint learns that it has arrived.
-      for (const fd of table.entries.values()) if (fd.t === 'dev' && fd.name === 'checkpoint') fd.arrived = true;
+      for (const fd of table.entries.values())
+        if (fd.t === 'dev' && fd.name === 'checkpoint') fd.arrived = true;
       const memory = ps.status === 'exited' ? undefined : prebuilt(ps.slot);
       const p = k.addProcess(ps.pid, mod, ps.argv, ps.env, table, memory);
       p.status = ps.status;
       p.exitCode = ps.exitCode;
-      p.wait = ps.wait ? { reason: ps.wait.reason, until: ps.wait.until ? BigInt(ps.wait.until) : undefined } : null;
+      p.wait = ps.wait
+        ? { reason: ps.wait.reason, until: ps.wait.until ? BigInt(ps.wait.until) : undefined }
+        : null;
       if (ps.status === 'exited') continue;
       p.growTo(ps.virtPages);
       if (!memory) {

@@ -6,10 +6,17 @@ import net from 'node:net';
 import { Errno, WasiError } from './errno.js';
 import { parseHostPort } from '../util/address.js';
 
-export interface ListenerState { kind: 'listener'; addr: string }
-export interface ConnState { kind: 'conn'; peer: string; recv: string; eof: boolean }
+export interface ListenerState {
+  kind: 'listener';
+  addr: string;
+}
+export interface ConnState {
+  kind: 'conn';
+  peer: string;
+  recv: string;
+  eof: boolean;
+}
 export type SocketState = ListenerState | ConnState;
-
 
 export class Listener {
   readonly kind = 'listener';
@@ -19,7 +26,11 @@ export class Listener {
   private retries = 0;
   boundAddr: string | null = null;
 
-  constructor(readonly addr: string, private readonly onEvent: () => void, private readonly log: (m: string) => void) {}
+  constructor(
+    readonly addr: string,
+    private readonly onEvent: () => void,
+    private readonly log: (m: string) => void,
+  ) {}
 
   /** Listen; if the address is taken (e.g. the original VM still runs), keep retrying. */
   listen(mustSucceed: boolean): Promise<void> {
@@ -31,11 +42,17 @@ export class Listener {
       });
       server.once('error', (err: NodeJS.ErrnoException) => {
         if (mustSucceed) return reject(new Error(`cannot listen on ${this.addr}: ${err.message}`));
-        if (this.retries === 0) this.log(`listener ${this.addr}: ${err.code ?? err.message}; retrying until the address is free`);
+        if (this.retries === 0)
+          this.log(
+            `listener ${this.addr}: ${err.code ?? err.message}; retrying until the address is free`,
+          );
         // Retry fast at first: after a migration on one host the source lets go of
         // the port within milliseconds, and clients are waiting.
         this.retries++;
-        this.retry = setTimeout(() => this.listen(false).then(resolve, reject), this.retries < 500 ? 5 : 200);
+        this.retry = setTimeout(
+          () => this.listen(false).then(resolve, reject),
+          this.retries < 500 ? 5 : 200,
+        );
       });
       server.listen(port, host, () => {
         this.server = server;
@@ -72,7 +89,11 @@ export class Connection {
   /** Output held back while the VM is fenced (a migration's final phase). */
   private held: Buffer[] | null = null;
 
-  constructor(readonly peer: string, readonly socket: net.Socket | null, private readonly onEvent: () => void) {
+  constructor(
+    readonly peer: string,
+    readonly socket: net.Socket | null,
+    private readonly onEvent: () => void,
+  ) {
     if (!socket) {
       // Restored from a checkpoint: the host side of this connection is gone.
       this.error = Errno.CONNRESET;
@@ -85,9 +106,18 @@ export class Connection {
       this.recvBytes += d.length;
       onEvent();
     });
-    socket.on('end', () => { this.eof = true; onEvent(); });
-    socket.on('error', () => { this.error = Errno.CONNRESET; onEvent(); });
-    socket.on('close', () => { this.eof = true; onEvent(); });
+    socket.on('end', () => {
+      this.eof = true;
+      onEvent();
+    });
+    socket.on('error', () => {
+      this.error = Errno.CONNRESET;
+      onEvent();
+    });
+    socket.on('close', () => {
+      this.eof = true;
+      onEvent();
+    });
     socket.resume();
   }
 
@@ -100,7 +130,12 @@ export class Connection {
         resolve(new Connection(addr, s, onEvent));
       });
       s.once('error', (err: NodeJS.ErrnoException) => {
-        const errno = err.code === 'ECONNREFUSED' ? Errno.CONNREFUSED : err.code === 'ETIMEDOUT' ? Errno.TIMEDOUT : Errno.HOSTUNREACH;
+        const errno =
+          err.code === 'ECONNREFUSED'
+            ? Errno.CONNREFUSED
+            : err.code === 'ETIMEDOUT'
+              ? Errno.TIMEDOUT
+              : Errno.HOSTUNREACH;
         reject(new WasiError(errno, err.message));
       });
     });
@@ -125,7 +160,10 @@ export class Connection {
       n += take;
       if (!peek) {
         if (take === chunk.length) this.recvQ.shift();
-        else { this.recvQ[0] = chunk.subarray(take); i++; }
+        else {
+          this.recvQ[0] = chunk.subarray(take);
+          i++;
+        }
       } else i++;
     }
     if (!peek) this.recvBytes -= n;
@@ -161,7 +199,12 @@ export class Connection {
   }
 
   save(): ConnState {
-    return { kind: 'conn', peer: this.peer, recv: Buffer.concat(this.recvQ).toString('base64'), eof: this.eof };
+    return {
+      kind: 'conn',
+      peer: this.peer,
+      recv: Buffer.concat(this.recvQ).toString('base64'),
+      eof: this.eof,
+    };
   }
 }
 

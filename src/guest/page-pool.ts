@@ -2,7 +2,7 @@
 // file data here rather than in JS objects so that file contents are dirty-tracked
 // page by page and copied by the same page cleaner as process memory: every
 // checkpoint therefore holds the whole VM, including its files.
-import { FrameSpace, KERNEL_POOL_SLOT, PAGE_SIZE } from '../checkpoint/frames.js';
+import { FrameSpace, KERNEL_POOL_SLOT, PAGE_SIZE } from '../memory/frames.js';
 import { Errno, WasiError } from './errno.js';
 
 export interface PagePoolOptions {
@@ -64,7 +64,8 @@ export class PagePool implements FrameSpace {
 
   /** Any page below pageCount(), free ones included (they are zero): the cleaner copies them all. */
   page(i: number): Uint8Array {
-    if (!Number.isInteger(i) || i < 0 || i >= this.count) throw new RangeError(`page ${i} not in pool`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.count)
+      throw new RangeError(`page ${i} not in pool`);
     return this.buf.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
   }
 
@@ -132,19 +133,25 @@ export class PagePool implements FrameSpace {
    * marked dirty: they equal the checkpoint they came from. `opts.limitPages`
    * overrides the saved limit.
    */
-  static restore(state: PagePoolState, pageData: Map<number, Uint8Array>, opts: PagePoolOptions = {}): PagePool {
+  static restore(
+    state: PagePoolState,
+    pageData: Map<number, Uint8Array>,
+    opts: PagePoolOptions = {},
+  ): PagePool {
     const pool = new PagePool({
       limitPages: opts.limitPages ?? state.limit,
       initialCapacity: Math.max(state.pages, opts.initialCapacity ?? 16),
     });
     pool.count = state.pages;
     for (const [p, data] of pageData) {
-      if (!Number.isInteger(p) || p < 0 || p >= state.pages) throw new RangeError(`page ${p} outside pool of ${state.pages}`);
+      if (!Number.isInteger(p) || p < 0 || p >= state.pages)
+        throw new RangeError(`page ${p} outside pool of ${state.pages}`);
       if (data.length !== PAGE_SIZE) throw new RangeError(`page ${p} has ${data.length} bytes`);
       pool.buf.set(data, p * PAGE_SIZE);
     }
     for (const p of state.free) {
-      if (!Number.isInteger(p) || p < 0 || p >= state.pages || pool.freeMark[p]) throw new RangeError(`bad free page ${p}`);
+      if (!Number.isInteger(p) || p < 0 || p >= state.pages || pool.freeMark[p])
+        throw new RangeError(`bad free page ${p}`);
       pool.freeMark[p] = 1;
       pool.heapPush(p);
     }
@@ -167,13 +174,15 @@ export class PagePool implements FrameSpace {
 
   // Kernel bugs (bad page numbers) are not guest errors, so they throw RangeError.
   private check(page: number): void {
-    if (!Number.isInteger(page) || page < 0 || page >= this.count) throw new RangeError(`page ${page} not in pool`);
+    if (!Number.isInteger(page) || page < 0 || page >= this.count)
+      throw new RangeError(`page ${page} not in pool`);
     if (this.freeMark[page]) throw new RangeError(`page ${page} is free`);
   }
 
   private checkRange(page: number, offset: number, length: number): void {
     this.check(page);
-    if (offset < 0 || length < 0 || offset + length > PAGE_SIZE) throw new RangeError(`range ${offset}+${length} outside page`);
+    if (offset < 0 || length < 0 || offset + length > PAGE_SIZE)
+      throw new RangeError(`range ${offset}+${length} outside page`);
   }
 
   private heapPush(v: number): void {

@@ -1,7 +1,7 @@
 // A guest process: one WASM program with its own linear memory, run in time slices.
 // Its stack is unwound into linear memory (Asyncify) whenever it blocks or its slice
 // ends, so between slices its whole state is memory + globals: what a checkpoint takes.
-import type { FrameSpace } from '../checkpoint/frames.js';
+import type { FrameSpace } from '../memory/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
 import { instantiationEffects } from '../wasm/segments.js';
 
@@ -71,7 +71,12 @@ export class Process implements FrameSpace {
       const have = memory.buffer.byteLength / 65536;
       if (have < min) memory.grow(min - have);
     }
-    this.memory = memory ?? new WebAssembly.Memory({ initial: meta.initialPages + meta.regionPages, maximum: limit + meta.regionPages });
+    this.memory =
+      memory ??
+      new WebAssembly.Memory({
+        initial: meta.initialPages + meta.regionPages,
+        maximum: limit + meta.regionPages,
+      });
     this.imports = imports(this);
     (this.imports as any).roam = { ...(this.imports as any).roam, memory: this.memory };
     const effects = instantiationEffects(mod.original);
@@ -92,8 +97,13 @@ export class Process implements FrameSpace {
   private instantiate(m: WebAssembly.Module, keep: boolean): WebAssembly.Instance {
     if (!keep) return new WebAssembly.Instance(m, this.imports);
     const u8 = new Uint8Array(this.memory.buffer);
-    const ranges = instantiationEffects(this.mod.original).ranges ?? [[0, this.mod.meta.initialPages * 65536]];
-    const saved = ranges.map(([a, b]): [number, Uint8Array] => [a, u8.slice(a, Math.min(b, u8.length))]);
+    const ranges = instantiationEffects(this.mod.original).ranges ?? [
+      [0, this.mod.meta.initialPages * 65536],
+    ];
+    const saved = ranges.map(([a, b]): [number, Uint8Array] => [
+      a,
+      u8.slice(a, Math.min(b, u8.length)),
+    ]);
     const inst = new WebAssembly.Instance(m, this.imports);
     const now = new Uint8Array(this.memory.buffer);
     for (const [at, bytes] of saved) now.set(bytes, at);
@@ -217,14 +227,17 @@ export class Process implements FrameSpace {
     const from = this.exports;
     this.variant = variant;
     const to = this.exports;
-    for (const g of this.mod.meta.globals) (to[g.name] as WebAssembly.Global).value = (from[g.name] as WebAssembly.Global).value;
-    for (const n of ['roam_virt_pages', 'roam_dirty_base']) (to[n] as WebAssembly.Global).value = (from[n] as WebAssembly.Global).value;
+    for (const g of this.mod.meta.globals)
+      (to[g.name] as WebAssembly.Global).value = (from[g.name] as WebAssembly.Global).value;
+    for (const n of ['roam_virt_pages', 'roam_dirty_base'])
+      (to[n] as WebAssembly.Global).value = (from[n] as WebAssembly.Global).value;
   }
 
   save(): SavedProcess {
     const ex = this.exports;
     const globals: Record<string, string> = {};
-    for (const g of this.mod.meta.globals) globals[g.name] = String((ex[g.name] as WebAssembly.Global).value);
+    for (const g of this.mod.meta.globals)
+      globals[g.name] = String((ex[g.name] as WebAssembly.Global).value);
     let stack: string | null = null;
     if (this.unwound) {
       const addr = this.asyncifyAddr();
@@ -242,7 +255,8 @@ export class Process implements FrameSpace {
     const ex = this.exports;
     for (const g of this.mod.meta.globals) {
       const type = g.type;
-      (ex[g.name] as WebAssembly.Global).value = type === 'i64' ? BigInt(s.globals[g.name]) : Number(s.globals[g.name]);
+      (ex[g.name] as WebAssembly.Global).value =
+        type === 'i64' ? BigInt(s.globals[g.name]) : Number(s.globals[g.name]);
     }
     (ex.roam_virt_pages as WebAssembly.Global).value = s.virtPages;
     (ex.roam_dirty_base as WebAssembly.Global).value = s.virtPages * 65536;

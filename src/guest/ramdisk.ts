@@ -1,10 +1,18 @@
 // The RAM disk: an inode table in JS (small, serialised as JSON) whose file data
 // lives in the kernel page pool (large, dirty-tracked, copied by the page cleaner).
 // Nothing here keeps a view of pool memory, so the pool may grow at any alloc().
-import { PAGE_SIZE } from '../checkpoint/frames.js';
+import { PAGE_SIZE } from '../memory/frames.js';
 import { Errno, FileType, WasiError } from './errno.js';
 import {
-  DirEntry, FsBackend, Handle, Namespace, OpenOptions, Resolved, Stat, checkName, resolvePath,
+  DirEntry,
+  FsBackend,
+  Handle,
+  Namespace,
+  OpenOptions,
+  Resolved,
+  Stat,
+  checkName,
+  resolvePath,
 } from './fs.js';
 import { PagePool } from './page-pool.js';
 
@@ -73,11 +81,22 @@ export class RamDisk implements FsBackend {
   private nextIno = ROOT_INO + 1;
   private readonly ns: Namespace<number>;
 
-  constructor(readonly pool: PagePool, private readonly now: () => bigint, opts: RamDiskOptions = {}) {
+  constructor(
+    readonly pool: PagePool,
+    private readonly now: () => bigint,
+    opts: RamDiskOptions = {},
+  ) {
     this.dev = opts.dev ?? 0x726d6b6en;
     const t = now();
     this.inodes.set(ROOT_INO, {
-      kind: 'dir', entries: new Map(), parent: ROOT_INO, nlink: 2, opens: 0, atim: t, mtim: t, ctim: t,
+      kind: 'dir',
+      entries: new Map(),
+      parent: ROOT_INO,
+      nlink: 2,
+      opens: 0,
+      atim: t,
+      mtim: t,
+      ctim: t,
     });
     this.ns = {
       isDir: (n) => this.inodes.get(n)?.kind === 'dir',
@@ -101,11 +120,21 @@ export class RamDisk implements FsBackend {
     const r = this.resolve(dir, path, follow, !!o.create);
     let ino: number;
     if (r.node === null) {
-      if (r.trailingSlash) throw new WasiError(Errno.ISDIR, 'cannot create a file with a trailing slash');
+      if (r.trailingSlash)
+        throw new WasiError(Errno.ISDIR, 'cannot create a file with a trailing slash');
       if (o.directory) throw new WasiError(Errno.INVAL, 'cannot create a directory with open');
       const parent = this.liveDir(r.parents[r.parents.length - 1]);
       const t = this.now();
-      ino = this.newInode({ kind: 'file', size: 0, pages: [], nlink: 1, opens: 0, atim: t, mtim: t, ctim: t });
+      ino = this.newInode({
+        kind: 'file',
+        size: 0,
+        pages: [],
+        nlink: 1,
+        opens: 0,
+        atim: t,
+        mtim: t,
+        ctim: t,
+      });
       this.addEntry(parent, r.name, ino, t);
     } else {
       if (o.create && o.excl) throw new WasiError(Errno.EXIST);
@@ -135,7 +164,12 @@ export class RamDisk implements FsBackend {
     return {
       dev: this.dev,
       ino: BigInt(ino),
-      filetype: n.kind === 'file' ? FileType.REGULAR_FILE : n.kind === 'dir' ? FileType.DIRECTORY : FileType.SYMBOLIC_LINK,
+      filetype:
+        n.kind === 'file'
+          ? FileType.REGULAR_FILE
+          : n.kind === 'dir'
+            ? FileType.DIRECTORY
+            : FileType.SYMBOLIC_LINK,
       nlink: BigInt(n.nlink),
       size: BigInt(this.sizeOf(n)),
       atim: n.atim,
@@ -209,7 +243,8 @@ export class RamDisk implements FsBackend {
     if (size > MAX_FILE_SIZE) throw new WasiError(Errno.FBIG);
     if (size < f.size) {
       const keep = Math.ceil(size / PAGE_SIZE);
-      for (let i = keep; i < f.pages.length; i++) if (f.pages[i] !== HOLE) this.pool.free(f.pages[i]);
+      for (let i = keep; i < f.pages.length; i++)
+        if (f.pages[i] !== HOLE) this.pool.free(f.pages[i]);
       if (f.pages.length > keep) f.pages.length = keep;
       // Bytes past EOF must be zero so a later grow reads zeros.
       const tail = size % PAGE_SIZE;
@@ -253,7 +288,14 @@ export class RamDisk implements FsBackend {
     const parent = this.liveDir(parentIno);
     const t = this.now();
     const ino = this.newInode({
-      kind: 'dir', entries: new Map(), parent: parentIno, nlink: 2, opens: 0, atim: t, mtim: t, ctim: t,
+      kind: 'dir',
+      entries: new Map(),
+      parent: parentIno,
+      nlink: 2,
+      opens: 0,
+      atim: t,
+      mtim: t,
+      ctim: t,
     });
     this.addEntry(parent, r.name, ino, t);
     parent.nlink++;
@@ -269,7 +311,8 @@ export class RamDisk implements FsBackend {
 
   rmdir(dir: Handle, path: string): void {
     const r = this.resolveEntry(dir, path, false);
-    if (r.name === '.') throw new WasiError(stripSlash(path)[0].endsWith('..') ? Errno.NOTEMPTY : Errno.INVAL);
+    if (r.name === '.')
+      throw new WasiError(stripSlash(path)[0].endsWith('..') ? Errno.NOTEMPTY : Errno.INVAL);
     const node = this.inode(r.node!);
     if (node.kind !== 'dir') throw new WasiError(Errno.NOTDIR);
     if (node.entries.size > 0) throw new WasiError(Errno.NOTEMPTY);
@@ -279,7 +322,8 @@ export class RamDisk implements FsBackend {
   rename(dir: Handle, oldPath: string, newDir: Handle, newPath: string): void {
     const src = this.resolveEntry(dir, oldPath, false) as Resolved<number> & { node: number };
     const dst = this.resolveEntry(newDir, newPath, true);
-    if (src.name === '.' || dst.name === '.') throw new WasiError(Errno.INVAL, 'cannot rename . or ..');
+    if (src.name === '.' || dst.name === '.')
+      throw new WasiError(Errno.INVAL, 'cannot rename . or ..');
     const node = this.inode(src.node);
     const srcParent = this.parentOf(src);
     const dstParentIno = dst.parents[dst.parents.length - 1];
@@ -321,7 +365,15 @@ export class RamDisk implements FsBackend {
     if (r.trailingSlash) throw new WasiError(Errno.NOENT);
     const parent = this.liveDir(r.parents[r.parents.length - 1]);
     const t = this.now();
-    const ino = this.newInode({ kind: 'link', target, nlink: 1, opens: 0, atim: t, mtim: t, ctim: t });
+    const ino = this.newInode({
+      kind: 'link',
+      target,
+      nlink: 1,
+      opens: 0,
+      atim: t,
+      mtim: t,
+      ctim: t,
+    });
     this.addEntry(parent, r.name, ino, t);
   }
 
@@ -356,12 +408,21 @@ export class RamDisk implements FsBackend {
     const inodes: InodeJSON[] = [];
     for (const [ino, n] of [...this.inodes].sort((a, b) => a[0] - b[0])) {
       const j: InodeJSON = {
-        ino, kind: n.kind, nlink: n.nlink, opens: n.opens,
-        atim: n.atim.toString(), mtim: n.mtim.toString(), ctim: n.ctim.toString(),
+        ino,
+        kind: n.kind,
+        nlink: n.nlink,
+        opens: n.opens,
+        atim: n.atim.toString(),
+        mtim: n.mtim.toString(),
+        ctim: n.ctim.toString(),
       };
-      if (n.kind === 'file') { j.size = n.size; j.pages = n.pages.slice(); }
-      else if (n.kind === 'dir') { j.entries = [...n.entries]; j.parent = n.parent; }
-      else j.target = n.target;
+      if (n.kind === 'file') {
+        j.size = n.size;
+        j.pages = n.pages.slice();
+      } else if (n.kind === 'dir') {
+        j.entries = [...n.entries];
+        j.parent = n.parent;
+      } else j.target = n.target;
       inodes.push(j);
     }
     return { version: 1, dev: this.dev.toString(), nextIno: this.nextIno, inodes };
@@ -374,29 +435,43 @@ export class RamDisk implements FsBackend {
     rd.inodes.clear();
     rd.nextIno = json.nextIno;
     for (const j of json.inodes) {
-      const base = { nlink: j.nlink, opens: j.opens, atim: BigInt(j.atim), mtim: BigInt(j.mtim), ctim: BigInt(j.ctim) };
+      const base = {
+        nlink: j.nlink,
+        opens: j.opens,
+        atim: BigInt(j.atim),
+        mtim: BigInt(j.mtim),
+        ctim: BigInt(j.ctim),
+      };
       let n: Inode;
       if (j.kind === 'file') {
         const pages = (j.pages ?? []).slice();
         for (const p of pages) {
-          if (p !== HOLE && (p < 0 || p >= pool.pageCount() || pool.isFree(p))) throw new Error(`inode ${j.ino}: page ${p} not allocated in pool`);
+          if (p !== HOLE && (p < 0 || p >= pool.pageCount() || pool.isFree(p)))
+            throw new Error(`inode ${j.ino}: page ${p} not allocated in pool`);
         }
         n = { kind: 'file', size: j.size ?? 0, pages, ...base };
       } else if (j.kind === 'dir') {
-        n = { kind: 'dir', entries: new Map(j.entries ?? []), parent: j.parent ?? ROOT_INO, ...base };
+        n = {
+          kind: 'dir',
+          entries: new Map(j.entries ?? []),
+          parent: j.parent ?? ROOT_INO,
+          ...base,
+        };
       } else {
         n = { kind: 'link', target: j.target ?? '', ...base };
       }
       rd.inodes.set(j.ino, n);
     }
-    if (rd.inodes.get(ROOT_INO)?.kind !== 'dir') throw new Error('ramdisk image has no root directory');
+    if (rd.inodes.get(ROOT_INO)?.kind !== 'dir')
+      throw new Error('ramdisk image has no root directory');
     return rd;
   }
 
   // --- internals ---
 
   private ino(h: Handle): number {
-    if (typeof h !== 'number' || !this.inodes.has(h)) throw new WasiError(Errno.BADF, `no inode ${String(h)}`);
+    if (typeof h !== 'number' || !this.inodes.has(h))
+      throw new WasiError(Errno.BADF, `no inode ${String(h)}`);
     return h;
   }
 
@@ -426,7 +501,11 @@ export class RamDisk implements FsBackend {
   }
 
   private sizeOf(n: Inode): number {
-    return n.kind === 'file' ? n.size : n.kind === 'dir' ? n.entries.size : Buffer.byteLength(n.target);
+    return n.kind === 'file'
+      ? n.size
+      : n.kind === 'dir'
+        ? n.entries.size
+        : Buffer.byteLength(n.target);
   }
 
   /** The root-to-`dir` chain the walker needs for `..`. */
@@ -444,11 +523,20 @@ export class RamDisk implements FsBackend {
     return out;
   }
 
-  private resolve(dir: Handle, path: string, follow: boolean, allowMissing: boolean): Resolved<number> {
+  private resolve(
+    dir: Handle,
+    path: string,
+    follow: boolean,
+    allowMissing: boolean,
+  ): Resolved<number> {
     return resolvePath(this.ns, this.chain(dir), path, { follow, allowMissing });
   }
 
-  private resolveExisting(dir: Handle, path: string, follow: boolean): Resolved<number> & { node: number } {
+  private resolveExisting(
+    dir: Handle,
+    path: string,
+    follow: boolean,
+  ): Resolved<number> & { node: number } {
     return this.resolve(dir, path, follow, false) as Resolved<number> & { node: number };
   }
 

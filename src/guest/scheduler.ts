@@ -81,7 +81,10 @@ export class Scheduler {
       // The cleaner has had the CPU for a grace and is still waiting: a slice may run.
       const left = this.heldAt + this.holdGrace() - performance.now();
       if (left > 0) {
-        this.graceTimer ??= setTimeout(() => { this.graceTimer = null; this.kick(); }, left);
+        this.graceTimer ??= setTimeout(() => {
+          this.graceTimer = null;
+          this.kick();
+        }, left);
         return;
       }
     }
@@ -90,12 +93,15 @@ export class Scheduler {
   }
 
   private runnable(): Process[] {
-    return this.processes().filter((p) => (p.status === 'new' || p.status === 'runnable') && !this.paused.has(p.pid));
+    return this.processes().filter(
+      (p) => (p.status === 'new' || p.status === 'runnable') && !this.paused.has(p.pid),
+    );
   }
 
   private tick(): void {
     this.scheduled = false;
-    if (this.held && (this.strict || performance.now() - this.heldAt < this.holdGrace())) return this.kick();
+    if (this.held && (this.strict || performance.now() - this.heldAt < this.holdGrace()))
+      return this.kick();
     const now = performance.now();
     const runnable = this.runnable();
     const ready = runnable.filter((p) => !((this.restUntil.get(p.pid) ?? 0) > now));
@@ -103,7 +109,14 @@ export class Scheduler {
       if (runnable.length > 0) {
         // Only resting (throttled) processes: come back when the first may run.
         const at = Math.min(...runnable.map((p) => this.restUntil.get(p.pid)!));
-        if (!this.wakeTimer) this.wakeTimer = setTimeout(() => { this.wakeTimer = null; this.kick(); }, Math.max(1, at - now));
+        if (!this.wakeTimer)
+          this.wakeTimer = setTimeout(
+            () => {
+              this.wakeTimer = null;
+              this.kick();
+            },
+            Math.max(1, at - now),
+          );
       } else if (this.processes().every((p) => p.status === 'exited')) this.onIdle();
       return;
     }
@@ -126,7 +139,11 @@ export class Scheduler {
     // The cleaner, if it still holds the CPU, gets the next turn.
     this.heldAt = performance.now();
     const n = this.slow.get(p.pid);
-    if (n) this.restUntil.set(p.pid, performance.now() + Math.max(this.lastSliceMs, THROTTLE_REST_MS) * (n - 1));
+    if (n)
+      this.restUntil.set(
+        p.pid,
+        performance.now() + Math.max(this.lastSliceMs, THROTTLE_REST_MS) * (n - 1),
+      );
     else this.restUntil.delete(p.pid);
     this.kick();
   }

@@ -42,7 +42,11 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     return out;
   };
   /** Scatter `src` into the iovecs, marking the pages written (the kernel's write barrier). */
-  const scatter = (ptr: number, n: number, fill: (dst: Uint8Array) => number | null): number | null => {
+  const scatter = (
+    ptr: number,
+    n: number,
+    fill: (dst: Uint8Array) => number | null,
+  ): number | null => {
     let total = 0;
     for (const iov of iovecs(ptr, n)) {
       if (iov.length === 0) continue;
@@ -60,40 +64,56 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     const size = parts.reduce((a, b) => a + b.length, 0);
     const out = new Uint8Array(size);
     let o = 0;
-    for (const part of parts) { out.set(part, o); o += part.length; }
+    for (const part of parts) {
+      out.set(part, o);
+      o += part.length;
+    }
     return out;
   };
-  const setU32 = (ptr: number, v: number) => { dv().setUint32(ptr, v, true); p.markDirty(ptr, 4); };
-  const setU64 = (ptr: number, v: bigint) => { dv().setBigUint64(ptr, v, true); p.markDirty(ptr, 8); };
-  const write = (ptr: number, data: Uint8Array) => { u8().set(data, ptr); p.markDirty(ptr, data.length); };
+  const setU32 = (ptr: number, v: number) => {
+    dv().setUint32(ptr, v, true);
+    p.markDirty(ptr, 4);
+  };
+  const setU64 = (ptr: number, v: bigint) => {
+    dv().setBigUint64(ptr, v, true);
+    p.markDirty(ptr, 8);
+  };
+  const write = (ptr: number, data: Uint8Array) => {
+    u8().set(data, ptr);
+    p.markDirty(ptr, data.length);
+  };
 
   /** A syscall that never blocks. */
-  const sys = (fn: (...a: any[]) => number) => (...a: any[]): number => {
-    try {
-      return fn(...a);
-    } catch (err) {
-      if (err instanceof WasiError) return err.errno;
-      throw err;
-    }
-  };
+  const sys =
+    (fn: (...a: any[]) => number) =>
+    (...a: any[]): number => {
+      try {
+        return fn(...a);
+      } catch (err) {
+        if (err instanceof WasiError) return err.errno;
+        throw err;
+      }
+    };
   /** A syscall that may block: it is an Asyncify import, so it may unwind. */
-  const blocking = (reason: string, fn: (...a: any[]) => Result) => (...a: any[]): number => {
-    p.enterSyscall();
-    let r: Result;
-    try {
-      r = fn(...a);
-    } catch (err) {
+  const blocking =
+    (reason: string, fn: (...a: any[]) => Result) =>
+    (...a: any[]): number => {
+      p.enterSyscall();
+      let r: Result;
+      try {
+        r = fn(...a);
+      } catch (err) {
+        p.wait = null;
+        if (err instanceof WasiError) return err.errno;
+        throw err;
+      }
+      if (r === BLOCK) {
+        p.unwind(reason === 'yield' ? null : (p.wait ?? { reason }));
+        return 0;
+      }
       p.wait = null;
-      if (err instanceof WasiError) return err.errno;
-      throw err;
-    }
-    if (r === BLOCK) {
-      p.unwind(reason === 'yield' ? null : p.wait ?? { reason });
-      return 0;
-    }
-    p.wait = null;
-    return r;
-  };
+      return r;
+    };
 
   const mount = (e: Fd) => {
     if (e.t !== 'file' && e.t !== 'dir') throw new WasiError(Errno.BADF);
@@ -112,14 +132,35 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
   };
   const filetypeOf = (e: Fd): number => {
     switch (e.t) {
-      case 'stdin': case 'stdout': case 'stderr': return FileType.CHARACTER_DEVICE;
-      case 'file': return mount(e).stat(e.h).filetype;
-      case 'dir': case 'devdir': case 'netdir': return FileType.DIRECTORY;
-      case 'dev': return FileType.CHARACTER_DEVICE;
-      case 'sock': return FileType.SOCKET_STREAM;
+      case 'stdin':
+      case 'stdout':
+      case 'stderr':
+        return FileType.CHARACTER_DEVICE;
+      case 'file':
+        return mount(e).stat(e.h).filetype;
+      case 'dir':
+      case 'devdir':
+      case 'netdir':
+        return FileType.DIRECTORY;
+      case 'dev':
+        return FileType.CHARACTER_DEVICE;
+      case 'sock':
+        return FileType.SOCKET_STREAM;
     }
   };
-  const writeFilestat = (ptr: number, st: { dev: bigint; ino: bigint; filetype: number; nlink: bigint; size: bigint; atim: bigint; mtim: bigint; ctim: bigint }) => {
+  const writeFilestat = (
+    ptr: number,
+    st: {
+      dev: bigint;
+      ino: bigint;
+      filetype: number;
+      nlink: bigint;
+      size: bigint;
+      atim: bigint;
+      mtim: bigint;
+      ctim: bigint;
+    },
+  ) => {
     const v = dv();
     v.setBigUint64(ptr, st.dev, true);
     v.setBigUint64(ptr + 8, st.ino, true);
@@ -131,12 +172,22 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     v.setBigUint64(ptr + 56, st.ctim, true);
     p.markDirty(ptr, 64);
   };
-  const charStat = (filetype: number) => ({ dev: 0n, ino: 0n, filetype, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n });
+  const charStat = (filetype: number) => ({
+    dev: 0n,
+    ino: 0n,
+    filetype,
+    nlink: 1n,
+    size: 0n,
+    atim: 0n,
+    mtim: 0n,
+    ctim: 0n,
+  });
 
   /** Read from any readable fd; null = would block. */
   const readInto = (e: Fd, dst: Uint8Array): number | null => {
     switch (e.t) {
-      case 'stdin': return k.readStdin(dst);
+      case 'stdin':
+        return k.readStdin(dst);
       case 'file': {
         const n = mount(e).read(e.h, e.pos, dst);
         e.pos += n;
@@ -144,8 +195,14 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       }
       case 'dev':
         if (e.name === 'null') return 0;
-        if (e.name === 'zero') { dst.fill(0); return dst.length; }
-        if (e.name === 'urandom') { randomFillSync(dst); return dst.length; }
+        if (e.name === 'zero') {
+          dst.fill(0);
+          return dst.length;
+        }
+        if (e.name === 'urandom') {
+          randomFillSync(dst);
+          return dst.length;
+        }
         if (e.arrived) throw new WasiError(ARRIVED_ERRNO);
         if (!k.device) throw new WasiError(Errno.NODEV, 'this VM has no checkpoint machinery');
         if (e.session === undefined) {
@@ -165,14 +222,22 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         if (n === null && e.nonblock) throw new WasiError(Errno.AGAIN);
         return n;
       }
-      case 'dir': case 'devdir': case 'netdir': throw new WasiError(Errno.ISDIR);
-      default: throw new WasiError(Errno.BADF);
+      case 'dir':
+      case 'devdir':
+      case 'netdir':
+        throw new WasiError(Errno.ISDIR);
+      default:
+        throw new WasiError(Errno.BADF);
     }
   };
   const writeFrom = (e: Fd, src: Uint8Array): number => {
     switch (e.t) {
-      case 'stdout': k.writeStdout(src); return src.length;
-      case 'stderr': k.writeStderr(src); return src.length;
+      case 'stdout':
+        k.writeStdout(src);
+        return src.length;
+      case 'stderr':
+        k.writeStderr(src);
+        return src.length;
       case 'file': {
         const fs = mount(e);
         if (e.append) e.pos = fs.size(e.h);
@@ -195,15 +260,23 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
         return s.write(src);
       }
-      case 'dir': case 'devdir': case 'netdir': throw new WasiError(Errno.ISDIR);
-      default: throw new WasiError(Errno.BADF);
+      case 'dir':
+      case 'devdir':
+      case 'netdir':
+        throw new WasiError(Errno.ISDIR);
+      default:
+        throw new WasiError(Errno.BADF);
     }
   };
 
   const readable = (e: Fd): boolean => {
     if (e.t === 'sock') {
       const s = k.sockets.get(e.sock);
-      return s instanceof Listener ? !k.fenced && s.pending > 0 : s instanceof Connection ? s.readable() : true;
+      return s instanceof Listener
+        ? !k.fenced && s.pending > 0
+        : s instanceof Connection
+          ? s.readable()
+          : true;
     }
     if (e.t === 'stdin') {
       const probe = new Uint8Array(0);
@@ -212,17 +285,25 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     return true;
   };
 
-  const openPath = (dirfd: number, dirflags: number, pathStr: string, oflags: number, fdflags: number): Result => {
+  const openPath = (
+    dirfd: number,
+    dirflags: number,
+    pathStr: string,
+    oflags: number,
+    fdflags: number,
+  ): Result => {
     const d = fdOf(dirfd);
     if (d.t === 'devdir') {
       const name = pathStr.replace(/^\.\//, '');
       if (name === '' || name === '.') return table().add({ t: 'devdir', preopen: d.preopen });
-      if (!['null', 'zero', 'urandom', 'checkpoint'].includes(name)) throw new WasiError(Errno.NOENT);
+      if (!['null', 'zero', 'urandom', 'checkpoint'].includes(name))
+        throw new WasiError(Errno.NOENT);
       return table().add({ t: 'dev', name: name as 'null' });
     }
     if (d.t === 'netdir') {
       const full = (d.sub ? `${d.sub}/` : '') + pathStr.replace(/^\.\//, '');
-      if (full === '' || full === '.' || full === 'tcp') return table().add({ t: 'netdir', preopen: d.preopen, sub: full === '.' ? '' : full });
+      if (full === '' || full === '.' || full === 'tcp')
+        return table().add({ t: 'netdir', preopen: d.preopen, sub: full === '.' ? '' : full });
       const m = /^tcp\/(.+)$/.exec(full);
       if (!m) throw new WasiError(Errno.NOENT);
       // Connecting takes a round trip: block until the host socket settles.
@@ -234,8 +315,14 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         p.pending = job;
         try {
           Connection.connect(m[1], () => k.wakeAll()).then(
-            (c) => { job.result = c; k.wake(p); },
-            (err) => { job.error = err instanceof WasiError ? err.errno : Errno.CONNREFUSED; k.wake(p); },
+            (c) => {
+              job.result = c;
+              k.wake(p);
+            },
+            (err) => {
+              job.error = err instanceof WasiError ? err.errno : Errno.CONNREFUSED;
+              k.wake(p);
+            },
           );
         } catch {
           p.pending = null;
@@ -243,7 +330,10 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         }
         return BLOCK;
       }
-      if (pending.error !== undefined) { p.pending = null; throw new WasiError(pending.error); }
+      if (pending.error !== undefined) {
+        p.pending = null;
+        throw new WasiError(pending.error);
+      }
       if (!pending.result) return BLOCK;
       p.pending = null;
       const id = k.nextSock++;
@@ -252,13 +342,25 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     }
     const { fs, h, mount: m } = dirOf(dirfd);
     const opened = fs.open(h, pathStr, {
-      create: (oflags & OFLAGS.CREAT) !== 0, excl: (oflags & OFLAGS.EXCL) !== 0,
-      trunc: (oflags & OFLAGS.TRUNC) !== 0, directory: (oflags & OFLAGS.DIRECTORY) !== 0,
+      create: (oflags & OFLAGS.CREAT) !== 0,
+      excl: (oflags & OFLAGS.EXCL) !== 0,
+      trunc: (oflags & OFLAGS.TRUNC) !== 0,
+      directory: (oflags & OFLAGS.DIRECTORY) !== 0,
       follow: (dirflags & 1) !== 0,
     });
     const isDir = fs.stat(opened).filetype === FileType.DIRECTORY;
-    return table().add(isDir ? { t: 'dir', mount: m, h: opened }
-      : { t: 'file', mount: m, h: opened, pos: 0, append: (fdflags & FDFLAGS.APPEND) !== 0, nonblock: (fdflags & FDFLAGS.NONBLOCK) !== 0 });
+    return table().add(
+      isDir
+        ? { t: 'dir', mount: m, h: opened }
+        : {
+            t: 'file',
+            mount: m,
+            h: opened,
+            pos: 0,
+            append: (fdflags & FDFLAGS.APPEND) !== 0,
+            nonblock: (fdflags & FDFLAGS.NONBLOCK) !== 0,
+          },
+    );
   };
 
   const closeFd = (fd: number) => {
@@ -268,21 +370,32 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       // Another fd (or process) may share the handle only through renumber; close once per open.
       mount(e).close(e.h);
     } else if (e.t === 'sock') {
-      const users = [...k.fds.values()].some((t) => [...t.entries.values()].some((x) => x.t === 'sock' && x.sock === e.sock));
-      if (!users) { k.sockets.get(e.sock)?.close(); k.sockets.delete(e.sock); }
+      const users = [...k.fds.values()].some((t) =>
+        [...t.entries.values()].some((x) => x.t === 'sock' && x.sock === e.sock),
+      );
+      if (!users) {
+        k.sockets.get(e.sock)?.close();
+        k.sockets.delete(e.sock);
+      }
     }
   };
 
   // args and environ share one layout: an array of pointers into NUL-terminated strings.
   const stringsSizes = (list: string[], nPtr: number, sizePtr: number) => {
     setU32(nPtr, list.length);
-    setU32(sizePtr, list.reduce((a, s) => a + te.encode(s).length + 1, 0));
+    setU32(
+      sizePtr,
+      list.reduce((a, s) => a + te.encode(s).length + 1, 0),
+    );
     return 0;
   };
   const stringsGet = (list: string[], ptrs: number, buf: number) => {
     for (const s of list) {
-      setU32(ptrs, buf); ptrs += 4;
-      const b = te.encode(s + '\0'); write(buf, b); buf += b.length;
+      setU32(ptrs, buf);
+      ptrs += 4;
+      const b = te.encode(s + '\0');
+      write(buf, b);
+      buf += b.length;
     }
     return 0;
   };
@@ -292,7 +405,10 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     args_get: sys((ptrs: number, buf: number) => stringsGet(p.argv, ptrs, buf)),
     environ_sizes_get: sys((n: number, size: number) => stringsSizes(p.env, n, size)),
     environ_get: sys((ptrs: number, buf: number) => stringsGet(p.env, ptrs, buf)),
-    clock_res_get: sys((_id: number, ptr: number) => { setU64(ptr, 1000n); return 0; }),
+    clock_res_get: sys((_id: number, ptr: number) => {
+      setU64(ptr, 1000n);
+      return 0;
+    }),
     clock_time_get: sys((id: number, _prec: bigint, ptr: number) => {
       setU64(ptr, id === 0 ? k.clock.realtime() : k.clock.monotonic());
       return 0;
@@ -302,16 +418,24 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       p.markDirty(ptr, len);
       return 0;
     }),
-    proc_exit: (code: number) => { throw new ProcExit(code); },
+    proc_exit: (code: number) => {
+      throw new ProcExit(code);
+    },
     proc_raise: sys(() => Errno.NOSYS),
     sched_yield: blocking('yield', () => {
       // First entry: give up the slice. Re-entry after the rewind: done.
-      if (p.pending === 'yield') { p.pending = null; return 0; }
+      if (p.pending === 'yield') {
+        p.pending = null;
+        return 0;
+      }
       p.pending = 'yield';
       return BLOCK;
     }),
 
-    fd_advise: sys((fd: number) => { fdOf(fd); return 0; }),
+    fd_advise: sys((fd: number) => {
+      fdOf(fd);
+      return 0;
+    }),
     fd_allocate: sys((fd: number, off: bigint, len: bigint) => {
       const e = fdOf(fd);
       if (e.t !== 'file') throw new WasiError(Errno.BADF);
@@ -320,14 +444,28 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       if (fs.size(e.h) < end) fs.truncate(e.h, end);
       return 0;
     }),
-    fd_close: sys((fd: number) => { closeFd(fd); return 0; }),
-    fd_datasync: sys((fd: number) => { fdOf(fd); return 0; }),
-    fd_sync: sys((fd: number) => { fdOf(fd); return 0; }),
+    fd_close: sys((fd: number) => {
+      closeFd(fd);
+      return 0;
+    }),
+    fd_datasync: sys((fd: number) => {
+      fdOf(fd);
+      return 0;
+    }),
+    fd_sync: sys((fd: number) => {
+      fdOf(fd);
+      return 0;
+    }),
     fd_fdstat_get: sys((fd: number, ptr: number) => {
       const e = fdOf(fd);
       const v = dv();
       v.setUint8(ptr, filetypeOf(e));
-      v.setUint16(ptr + 2, (e.t === 'file' && e.append ? FDFLAGS.APPEND : 0) | ((e as any).nonblock ? FDFLAGS.NONBLOCK : 0), true);
+      v.setUint16(
+        ptr + 2,
+        (e.t === 'file' && e.append ? FDFLAGS.APPEND : 0) |
+          ((e as any).nonblock ? FDFLAGS.NONBLOCK : 0),
+        true,
+      );
       v.setBigUint64(ptr + 8, ALL_RIGHTS, true);
       v.setBigUint64(ptr + 16, ALL_RIGHTS, true);
       p.markDirty(ptr, 24);
@@ -356,12 +494,17 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       const e = fdOf(fd);
       if (e.t !== 'file' && e.t !== 'dir') return 0;
       const now = k.clock.realtime();
-      mount(e).setTimes(e.h, flags & 2 ? now : flags & 1 ? atim : null, flags & 8 ? now : flags & 4 ? mtim : null);
+      mount(e).setTimes(
+        e.h,
+        flags & 2 ? now : flags & 1 ? atim : null,
+        flags & 8 ? now : flags & 4 ? mtim : null,
+      );
       return 0;
     }),
     fd_prestat_get: sys((fd: number, ptr: number) => {
       const e = table().get(fd);
-      const name = e && (e.t === 'dir' || e.t === 'devdir' || e.t === 'netdir') ? e.preopen : undefined;
+      const name =
+        e && (e.t === 'dir' || e.t === 'devdir' || e.t === 'netdir') ? e.preopen : undefined;
       if (name === undefined) return Errno.BADF;
       dv().setUint8(ptr, 0);
       setU32(ptr + 4, te.encode(name).length);
@@ -381,29 +524,45 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       setU32(nread, got);
       return 0;
     }),
-    fd_pread: blocking('read', (fd: number, iovs: number, n: number, offset: bigint, nread: number) => {
-      const e = fdOf(fd);
-      if (e.t !== 'file') throw new WasiError(e.t === 'sock' ? Errno.SPIPE : Errno.BADF);
-      let pos = Number(offset);
-      const got = scatter(iovs, n, (dst) => { const r = mount(e).read(e.h, pos, dst); pos += r; return r; });
-      setU32(nread, got ?? 0);
-      return 0;
-    }),
+    fd_pread: blocking(
+      'read',
+      (fd: number, iovs: number, n: number, offset: bigint, nread: number) => {
+        const e = fdOf(fd);
+        if (e.t !== 'file') throw new WasiError(e.t === 'sock' ? Errno.SPIPE : Errno.BADF);
+        let pos = Number(offset);
+        const got = scatter(iovs, n, (dst) => {
+          const r = mount(e).read(e.h, pos, dst);
+          pos += r;
+          return r;
+        });
+        setU32(nread, got ?? 0);
+        return 0;
+      },
+    ),
     fd_write: blocking('write', (fd: number, iovs: number, n: number, nwritten: number) => {
       const e = fdOf(fd);
       setU32(nwritten, writeFrom(e, gather(iovs, n)));
       return 0;
     }),
-    fd_pwrite: blocking('write', (fd: number, iovs: number, n: number, offset: bigint, nwritten: number) => {
-      const e = fdOf(fd);
-      if (e.t !== 'file') throw new WasiError(e.t === 'sock' ? Errno.SPIPE : Errno.BADF);
-      setU32(nwritten, mount(e).write(e.h, Number(offset), gather(iovs, n)));
-      return 0;
-    }),
+    fd_pwrite: blocking(
+      'write',
+      (fd: number, iovs: number, n: number, offset: bigint, nwritten: number) => {
+        const e = fdOf(fd);
+        if (e.t !== 'file') throw new WasiError(e.t === 'sock' ? Errno.SPIPE : Errno.BADF);
+        setU32(nwritten, mount(e).write(e.h, Number(offset), gather(iovs, n)));
+        return 0;
+      },
+    ),
     fd_seek: sys((fd: number, offset: bigint, whence: number, ptr: number) => {
       const e = fdOf(fd);
-      if (e.t !== 'file') throw new WasiError(e.t === 'sock' || e.t === 'stdin' || e.t === 'stdout' || e.t === 'stderr' ? Errno.SPIPE : Errno.BADF);
-      const base = whence === 0 ? 0 : whence === 1 ? e.pos : whence === 2 ? mount(e).size(e.h) : NaN;
+      if (e.t !== 'file')
+        throw new WasiError(
+          e.t === 'sock' || e.t === 'stdin' || e.t === 'stdout' || e.t === 'stderr'
+            ? Errno.SPIPE
+            : Errno.BADF,
+        );
+      const base =
+        whence === 0 ? 0 : whence === 1 ? e.pos : whence === 2 ? mount(e).size(e.h) : NaN;
       if (Number.isNaN(base)) throw new WasiError(Errno.INVAL);
       const next = base + Number(offset);
       if (next < 0) throw new WasiError(Errno.INVAL);
@@ -421,8 +580,18 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       const e = fdOf(fd);
       let entries: Array<{ name: string; ino: bigint; filetype: number }>;
       if (e.t === 'dir') entries = mount(e).readdir(e.h);
-      else if (e.t === 'devdir') entries = ['.', '..', 'checkpoint', 'null', 'urandom', 'zero'].map((name, i) => ({ name, ino: BigInt(i + 1), filetype: i < 2 ? FileType.DIRECTORY : FileType.CHARACTER_DEVICE }));
-      else if (e.t === 'netdir') entries = ['.', '..', ...(e.sub ? [] : ['tcp'])].map((name, i) => ({ name, ino: BigInt(i + 1), filetype: FileType.DIRECTORY }));
+      else if (e.t === 'devdir')
+        entries = ['.', '..', 'checkpoint', 'null', 'urandom', 'zero'].map((name, i) => ({
+          name,
+          ino: BigInt(i + 1),
+          filetype: i < 2 ? FileType.DIRECTORY : FileType.CHARACTER_DEVICE,
+        }));
+      else if (e.t === 'netdir')
+        entries = ['.', '..', ...(e.sub ? [] : ['tcp'])].map((name, i) => ({
+          name,
+          ino: BigInt(i + 1),
+          filetype: FileType.DIRECTORY,
+        }));
       else throw new WasiError(Errno.NOTDIR);
       const out = new Uint8Array(len);
       let used = 0;
@@ -452,13 +621,25 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       return 0;
     }),
 
-    path_open: blocking('connect', (dirfd: number, dirflags: number, pathPtr: number, pathLen: number, oflags: number,
-      _rb: bigint, _ri: bigint, fdflags: number, fdOut: number) => {
-      const r = openPath(dirfd, dirflags, str(pathPtr, pathLen), oflags, fdflags);
-      if (r === BLOCK) return BLOCK;
-      setU32(fdOut, r);
-      return 0;
-    }),
+    path_open: blocking(
+      'connect',
+      (
+        dirfd: number,
+        dirflags: number,
+        pathPtr: number,
+        pathLen: number,
+        oflags: number,
+        _rb: bigint,
+        _ri: bigint,
+        fdflags: number,
+        fdOut: number,
+      ) => {
+        const r = openPath(dirfd, dirflags, str(pathPtr, pathLen), oflags, fdflags);
+        if (r === BLOCK) return BLOCK;
+        setU32(fdOut, r);
+        return 0;
+      },
+    ),
     path_create_directory: sys((fd: number, ptr: number, len: number) => {
       const { fs, h } = dirOf(fd);
       fs.mkdir(h, str(ptr, len));
@@ -475,102 +656,131 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
       return 0;
     }),
     path_rename: sys((fd: number, op: number, ol: number, nfd: number, np: number, nl: number) => {
-      const a = dirOf(fd), b = dirOf(nfd);
+      const a = dirOf(fd),
+        b = dirOf(nfd);
       if (a.mount !== b.mount) throw new WasiError(Errno.XDEV);
       a.fs.rename(a.h, str(op, ol), b.h, str(np, nl));
       return 0;
     }),
-    path_link: sys((fd: number, _flags: number, op: number, ol: number, nfd: number, np: number, nl: number) => {
-      const a = dirOf(fd), b = dirOf(nfd);
-      if (a.mount !== b.mount) throw new WasiError(Errno.XDEV);
-      a.fs.link(a.h, str(op, ol), b.h, str(np, nl));
-      return 0;
-    }),
+    path_link: sys(
+      (fd: number, _flags: number, op: number, ol: number, nfd: number, np: number, nl: number) => {
+        const a = dirOf(fd),
+          b = dirOf(nfd);
+        if (a.mount !== b.mount) throw new WasiError(Errno.XDEV);
+        a.fs.link(a.h, str(op, ol), b.h, str(np, nl));
+        return 0;
+      },
+    ),
     path_symlink: sys((op: number, ol: number, fd: number, np: number, nl: number) => {
       const { fs, h } = dirOf(fd);
       fs.symlink(str(op, ol), h, str(np, nl));
       return 0;
     }),
-    path_readlink: sys((fd: number, ptr: number, len: number, buf: number, bufLen: number, usedPtr: number) => {
-      const { fs, h } = dirOf(fd);
-      const target = te.encode(fs.readlink(h, str(ptr, len))).subarray(0, bufLen);
-      write(buf, target);
-      setU32(usedPtr, target.length);
-      return 0;
-    }),
+    path_readlink: sys(
+      (fd: number, ptr: number, len: number, buf: number, bufLen: number, usedPtr: number) => {
+        const { fs, h } = dirOf(fd);
+        const target = te.encode(fs.readlink(h, str(ptr, len))).subarray(0, bufLen);
+        write(buf, target);
+        setU32(usedPtr, target.length);
+        return 0;
+      },
+    ),
     path_filestat_get: sys((fd: number, flags: number, ptr: number, len: number, out: number) => {
       const d = fdOf(fd);
       const name = str(ptr, len);
       if (d.t === 'devdir') {
         if (name === '.' || name === '') writeFilestat(out, charStat(FileType.DIRECTORY));
-        else if (['null', 'zero', 'urandom', 'checkpoint'].includes(name)) writeFilestat(out, charStat(FileType.CHARACTER_DEVICE));
+        else if (['null', 'zero', 'urandom', 'checkpoint'].includes(name))
+          writeFilestat(out, charStat(FileType.CHARACTER_DEVICE));
         else throw new WasiError(Errno.NOENT);
         return 0;
       }
-      if (d.t === 'netdir') { writeFilestat(out, charStat(FileType.DIRECTORY)); return 0; }
+      if (d.t === 'netdir') {
+        writeFilestat(out, charStat(FileType.DIRECTORY));
+        return 0;
+      }
       const { fs, h } = dirOf(fd);
       writeFilestat(out, fs.statPath(h, name, (flags & 1) !== 0));
       return 0;
     }),
-    path_filestat_set_times: sys((fd: number, flags: number, ptr: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
-      const { fs, h } = dirOf(fd);
-      const target = fs.open(h, str(ptr, len), { follow: (flags & 1) !== 0 });
-      try {
-        const now = k.clock.realtime();
-        fs.setTimes(target, fst & 2 ? now : fst & 1 ? atim : null, fst & 8 ? now : fst & 4 ? mtim : null);
-      } finally {
-        fs.close(target);
-      }
-      return 0;
-    }),
-
-    poll_oneoff: blocking('poll', (inPtr: number, outPtr: number, nsubs: number, neventsPtr: number) => {
-      const v = dv();
-      const events: Array<{ userdata: bigint; error: number; type: number; nbytes: bigint }> = [];
-      let deadline: bigint | undefined;
-      let onlyClocks = true;
-      for (let i = 0; i < nsubs; i++) {
-        const s = inPtr + i * 48;
-        const userdata = v.getBigUint64(s, true);
-        const tag = v.getUint8(s + 8);
-        if (tag === 0) {
-          const timeout = v.getBigUint64(s + 24, true);
-          const abs = (v.getUint16(s + 40, true) & 1) !== 0;
-          const clockId = v.getUint32(s + 16, true);
-          // Keep the deadline of the first entry into this syscall: a wake-up or a
-          // restore must not restart the sleep.
-          let until = p.wait?.until;
-          if (until === undefined) {
-            const now = clockId === 0 ? k.clock.realtime() : k.clock.monotonic();
-            until = k.clock.monotonic() + (abs ? timeout - now : timeout);
-          }
-          deadline = deadline === undefined || until < deadline ? until : deadline;
-          if (k.clock.monotonic() >= until) events.push({ userdata, error: 0, type: 0, nbytes: 0n });
-        } else {
-          onlyClocks = false;
-          const fd = v.getUint32(s + 16, true);
-          const e = table().get(fd);
-          if (!e) events.push({ userdata, error: Errno.BADF, type: tag, nbytes: 0n });
-          else if (tag === 2 || readable(e)) events.push({ userdata, error: 0, type: tag, nbytes: 1n });
+    path_filestat_set_times: sys(
+      (
+        fd: number,
+        flags: number,
+        ptr: number,
+        len: number,
+        atim: bigint,
+        mtim: bigint,
+        fst: number,
+      ) => {
+        const { fs, h } = dirOf(fd);
+        const target = fs.open(h, str(ptr, len), { follow: (flags & 1) !== 0 });
+        try {
+          const now = k.clock.realtime();
+          fs.setTimes(
+            target,
+            fst & 2 ? now : fst & 1 ? atim : null,
+            fst & 8 ? now : fst & 4 ? mtim : null,
+          );
+        } finally {
+          fs.close(target);
         }
-      }
-      if (events.length === 0) {
-        p.wait = { reason: onlyClocks ? 'sleep' : 'poll', until: deadline };
-        if (deadline !== undefined) k.timer(p, deadline);
-        return BLOCK;
-      }
-      for (let i = 0; i < events.length; i++) {
-        const o = outPtr + i * 32;
-        v.setBigUint64(o, events[i].userdata, true);
-        v.setUint16(o + 8, events[i].error, true);
-        v.setUint8(o + 10, events[i].type);
-        v.setBigUint64(o + 16, events[i].nbytes, true);
-        v.setUint16(o + 24, 0, true);
-      }
-      p.markDirty(outPtr, events.length * 32);
-      setU32(neventsPtr, events.length);
-      return 0;
-    }),
+        return 0;
+      },
+    ),
+
+    poll_oneoff: blocking(
+      'poll',
+      (inPtr: number, outPtr: number, nsubs: number, neventsPtr: number) => {
+        const v = dv();
+        const events: Array<{ userdata: bigint; error: number; type: number; nbytes: bigint }> = [];
+        let deadline: bigint | undefined;
+        let onlyClocks = true;
+        for (let i = 0; i < nsubs; i++) {
+          const s = inPtr + i * 48;
+          const userdata = v.getBigUint64(s, true);
+          const tag = v.getUint8(s + 8);
+          if (tag === 0) {
+            const timeout = v.getBigUint64(s + 24, true);
+            const abs = (v.getUint16(s + 40, true) & 1) !== 0;
+            const clockId = v.getUint32(s + 16, true);
+            // Keep the deadline of the first entry into this syscall: a wake-up or a
+            // restore must not restart the sleep.
+            let until = p.wait?.until;
+            if (until === undefined) {
+              const now = clockId === 0 ? k.clock.realtime() : k.clock.monotonic();
+              until = k.clock.monotonic() + (abs ? timeout - now : timeout);
+            }
+            deadline = deadline === undefined || until < deadline ? until : deadline;
+            if (k.clock.monotonic() >= until)
+              events.push({ userdata, error: 0, type: 0, nbytes: 0n });
+          } else {
+            onlyClocks = false;
+            const fd = v.getUint32(s + 16, true);
+            const e = table().get(fd);
+            if (!e) events.push({ userdata, error: Errno.BADF, type: tag, nbytes: 0n });
+            else if (tag === 2 || readable(e))
+              events.push({ userdata, error: 0, type: tag, nbytes: 1n });
+          }
+        }
+        if (events.length === 0) {
+          p.wait = { reason: onlyClocks ? 'sleep' : 'poll', until: deadline };
+          if (deadline !== undefined) k.timer(p, deadline);
+          return BLOCK;
+        }
+        for (let i = 0; i < events.length; i++) {
+          const o = outPtr + i * 32;
+          v.setBigUint64(o, events[i].userdata, true);
+          v.setUint16(o + 8, events[i].error, true);
+          v.setUint8(o + 10, events[i].type);
+          v.setBigUint64(o + 16, events[i].nbytes, true);
+          v.setUint16(o + 24, 0, true);
+        }
+        p.markDirty(outPtr, events.length * 32);
+        setU32(neventsPtr, events.length);
+        return 0;
+      },
+    ),
 
     sock_accept: blocking('accept', (fd: number, flags: number, out: number) => {
       const e = fdOf(fd);
@@ -582,30 +792,39 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
         return BLOCK;
       }
       const id = k.nextSock++;
-      k.sockets.set(id, new Connection(`${conn.remoteAddress}:${conn.remotePort}`, conn, () => k.wakeAll()));
+      k.sockets.set(
+        id,
+        new Connection(`${conn.remoteAddress}:${conn.remotePort}`, conn, () => k.wakeAll()),
+      );
       setU32(out, table().add({ t: 'sock', sock: id, nonblock: (flags & FDFLAGS.NONBLOCK) !== 0 }));
       return 0;
     }),
-    sock_recv: blocking('recv', (fd: number, iovs: number, n: number, riFlags: number, lenPtr: number, flagsPtr: number) => {
-      const e = fdOf(fd);
-      const s = sock(e);
-      if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
-      const got = scatter(iovs, n, (dst) => {
-        const r = s.read(dst, (riFlags & 1) !== 0);
-        if (r === null && e.t === 'sock' && e.nonblock) throw new WasiError(Errno.AGAIN);
-        return r;
-      });
-      if (got === null) return BLOCK;
-      setU32(lenPtr, got);
-      dv().setUint16(flagsPtr, 0, true);
-      return 0;
-    }),
-    sock_send: blocking('send', (fd: number, iovs: number, n: number, _flags: number, lenPtr: number) => {
-      const s = sock(fdOf(fd));
-      if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
-      setU32(lenPtr, s.write(gather(iovs, n)));
-      return 0;
-    }),
+    sock_recv: blocking(
+      'recv',
+      (fd: number, iovs: number, n: number, riFlags: number, lenPtr: number, flagsPtr: number) => {
+        const e = fdOf(fd);
+        const s = sock(e);
+        if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
+        const got = scatter(iovs, n, (dst) => {
+          const r = s.read(dst, (riFlags & 1) !== 0);
+          if (r === null && e.t === 'sock' && e.nonblock) throw new WasiError(Errno.AGAIN);
+          return r;
+        });
+        if (got === null) return BLOCK;
+        setU32(lenPtr, got);
+        dv().setUint16(flagsPtr, 0, true);
+        return 0;
+      },
+    ),
+    sock_send: blocking(
+      'send',
+      (fd: number, iovs: number, n: number, _flags: number, lenPtr: number) => {
+        const s = sock(fdOf(fd));
+        if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
+        setU32(lenPtr, s.write(gather(iovs, n)));
+        return 0;
+      },
+    ),
     sock_shutdown: sys((fd: number, how: number) => {
       const s = sock(fdOf(fd));
       if (!(s instanceof Connection)) throw new WasiError(Errno.NOTCONN);
@@ -626,7 +845,8 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     const since = now - p.lastPoll[c];
     if (since < 0.25 && p.fuelPerPoll[c] < 1 << 24) p.fuelPerPoll[c] *= 2;
     // Too slow: scale down to the pace just seen at once (halving could take many late trips).
-    else if (since > 1) p.fuelPerPoll[c] = Math.max(c === 0 ? 64 : 1, Math.floor((p.fuelPerPoll[c] * 0.5) / since));
+    else if (since > 1)
+      p.fuelPerPoll[c] = Math.max(c === 0 ? 64 : 1, Math.floor((p.fuelPerPoll[c] * 0.5) / since));
     p.lastPoll[c] = now;
     p.setFuel(c, p.fuelPerPoll[c]);
   };

@@ -3,7 +3,7 @@
 // may not start processes, workers or addons), with a V8 heap cap and, as root,
 // a uid of its own. A few empty VMs (cstraps) are kept warm, so that a boot
 // token is served at once. The daemon talks to a VM over a narrow pipe: one-line
-// commands on its stdin (src/boot/host-channel.ts) and, from a cstrap, one line
+// commands on its stdin (src/vm/host-channel.ts) and, from a cstrap, one line
 // back on fd 3, its address. It never reads what a VM stores.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,26 +20,39 @@ const SUSPENDED = 'suspend.ckpt'; // what a VM told to go leaves behind when it 
 // never a figure the VM reports. Fields after "(comm)": f[0] is field 3 of proc(5).
 function usage(pid: number): ReturnType<Launched['usage']> {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1'), f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { cpuS: (Number(f[11]) + Number(f[12])) / 100, rssMiB: (Number(f[21]) * 4096) / 1048576 }; // USER_HZ 100, 4 KiB pages
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1'),
+      f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return {
+      cpuS: (Number(f[11]) + Number(f[12])) / 100,
+      rssMiB: (Number(f[21]) * 4096) / 1048576,
+    }; // USER_HZ 100, 4 KiB pages
   } catch {
     return null; // gone
   }
 }
 
 // One folder per VM in stateDir; cstraps listen on host; uid: as root, VM n runs as uid+n.
-export type LauncherOptions = { stateDir: string; host: string; warm: number; uid?: number; log: (msg: string) => void };
+export type LauncherOptions = {
+  stateDir: string;
+  host: string;
+  warm: number;
+  uid?: number;
+  log: (msg: string) => void;
+};
 const HEAP_MIB = 512; // V8 heap of a VM process; its WASM memory is metered instead
 
 export class ProcessLauncher {
   private readonly pool: Promise<Launched>[] = [];
   private n = 0;
   // The state folder lets VMs of other uids through to their own folders, no further.
-  constructor(private readonly o: LauncherOptions) { fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 }); this.fill(); }
+  constructor(private readonly o: LauncherOptions) {
+    fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    this.fill();
+  }
 
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
-    const vm = await (req.revive ? this.spawn(req.revive) : this.pool.shift() ?? this.spawn());
+    const vm = await (req.revive ? this.spawn(req.revive) : (this.pool.shift() ?? this.spawn()));
     setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
     vm.notify(`boot ${req.key.toString('hex')} ${req.loaderSha256} ${req.memoryMiB}`);
     return vm;
@@ -50,33 +63,75 @@ export class ProcessLauncher {
   private fill(): void {
     while (this.pool.length < this.o.warm) {
       const p = this.spawn();
-      const drop = () => { if (this.pool.includes(p)) { this.pool.splice(this.pool.indexOf(p), 1); setTimeout(() => this.fill(), 1000); } };
-      p.then((vm) => vm.exited.then(drop), (e: Error) => { this.o.log(`warm VM: ${e.message}`); drop(); });
+      const drop = () => {
+        if (this.pool.includes(p)) {
+          this.pool.splice(this.pool.indexOf(p), 1);
+          setTimeout(() => this.fill(), 1000);
+        }
+      };
+      p.then(
+        (vm) => vm.exited.then(drop),
+        (e: Error) => {
+          this.o.log(`warm VM: ${e.message}`);
+          drop();
+        },
+      );
       this.pool.push(p);
     }
   }
 
   private spawn(vmId = `vm-${randomBytes(6).toString('hex')}`): Promise<Launched> {
-    const dir = path.join(this.o.stateDir, vmId), uid = this.o.uid === undefined ? undefined : this.o.uid + this.n++;
+    const dir = path.join(this.o.stateDir, vmId),
+      uid = this.o.uid === undefined ? undefined : this.o.uid + this.n++;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (uid !== undefined) fs.chownSync(dir, uid, uid);
     const out = fs.openSync(path.join(dir, 'console.log'), 'a', 0o600);
-    const child = spawn(process.execPath, [
-      '--experimental-permission', `--allow-fs-read=${ROOT}*`, `--allow-fs-read=${dir}/*`, `--allow-fs-write=${dir}/*`,
-      `--max-old-space-size=${HEAP_MIB}`, '--no-warnings', path.join(ROOT, 'bin/roam.js'), 'cstrap', '--host-channel', '--listen', `${this.o.host}:0`,
-    ], { cwd: dir, env: { ROAM_HOME: dir, PATH: process.env.PATH }, stdio: ['pipe', out, out, 'pipe'], uid, gid: uid });
+    const child = spawn(
+      process.execPath,
+      [
+        '--experimental-permission',
+        `--allow-fs-read=${ROOT}*`,
+        `--allow-fs-read=${dir}/*`,
+        `--allow-fs-write=${dir}/*`,
+        `--max-old-space-size=${HEAP_MIB}`,
+        '--no-warnings',
+        path.join(ROOT, 'bin/roam.js'),
+        'cstrap',
+        '--host-channel',
+        '--listen',
+        `${this.o.host}:0`,
+      ],
+      {
+        cwd: dir,
+        env: { ROAM_HOME: dir, PATH: process.env.PATH },
+        stdio: ['pipe', out, out, 'pipe'],
+        uid,
+        gid: uid,
+      },
+    );
     fs.closeSync(out);
     child.stdin!.on('error', () => undefined); // a VM that is gone takes no more notices
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const vm: Launched = {
-      vmId, addr: '', exited, usage: () => usage(child.pid!),
+      vmId,
+      addr: '',
+      exited,
+      usage: () => usage(child.pid!),
       notify: (line) => void child.stdin!.write(`${line}\n`),
       suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
-      purge: () => { child.kill('SIGKILL'); void exited.then(() => fs.rmSync(dir, { recursive: true, force: true })); },
+      purge: () => {
+        child.kill('SIGKILL');
+        void exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
+      },
     };
-    return new Promise((resolve, reject) => { // the one line read from a VM
-      createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).once('line', (addr) => resolve({ ...vm, addr: addr.slice(0, 64) }));
-      void exited.then(() => reject(new Error(`VM ${vmId} exited before it was ready (see ${dir}/console.log)`)));
+    return new Promise((resolve, reject) => {
+      // the one line read from a VM
+      createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).once('line', (addr) =>
+        resolve({ ...vm, addr: addr.slice(0, 64) }),
+      );
+      void exited.then(() =>
+        reject(new Error(`VM ${vmId} exited before it was ready (see ${dir}/console.log)`)),
+      );
     });
   }
 }

@@ -6,12 +6,18 @@ import { readFileSync } from 'node:fs';
 import { ProcessLauncher } from './launcher.js';
 import { Packetd } from './packetd.js';
 
-const int = (v: string): number => { if (/^\d+$/.test(v)) return Number(v); throw new InvalidArgumentError('expected a whole number.'); };
+const int = (v: string): number => {
+  if (/^\d+$/.test(v)) return Number(v);
+  throw new InvalidArgumentError('expected a whole number.');
+};
 
 await new Command('roam node')
   .description('run the node daemon: packetd on one UDP socket, the VM launcher and the meter')
   .requiredOption('--id <node>', 'this node id, as enrolled at the broker')
-  .requiredOption('--secret-file <file>', 'file with the node secret (hex) from roam broker enroll-node')
+  .requiredOption(
+    '--secret-file <file>',
+    'file with the node secret (hex) from roam broker enroll-node',
+  )
   .option('--listen <host:port>', 'UDP address to listen on (port 0 picks one)', '127.0.0.1:7401')
   .option('--capacity <MiB>', 'memory this node sells to VMs', int, 4096)
   .option('--price <units>', 'units per CPU-second a VM uses (advertised in PONG)', int, 1)
@@ -21,23 +27,63 @@ await new Command('roam node')
   .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
-  .option('--vm-uid <uid>', 'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)', int)
-  .addHelpText('after', '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.')
+  .option(
+    '--vm-uid <uid>',
+    'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
+    int,
+  )
+  .addHelpText(
+    'after',
+    '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.',
+  )
   .action(async (o) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
     const secret = readFileSync(o.secretFile, 'utf8').trim();
-    if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new Error(`${o.secretFile} must hold the node secret in hex (roam broker enroll-node writes it)`);
-    const launcher = new ProcessLauncher({ stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log });
-    const d = new Packetd({ nodeId: o.id, secret: Buffer.from(secret, 'hex'), capacityMiB: o.capacity, price: o.price, memPrice: o.memPrice,
-      graceS: o.grace, retentionS: o.retention, launcher: launcher.launch, log });
+    if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
+      throw new Error(
+        `${o.secretFile} must hold the node secret in hex (roam broker enroll-node writes it)`,
+      );
+    const launcher = new ProcessLauncher({
+      stateDir: o.state,
+      host: o.vmHost,
+      warm: o.warm,
+      uid: o.vmUid,
+      log,
+    });
+    const d = new Packetd({
+      nodeId: o.id,
+      secret: Buffer.from(secret, 'hex'),
+      capacityMiB: o.capacity,
+      price: o.price,
+      memPrice: o.memPrice,
+      graceS: o.grace,
+      retentionS: o.retention,
+      launcher: launcher.launch,
+      log,
+    });
     const at = o.listen.lastIndexOf(':');
-    const a = await d.listen(int(o.listen.slice(at + 1)), o.listen.slice(0, at).replace(/^\[(.*)\]$/, '$1'));
-    process.stdout.write(`node ${o.id} listening on udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}\n`);
+    const a = await d.listen(
+      int(o.listen.slice(at + 1)),
+      o.listen.slice(0, at).replace(/^\[(.*)\]$/, '$1'),
+    );
+    process.stdout.write(
+      `node ${o.id} listening on udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}\n`,
+    );
     const meter = setInterval(() => d.tick(1), 1000);
     process.once('SIGINT', stop).once('SIGTERM', stop);
-    function stop() { // the meter purges what is still there after the grace; warm VMs end with this process
+    function stop() {
+      // the meter purges what is still there after the grace; warm VMs end with this process
       log(`evicting ${d.evict(o.grace)} VM(s)`);
-      setInterval(() => { if (!d.busy()) { clearInterval(meter); void d.close().then(() => process.exit(0)); } }, 100);
+      setInterval(() => {
+        if (!d.busy()) {
+          clearInterval(meter);
+          void d.close().then(() => process.exit(0));
+        }
+      }, 100);
     }
   })
-  .parseAsync().catch((e: Error) => { process.stderr.write(`roam node: ${e.message}\n`); process.exit(1); });
+  .parseAsync()
+  .catch((e: Error) => {
+    process.stderr.write(`roam node: ${e.message}\n`);
+    process.exit(1);
+  });

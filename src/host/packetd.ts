@@ -14,27 +14,55 @@ import { REASONS, type Reason } from '../tokens/reasons.js';
 import { decodeMessage, encodeMessage, type Message } from './protocol.js';
 
 // revive: the VM to resume from the state it suspended to
-export type LaunchRequest = { jobId: string; key: Buffer; loaderSha256: string; memoryMiB: number; revive?: string };
-export interface Launched { // purge: kill and delete its state
-  vmId: string; addr: string; exited: Promise<void>; usage(): { cpuS: number; rssMiB: number } | null;
-  notify(line: string): void; suspended(): boolean; purge(): void;
+export type LaunchRequest = {
+  jobId: string;
+  key: Buffer;
+  loaderSha256: string;
+  memoryMiB: number;
+  revive?: string;
+};
+export interface Launched {
+  // purge: kill and delete its state
+  vmId: string;
+  addr: string;
+  exited: Promise<void>;
+  usage(): { cpuS: number; rssMiB: number } | null;
+  notify(line: string): void;
+  suspended(): boolean;
+  purge(): void;
 }
 
 export interface PacketdOptions {
-  nodeId: string; secret: Buffer;
+  nodeId: string;
+  secret: Buffer;
   launcher?: (req: LaunchRequest) => Promise<Launched>; // absent: BOOT is verified, then refused with no-launcher
   capacityMiB?: number; // memory the node sells; each job reserves its limit
-  price?: number; memPrice?: number; // units per CPU-second (advertised in PONG), per GiB-second resident
-  graceS?: number; retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
-  now?: () => number; log?: (msg: string) => void; // now: unix seconds
+  price?: number;
+  memPrice?: number; // units per CPU-second (advertised in PONG), per GiB-second resident
+  graceS?: number;
+  retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
+  now?: () => number;
+  log?: (msg: string) => void; // now: unix seconds
 }
 const SLACK_MIB = 512; // resident memory beyond the job's limit (Node itself) before a VM is purged
 
 // running (from BOOT, or a VM still starting) -> (no credit, lifetime, eviction) notified -> suspended | ended;
 // suspended -> (top-up) running. Running and notified VMs hold their memory limit.
 export const STATES = ['running', 'notified', 'suspended', 'ended'] as const;
-type Job = { token: BootToken; last: Buffer; seen: Set<string>; credited: number; spent: number; certificate?: Buffer;
-  vm?: Launched; state: (typeof STATES)[number]; since: number; deadline: number; cpuS: number; owed: number };
+type Job = {
+  token: BootToken;
+  last: Buffer;
+  seen: Set<string>;
+  credited: number;
+  spent: number;
+  certificate?: Buffer;
+  vm?: Launched;
+  state: (typeof STATES)[number];
+  since: number;
+  deadline: number;
+  cpuS: number;
+  owed: number;
+};
 
 const hex = (b: Buffer) => b.toString('hex');
 const live = (j: Job) => j.state === 'running' || j.state === 'notified';
@@ -48,55 +76,124 @@ export class Packetd {
   constructor(private readonly o: PacketdOptions) {}
 
   async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
-    const s = this.socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const s = (this.socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'));
     // Never let one datagram stop the daemon.
-    s.on('message', (msg, from) => void this.handle(msg, from).then((r) => r && s.send(r, from.port, from.address), (e: unknown) => this.log(`dropped: ${String(e)}`)));
-    await new Promise<void>((resolve, reject) => s.once('error', reject).bind(port, host, () => { s.off('error', reject); resolve(); }));
+    s.on(
+      'message',
+      (msg, from) =>
+        void this.handle(msg, from).then(
+          (r) => r && s.send(r, from.port, from.address),
+          (e: unknown) => this.log(`dropped: ${String(e)}`),
+        ),
+    );
+    await new Promise<void>((resolve, reject) =>
+      s.once('error', reject).bind(port, host, () => {
+        s.off('error', reject);
+        resolve();
+      }),
+    );
     s.on('error', (e) => this.log(`socket: ${e.message}`));
     return s.address();
   }
 
-  close(): Promise<void> { return new Promise((r) => (this.socket ? this.socket.close(() => r()) : r())); }
-  get freeMiB(): number { return [...this.jobs.values()].reduce((free, j) => (live(j) ? free - j.token.memoryMiB : free), this.o.capacityMiB ?? 4096); }
-  job(jobId: string): Readonly<Job> | undefined { return this.jobs.get(jobId); }
-  busy(): boolean { return [...this.jobs.values()].some(live); }
+  close(): Promise<void> {
+    return new Promise((r) => (this.socket ? this.socket.close(() => r()) : r()));
+  }
+  get freeMiB(): number {
+    return [...this.jobs.values()].reduce(
+      (free, j) => (live(j) ? free - j.token.memoryMiB : free),
+      this.o.capacityMiB ?? 4096,
+    );
+  }
+  job(jobId: string): Readonly<Job> | undefined {
+    return this.jobs.get(jobId);
+  }
+  busy(): boolean {
+    return [...this.jobs.values()].some(live);
+  }
 
-  async handle(buf: Buffer, from: { address: string; port: number }): Promise<Buffer | undefined> { // undefined: no answer
+  async handle(buf: Buffer, from: { address: string; port: number }): Promise<Buffer | undefined> {
+    // undefined: no answer
     if (buf[0] >= 0x80) return undefined; // a reply type: never answered, so two daemons cannot bounce datagrams
-    const reqId = buf.length >= 5 ? buf.readUInt32BE(1) : 0, m = decodeMessage(buf);
+    const reqId = buf.length >= 5 ? buf.readUInt32BE(1) : 0,
+      m = decodeMessage(buf);
     if (!m.ok) return this.refuse(reqId, m.reason);
     const r = m.value;
     switch (r.type) {
-      case 'PING': return encodeMessage({ type: 'PONG', reqId, nodeId: this.o.nodeId, freeMiB: this.freeMiB, price: this.o.price ?? 1 });
-      case 'BOOT': return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
-      case 'TOPUP': return this.topup(r);
-      case 'STATUS': return this.withJob(r, (j) => this.balance(reqId, j));
-      case 'REFUND': return this.withJob(r, (j) => this.refund(reqId, j));
-      default: return this.refuse(reqId, 'unknown-type');
+      case 'PING':
+        return encodeMessage({
+          type: 'PONG',
+          reqId,
+          nodeId: this.o.nodeId,
+          freeMiB: this.freeMiB,
+          price: this.o.price ?? 1,
+        });
+      case 'BOOT':
+        return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
+      case 'TOPUP':
+        return this.topup(r);
+      case 'STATUS':
+        return this.withJob(r, (j) => this.balance(reqId, j));
+      case 'REFUND':
+        return this.withJob(r, (j) => this.refund(reqId, j));
+      default:
+        return this.refuse(reqId, 'unknown-type');
     }
   }
 
   private async boot(raw: Buffer, reqId: number, from: string): Promise<Buffer | undefined> {
-    const now = this.now(), v = verifyBootToken(raw, this.o.secret, this.o.nodeId, now);
+    const now = this.now(),
+      v = verifyBootToken(raw, this.o.secret, this.o.nodeId, now);
     if (!v.ok) return this.refuse(reqId, v.reason);
-    const t = v.value, jobId = hex(t.jobId), nonce = hex(t.nonce), seen = this.nonces.get(nonce);
+    const t = v.value,
+      jobId = hex(t.jobId),
+      nonce = hex(t.nonce),
+      seen = this.nonces.get(nonce);
     // A retransmission of the same request gets the same answer (none while the
     // launch is under way: the answer is coming); any other reuse is a replay.
     if (seen) return seen.from !== from ? this.refuse(reqId, 'replayed') : seen.reply;
-    const no = this.jobs.has(jobId) ? 'job-exists' : t.memoryMiB > this.freeMiB ? 'no-capacity' : this.o.launcher ? null : 'no-launcher';
+    const no = this.jobs.has(jobId)
+      ? 'job-exists'
+      : t.memoryMiB > this.freeMiB
+        ? 'no-capacity'
+        : this.o.launcher
+          ? null
+          : 'no-launcher';
     if (no) return this.refuse(reqId, no);
     // Record nonce, job and reservation before the await, so that concurrent copies are refused.
     const entry: { expiry: number; from: string; reply?: Buffer } = { expiry: t.expiry, from };
     this.nonces.set(nonce, entry);
-    if (this.nonces.size % 256 === 0) for (const [n, e] of this.nonces) if (e.expiry <= now) this.nonces.delete(n);
-    const job: Job = { token: t, last: t.payment, seen: new Set([hex(t.anchor), hex(t.payment)]), credited: t.units, spent: 0, state: 'running', since: now, deadline: 0, cpuS: 0, owed: 0 };
+    if (this.nonces.size % 256 === 0)
+      for (const [n, e] of this.nonces) if (e.expiry <= now) this.nonces.delete(n);
+    const job: Job = {
+      token: t,
+      last: t.payment,
+      seen: new Set([hex(t.anchor), hex(t.payment)]),
+      credited: t.units,
+      spent: 0,
+      state: 'running',
+      since: now,
+      deadline: 0,
+      cpuS: 0,
+      owed: 0,
+    };
     this.jobs.set(jobId, job);
     const vm = await this.start(job);
     // Nothing was started: forget the job so that the same token can be tried
     // again, unless it was refunded meanwhile (then it stays closed for good).
-    if (!vm && !job.certificate) { this.jobs.delete(jobId); this.nonces.delete(nonce); }
+    if (!vm && !job.certificate) {
+      this.jobs.delete(jobId);
+      this.nonces.delete(nonce);
+    }
     if (!vm) return this.refuse(reqId, 'launch-failed');
-    return entry.reply = encodeMessage({ type: 'ACCEPTED', reqId, jobId: t.jobId, vmId: vm.vmId, addr: vm.addr, balance: job.credited - job.spent });
+    return (entry.reply = encodeMessage({
+      type: 'ACCEPTED',
+      reqId,
+      jobId: t.jobId,
+      vmId: vm.vmId,
+      addr: vm.addr,
+      balance: job.credited - job.spent,
+    }));
   }
 
   private topup(r: Extract<Message, { type: 'TOPUP' }>): Buffer {
@@ -105,7 +202,9 @@ export class Packetd {
       if (r.units < 1 || r.units > MAX_UNITS) return this.refuse(r.reqId, 'unit-limit');
       if (j.seen.has(hex(r.element))) return this.refuse(r.reqId, 'already-credited');
       if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
-      j.last = r.element; j.seen.add(hex(r.element)); j.credited += r.units;
+      j.last = r.element;
+      j.seen.add(hex(r.element));
+      j.credited += r.units;
       if (j.state === 'suspended') void this.start(j);
       return this.balance(r.reqId, j);
     });
@@ -114,7 +213,17 @@ export class Packetd {
   // Closing is final: a retried REFUND gets the same certificate, never a second one.
   private refund(reqId: number, j: Job): Buffer {
     if (!j.certificate) {
-      j.certificate = signCertificate({ nodeId: this.o.nodeId, jobId: j.token.jobId, spent: j.spent, unspent: j.credited - j.spent, last: j.last, issued: this.now() }, this.o.secret);
+      j.certificate = signCertificate(
+        {
+          nodeId: this.o.nodeId,
+          jobId: j.token.jobId,
+          spent: j.spent,
+          unspent: j.credited - j.spent,
+          last: j.last,
+          issued: this.now(),
+        },
+        this.o.secret,
+      );
       this.end(j, 'refunded');
     }
     return encodeMessage({ type: 'CERT', reqId, certificate: j.certificate });
@@ -125,37 +234,69 @@ export class Packetd {
   tick(dtS: number): void {
     const now = this.now();
     for (const j of this.jobs.values()) {
-      if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) { this.end(j, `${j.state === 'notified' ? 'grace' : 'retention'} over`); continue; }
+      if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) {
+        this.end(j, `${j.state === 'notified' ? 'grace' : 'retention'} over`);
+        continue;
+      }
       const u = live(j) && j.vm?.usage();
       if (!u) continue;
-      j.owed += Math.max(0, u.cpuS - j.cpuS) * (this.o.price ?? 1) + (u.rssMiB / 1024) * dtS * (this.o.memPrice ?? 1);
+      j.owed +=
+        Math.max(0, u.cpuS - j.cpuS) * (this.o.price ?? 1) +
+        (u.rssMiB / 1024) * dtS * (this.o.memPrice ?? 1);
       j.cpuS = u.cpuS;
       const take = Math.min(Math.floor(j.owed), j.credited - j.spent);
-      j.spent += take; j.owed -= take;
-      if (u.rssMiB > j.token.memoryMiB + SLACK_MIB) this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
-      else if (j.state === 'running' && (j.spent === j.credited || now >= j.since + j.token.lifetimeS)) this.notice(j, j.spent === j.credited ? 'balance' : 'lifetime');
+      j.spent += take;
+      j.owed -= take;
+      if (u.rssMiB > j.token.memoryMiB + SLACK_MIB)
+        this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
+      else if (
+        j.state === 'running' &&
+        (j.spent === j.credited || now >= j.since + j.token.lifetimeS)
+      )
+        this.notice(j, j.spent === j.credited ? 'balance' : 'lifetime');
     }
   }
 
   // A host that must be emptied tells every VM to go, as if its credit had run out.
-  evict(graceS: number): number { return [...this.jobs.values()].filter((j) => j.state === 'running').map((j) => this.notice(j, 'evict', graceS)).length; }
+  evict(graceS: number): number {
+    return [...this.jobs.values()]
+      .filter((j) => j.state === 'running')
+      .map((j) => this.notice(j, 'evict', graceS)).length;
+  }
 
   private notice(j: Job, why: string, graceS = this.o.graceS ?? 10): void {
-    j.state = 'notified'; j.deadline = this.now() + graceS;
+    j.state = 'notified';
+    j.deadline = this.now() + graceS;
     j.vm?.notify(`notice ${why} ${graceS}`);
   }
 
   // Start (or revive) the job's VM and watch it: when it exits, it has either
   // suspended itself (kept for the retention period) or ended (purged).
   private async start(j: Job): Promise<Launched | null> {
-    const t = j.token, revive = j.state === 'suspended' ? j.vm?.vmId : undefined;
-    if (revive && (j.spent >= j.credited || t.memoryMiB > this.freeMiB || this.now() >= j.since + t.lifetimeS)) return null;
+    const t = j.token,
+      revive = j.state === 'suspended' ? j.vm?.vmId : undefined;
+    if (
+      revive &&
+      (j.spent >= j.credited || t.memoryMiB > this.freeMiB || this.now() >= j.since + t.lifetimeS)
+    )
+      return null;
     const old = j.vm;
     Object.assign(j, { state: 'running', cpuS: 0, vm: undefined }); // its lifetime runs from the BOOT
-    const vm = await this.o.launcher!({ jobId: hex(t.jobId), key: vmKey(this.o.secret, t.jobId), loaderSha256: hex(t.loaderSha256), memoryMiB: t.memoryMiB, revive })
-      .catch((e: Error) => void this.log(`launch ${hex(t.jobId)}: ${e.message}`));
-    if (!vm) { Object.assign(j, { state: revive ? 'suspended' : 'ended', vm: old }); return null; }
-    if (j.certificate) { vm.purge(); return vm; } // refunded while it was starting
+    const vm = await this.o.launcher!({
+      jobId: hex(t.jobId),
+      key: vmKey(this.o.secret, t.jobId),
+      loaderSha256: hex(t.loaderSha256),
+      memoryMiB: t.memoryMiB,
+      revive,
+    }).catch((e: Error) => void this.log(`launch ${hex(t.jobId)}: ${e.message}`));
+    if (!vm) {
+      Object.assign(j, { state: revive ? 'suspended' : 'ended', vm: old });
+      return null;
+    }
+    if (j.certificate) {
+      vm.purge();
+      return vm;
+    } // refunded while it was starting
     j.vm = vm;
     if (revive) this.log(`${vm.vmId} revived`);
     void vm.exited.then(() => {
@@ -181,11 +322,26 @@ export class Packetd {
   }
 
   private balance(reqId: number, j: Job): Buffer {
-    return encodeMessage({ type: 'BALANCE', reqId, jobId: j.token.jobId, balance: j.credited - j.spent, credited: j.credited, spent: j.spent, closed: j.certificate ? 1 : 0, state: STATES.indexOf(j.state) });
+    return encodeMessage({
+      type: 'BALANCE',
+      reqId,
+      jobId: j.token.jobId,
+      balance: j.credited - j.spent,
+      credited: j.credited,
+      spent: j.spent,
+      closed: j.certificate ? 1 : 0,
+      state: STATES.indexOf(j.state),
+    });
   }
 
-  private refuse(reqId: number, reason: Reason): Buffer { return encodeMessage({ type: 'REFUSED', reqId, reason: REASONS.indexOf(reason) }); }
+  private refuse(reqId: number, reason: Reason): Buffer {
+    return encodeMessage({ type: 'REFUSED', reqId, reason: REASONS.indexOf(reason) });
+  }
 
-  private now(): number { return this.o.now ? this.o.now() : Math.floor(Date.now() / 1000); }
-  private log(msg: string): void { this.o.log?.(msg); }
+  private now(): number {
+    return this.o.now ? this.o.now() : Math.floor(Date.now() / 1000);
+  }
+  private log(msg: string): void {
+    this.o.log?.(msg);
+  }
 }

@@ -14,9 +14,34 @@ export const MESSAGES = {
   TOPUP: [0x03, TOPUP],
   STATUS: [0x04, JOB],
   REFUND: [0x05, JOB],
-  PONG: [0x81, [['nodeId', 'str'], ['freeMiB', 'u32'], ['price', 'u32']]],
-  ACCEPTED: [0x82, [['jobId', 16], ['vmId', 'str'], ['addr', 'str'], ['balance', 'u32']]],
-  BALANCE: [0x83, [['jobId', 16], ['balance', 'u32'], ['credited', 'u32'], ['spent', 'u32'], ['closed', 'u8'], ['state', 'u8']]], // state: STATES in packetd.ts
+  PONG: [
+    0x81,
+    [
+      ['nodeId', 'str'],
+      ['freeMiB', 'u32'],
+      ['price', 'u32'],
+    ],
+  ],
+  ACCEPTED: [
+    0x82,
+    [
+      ['jobId', 16],
+      ['vmId', 'str'],
+      ['addr', 'str'],
+      ['balance', 'u32'],
+    ],
+  ],
+  BALANCE: [
+    0x83,
+    [
+      ['jobId', 16],
+      ['balance', 'u32'],
+      ['credited', 'u32'],
+      ['spent', 'u32'],
+      ['closed', 'u8'],
+      ['state', 'u8'],
+    ],
+  ], // state: STATES in packetd.ts
   CERT: [0x85, [['certificate', 'rest']]],
   REFUSED: [0xff, [['reason', 'u8']]],
 } as const satisfies Record<string, readonly [number, Layout]>;
@@ -24,7 +49,9 @@ export const MESSAGES = {
 type M = typeof MESSAGES;
 export type Message = { [T in keyof M]: { type: T; reqId: number } & Rec<M[T][1]> }[keyof M];
 
-const BY_CODE = new Map(Object.entries(MESSAGES).map(([name, [code]]) => [code as number, name as keyof M]));
+const BY_CODE = new Map(
+  Object.entries(MESSAGES).map(([name, [code]]) => [code as number, name as keyof M]),
+);
 
 export function encodeMessage(m: Message): Buffer {
   const [code, layout] = MESSAGES[m.type];

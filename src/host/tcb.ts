@@ -8,7 +8,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 export const NOT_PRIVILEGED = new Set(['tcb.ts', 'client.ts']);
 
 export function codeLines(source: string): number {
-  let n = 0, inBlock = false;
+  let n = 0,
+    inBlock = false;
   for (const raw of source.split('\n')) {
     let line = raw.trim();
     if (inBlock) {
@@ -19,7 +20,11 @@ export function codeLines(source: string): number {
     }
     while (line.startsWith('/*')) {
       const end = line.indexOf('*/', 2);
-      if (end < 0) { inBlock = true; line = ''; break; }
+      if (end < 0) {
+        inBlock = true;
+        line = '';
+        break;
+      }
       line = line.slice(end + 2).trim();
     }
     if (line !== '' && !line.startsWith('//')) n++;
@@ -40,7 +45,9 @@ export function localImports(file: string): string[] {
 
 export function tcbFiles(rootDir: string): string[] {
   const host = join(rootDir, 'src', 'host');
-  const todo = readdirSync(host).filter((f) => f.endsWith('.ts') && !NOT_PRIVILEGED.has(f)).map((f) => join(host, f));
+  const todo = readdirSync(host)
+    .filter((f) => f.endsWith('.ts') && !NOT_PRIVILEGED.has(f))
+    .map((f) => join(host, f));
   const seen = new Set<string>();
   while (todo.length) {
     const f = todo.pop()!;

@@ -23,6 +23,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import net from 'node:net';
+import { RoamError } from '../util/errors.js';
 import { formatHostPort } from '../util/address.js';
 import { ByteQueue } from '../util/byte-queue.js';
 
@@ -49,12 +50,10 @@ const EMPTY = Buffer.alloc(0);
 
 export type ChannelErrorCode = 'handshake' | 'tampered' | 'closed' | 'protocol' | 'timeout';
 
-export class ChannelError extends Error {
-  readonly code: ChannelErrorCode;
+export class ChannelError extends RoamError {
+  declare readonly code: ChannelErrorCode;
   constructor(code: ChannelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ChannelError';
-    this.code = code;
+    super(code, message, { kind: code === 'timeout' ? 'timeout' : 'peer', cause: options?.cause });
   }
 }
 
@@ -123,7 +122,10 @@ function frameNonce(counter: number): Buffer {
 
 /** Shows what a non-roam peer sent, safe for a terminal. */
 function printable(b: Buffer): string {
-  return b.subarray(0, 16).toString('latin1').replace(/[^\x20-\x7e]/g, '.');
+  return b
+    .subarray(0, 16)
+    .toString('latin1')
+    .replace(/[^\x20-\x7e]/g, '.');
 }
 
 /**
@@ -163,7 +165,13 @@ export class Channel implements AsyncIterable<Message> {
   private handshake: (Waiter<Channel> & { timer?: NodeJS.Timeout }) | undefined;
   private connected: boolean;
 
-  private constructor(socket: net.Socket, role: Role, psk: Buffer, remote: string, connected: boolean) {
+  private constructor(
+    socket: net.Socket,
+    role: Role,
+    psk: Buffer,
+    remote: string,
+    connected: boolean,
+  ) {
     this.socket = socket;
     this.role = role;
     this.psk = psk;
@@ -175,7 +183,13 @@ export class Channel implements AsyncIterable<Message> {
   }
 
   /** Runs the handshake on `socket`; resolves with the channel once the peer's FINISHED authenticated. */
-  static start(socket: net.Socket, role: Role, opts: ChannelOptions, remote: string, connected: boolean): Promise<Channel> {
+  static start(
+    socket: net.Socket,
+    role: Role,
+    opts: ChannelOptions,
+    remote: string,
+    connected: boolean,
+  ): Promise<Channel> {
     const ch = new Channel(socket, role, opts.psk, remote, connected);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     return new Promise<Channel>((resolve, reject) => {
@@ -209,14 +223,23 @@ export class Channel implements AsyncIterable<Message> {
    */
   async send(type: number, payload: Uint8Array = EMPTY): Promise<void> {
     if (!Number.isInteger(type) || type < 1 || type > 255) {
-      throw new RangeError(`message type must be an integer 1..255 (0 is the handshake's FINISHED), got ${type}`);
+      throw new RangeError(
+        `message type must be an integer 1..255 (0 is the handshake's FINISHED), got ${type}`,
+      );
     }
     if (payload.length > MAX_MESSAGE_PAYLOAD) {
-      throw new RangeError(`message too large: ${payload.length} bytes > ${MAX_MESSAGE_PAYLOAD}; split it`);
+      throw new RangeError(
+        `message too large: ${payload.length} bytes > ${MAX_MESSAGE_PAYLOAD}; split it`,
+      );
     }
     if (this.failure) throw this.failure;
-    if (this.ending) throw new ChannelError('protocol', `send after end() on the migration channel to ${this.remote}`);
-    if (this.closed) throw new ChannelError('closed', `the migration channel to ${this.remote} is closed`);
+    if (this.ending)
+      throw new ChannelError(
+        'protocol',
+        `send after end() on the migration channel to ${this.remote}`,
+      );
+    if (this.closed)
+      throw new ChannelError('closed', `the migration channel to ${this.remote} is closed`);
     if (this.writeParts(this.seal(type, payload))) return;
     await new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
@@ -236,7 +259,9 @@ export class Channel implements AsyncIterable<Message> {
         w.timer = setTimeout(() => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);
-          reject(new ChannelError('timeout', `no message from ${this.remote} within ${timeoutMs} ms`));
+          reject(
+            new ChannelError('timeout', `no message from ${this.remote} within ${timeoutMs} ms`),
+          );
         }, timeoutMs);
       }
       this.waiters.push(w);
@@ -257,7 +282,10 @@ export class Channel implements AsyncIterable<Message> {
   /** Flushes pending writes, then half-closes (the peer's reader sees a clean end). */
   end(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.ending && this.closed) return Promise.reject(new ChannelError('closed', `the migration channel to ${this.remote} is closed`));
+    if (!this.ending && this.closed)
+      return Promise.reject(
+        new ChannelError('closed', `the migration channel to ${this.remote} is closed`),
+      );
     if (!this.ending) {
       this.ending = new Promise<void>((resolve, reject) => {
         this.endWaiter = { resolve, reject };
@@ -271,7 +299,9 @@ export class Channel implements AsyncIterable<Message> {
   destroy(err?: Error): void {
     this.queue.length = 0;
     this.queuedBytes = 0;
-    this.fail(err ?? new ChannelError('closed', `the migration channel to ${this.remote} was destroyed`));
+    this.fail(
+      err ?? new ChannelError('closed', `the migration channel to ${this.remote} was destroyed`),
+    );
   }
 
   private attach(): void {
@@ -295,7 +325,8 @@ export class Channel implements AsyncIterable<Message> {
     });
     s.on('close', () => {
       this.closed = true;
-      if (!this.readEnded) this.fail(new ChannelError('closed', `connection to ${this.remote} closed`));
+      if (!this.readEnded)
+        this.fail(new ChannelError('closed', `connection to ${this.remote} closed`));
       // A socket that closed after a clean end can no longer send or drain.
       const gone = new ChannelError('closed', `connection to ${this.remote} closed`);
       this.settleAll(this.drainWaiters, (w) => w.reject(gone));
@@ -326,7 +357,14 @@ export class Channel implements AsyncIterable<Message> {
     try {
       this.pump();
     } catch (err) {
-      const e = err instanceof ChannelError ? err : new ChannelError('protocol', `migration channel to ${this.remote}: ${(err as Error).message}`, { cause: err });
+      const e =
+        err instanceof ChannelError
+          ? err
+          : new ChannelError(
+              'protocol',
+              `migration channel to ${this.remote}: ${(err as Error).message}`,
+              { cause: err },
+            );
       // A key mismatch is reported to the peer as well: flush our FINISHED and close gracefully.
       this.fail(e, e.code === 'handshake');
     }
@@ -383,10 +421,18 @@ export class Channel implements AsyncIterable<Message> {
     const ownNonce = this.hello.subarray(40, 72);
     let shared: Buffer;
     try {
-      const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peerPublic]), format: 'der', type: 'spki' });
+      const publicKey = createPublicKey({
+        key: Buffer.concat([X25519_SPKI_PREFIX, peerPublic]),
+        format: 'der',
+        type: 'spki',
+      });
       shared = diffieHellman({ privateKey: this.privateKey!, publicKey });
     } catch (err) {
-      throw new ChannelError('handshake', `migration handshake with ${this.remote} failed: the peer sent an invalid X25519 public key`, { cause: err });
+      throw new ChannelError(
+        'handshake',
+        `migration handshake with ${this.remote} failed: the peer sent an invalid X25519 public key`,
+        { cause: err },
+      );
     }
     // The ephemeral private key is not needed again; dropping it keeps past sessions secret.
     this.privateKey = undefined;
@@ -407,7 +453,10 @@ export class Channel implements AsyncIterable<Message> {
   private onFrame(m: Message): void {
     if (this.phase === 'finished') {
       if (m.type !== FINISHED || m.payload.length !== 0) {
-        throw new ChannelError('protocol', `migration handshake with ${this.remote} failed: expected FINISHED, got message type ${m.type} (${m.payload.length} bytes)`);
+        throw new ChannelError(
+          'protocol',
+          `migration handshake with ${this.remote} failed: expected FINISHED, got message type ${m.type} (${m.payload.length} bytes)`,
+        );
       }
       this.phase = 'open';
       const h = this.handshake!;
@@ -417,7 +466,10 @@ export class Channel implements AsyncIterable<Message> {
       return;
     }
     if (m.type === FINISHED) {
-      throw new ChannelError('protocol', `migration stream from ${this.remote}: unexpected FINISHED at frame ${this.recvCounter - 1}`);
+      throw new ChannelError(
+        'protocol',
+        `migration stream from ${this.remote}: unexpected FINISHED at frame ${this.recvCounter - 1}`,
+      );
     }
     const w = this.waiters.shift();
     if (w) {
@@ -445,7 +497,9 @@ export class Channel implements AsyncIterable<Message> {
   private seal(type: number, payload: Uint8Array): Buffer[] {
     const header = Buffer.alloc(LENGTH_SIZE);
     header.writeUInt32BE(1 + payload.length + TAG_SIZE, 0);
-    const cipher = createCipheriv('aes-256-gcm', this.sendKey!, frameNonce(this.sendCounter++), { authTagLength: TAG_SIZE });
+    const cipher = createCipheriv('aes-256-gcm', this.sendKey!, frameNonce(this.sendCounter++), {
+      authTagLength: TAG_SIZE,
+    });
     cipher.setAAD(header);
     const t = cipher.update(Buffer.of(type));
     const body = cipher.update(payload);
@@ -456,7 +510,9 @@ export class Channel implements AsyncIterable<Message> {
 
   private open(header: Buffer, body: Buffer): Message {
     const frame = this.recvCounter++;
-    const decipher = createDecipheriv('aes-256-gcm', this.recvKey!, frameNonce(frame), { authTagLength: TAG_SIZE });
+    const decipher = createDecipheriv('aes-256-gcm', this.recvKey!, frameNonce(frame), {
+      authTagLength: TAG_SIZE,
+    });
     decipher.setAAD(header);
     decipher.setAuthTag(body.subarray(body.length - TAG_SIZE));
     const plain = decipher.update(body.subarray(0, body.length - TAG_SIZE));
@@ -464,9 +520,15 @@ export class Channel implements AsyncIterable<Message> {
       decipher.final();
     } catch {
       if (this.phase === 'finished') {
-        throw new ChannelError('handshake', `migration handshake with ${this.remote} failed: the peer does not hold the same key ${KEY_HINT}`);
+        throw new ChannelError(
+          'handshake',
+          `migration handshake with ${this.remote} failed: the peer does not hold the same key ${KEY_HINT}`,
+        );
       }
-      throw new ChannelError('tampered', `migration stream from ${this.remote} failed authentication (tampered, replayed or corrupted) at frame ${frame}`);
+      throw new ChannelError(
+        'tampered',
+        `migration stream from ${this.remote} failed authentication (tampered, replayed or corrupted) at frame ${frame}`,
+      );
     }
     return { type: plain[0]!, payload: plain.subarray(1) };
   }
@@ -474,13 +536,24 @@ export class Channel implements AsyncIterable<Message> {
   private onEnd(): void {
     if (this.failure) return;
     if (this.phase !== 'open') {
-      this.fail(new ChannelError('closed', `migration handshake with ${this.remote} failed: the peer closed the connection during the handshake (after ${this.received} bytes)`));
+      this.fail(
+        new ChannelError(
+          'closed',
+          `migration handshake with ${this.remote} failed: the peer closed the connection during the handshake (after ${this.received} bytes)`,
+        ),
+      );
       return;
     }
     if (this.frameLength >= 0 || this.inbound.length > 0) {
       const have = this.frameLength >= 0 ? LENGTH_SIZE + this.inbound.length : this.inbound.length;
-      const want = this.frameLength >= 0 ? `${LENGTH_SIZE + this.frameLength}` : `at least ${LENGTH_SIZE}`;
-      this.fail(new ChannelError('closed', `migration stream from ${this.remote}: peer closed the connection in the middle of a frame (frame ${this.recvCounter}: ${have} of ${want} bytes)`));
+      const want =
+        this.frameLength >= 0 ? `${LENGTH_SIZE + this.frameLength}` : `at least ${LENGTH_SIZE}`;
+      this.fail(
+        new ChannelError(
+          'closed',
+          `migration stream from ${this.remote}: peer closed the connection in the middle of a frame (frame ${this.recvCounter}: ${have} of ${want} bytes)`,
+        ),
+      );
       return;
     }
     this.readEnded = true;
@@ -523,7 +596,11 @@ export class Channel implements AsyncIterable<Message> {
 }
 
 /** Connects to a migration peer and runs the handshake as the client. */
-export async function connectChannel(host: string, port: number, opts: ChannelOptions): Promise<Channel> {
+export async function connectChannel(
+  host: string,
+  port: number,
+  opts: ChannelOptions,
+): Promise<Channel> {
   checkPsk(opts.psk);
   const socket = net.connect({ host, port, allowHalfOpen: true });
   return Channel.start(socket, 'client', opts, formatHostPort(host, port), false);
@@ -540,8 +617,9 @@ export async function acceptChannel(socket: net.Socket, opts: ChannelOptions): P
     socket.destroy();
     throw err;
   }
-  const remote = socket.remoteAddress !== undefined && socket.remotePort !== undefined
-    ? formatHostPort(socket.remoteAddress, socket.remotePort)
-    : 'unknown peer';
+  const remote =
+    socket.remoteAddress !== undefined && socket.remotePort !== undefined
+      ? formatHostPort(socket.remoteAddress, socket.remotePort)
+      : 'unknown peer';
   return Channel.start(socket, 'server', opts, remote, true);
 }

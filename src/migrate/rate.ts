@@ -9,13 +9,15 @@ export function parseRate(s: string): number {
   if (!m) throw new Error(`bad rate "${s}": use e.g. 100Mbit, 1Gbit, 12.5MB (per second)`);
   const unit = UNITS[m[2].toLowerCase()];
   const bits = m[3] !== undefined && (m[3].toLowerCase() === 'bit' || m[3] === 'b');
-  const v = Number(m[1]) * unit / (bits ? 8 : 1);
+  const v = (Number(m[1]) * unit) / (bits ? 8 : 1);
   if (!(v > 0)) throw new Error(`bad rate "${s}": must be more than zero`);
   return v;
 }
 
 export const formatRate = (bytesPerSec: number): string =>
-  bytesPerSec >= 1e9 / 8 ? `${(bytesPerSec * 8 / 1e9).toFixed(2)} Gbit/s` : `${(bytesPerSec * 8 / 1e6).toFixed(1)} Mbit/s`;
+  bytesPerSec >= 1e9 / 8
+    ? `${((bytesPerSec * 8) / 1e9).toFixed(2)} Gbit/s`
+    : `${((bytesPerSec * 8) / 1e6).toFixed(1)} Mbit/s`;
 
 /** Paces writes to at most `rate` bytes per second (sleeping between them). */
 export class Pacer {

@@ -6,8 +6,9 @@
 // of the same modules into memory — the destination also builds it from those
 // bytes and throws it away — and the real freeze and END then run warm code.
 // The throwaway VM never runs: its programs are paused, and it is never started.
-import { VmBuilder } from '../boot/builder.js';
-import { PageCleaner, WASM_FEATURES } from '../checkpoint/cleaner.js';
+import { VmBuilder } from './builder.js';
+import { PageCleaner } from '../checkpoint/cleaner.js';
+import { WASM_FEATURES } from '../memory/features.js';
 import { streamTarget } from '../format/index.js';
 import { Kernel } from '../guest/kernel.js';
 import type { PreparedModule } from '../wasm/prepare.js';
@@ -25,18 +26,33 @@ const QUIET = { log: quiet, stdout: quiet, stderr: quiet };
  * Checkpoint a throwaway VM of `mods` the way a migration does; with `build`
  * (the destination's modules being compiled, by hash), also build a VM from it.
  */
-export async function rehearse(mods: PreparedModule[], o: { build?: Map<string, Promise<PreparedModule>> } = {}): Promise<void> {
+export async function rehearse(
+  mods: PreparedModule[],
+  o: { build?: Map<string, Promise<PreparedModule>> } = {},
+): Promise<void> {
   const use = mods.filter((m) => m.meta.initialPages <= MAX_INITIAL_PAGES);
   if (use.length === 0) return;
   const k = new Kernel({ vmId: 'rehearsal', ...QUIET });
   const chunks: Buffer[] = [];
   try {
     for (const m of use) k.scheduler.paused.add(k.spawn(m, ['rehearsal'], []).pid);
-    const target = streamTarget((c) => void chunks.push(Buffer.from(c)), { transport: true, what: 'rehearsal' });
+    const target = streamTarget((c) => void chunks.push(Buffer.from(c)), {
+      transport: true,
+      what: 'rehearsal',
+    });
     // After round 0, mark some of the programs' pages dirty again (their contents
     // unchanged): the freeze then copies a snapshot buffer and sends it, as a real one does.
-    const redirty = (): void => { for (const p of k.processes.values()) p.dirtyMap().fill(1, 0, SNAPSHOT_PAGES); };
-    await new PageCleaner(k, target, { kind: 'migration', fence: true, strict: true, priority: true, throttle: true, onRound: redirty }).run();
+    const redirty = (): void => {
+      for (const p of k.processes.values()) p.dirtyMap().fill(1, 0, SNAPSHOT_PAGES);
+    };
+    await new PageCleaner(k, target, {
+      kind: 'migration',
+      fence: true,
+      strict: true,
+      priority: true,
+      throttle: true,
+      onRound: redirty,
+    }).run();
   } finally {
     k.close();
   }

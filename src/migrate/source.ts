@@ -4,12 +4,20 @@
 // wait for the destination to confirm. Until it does, nothing is lost: a failure
 // at any point unfences the source, which runs on with its held output released.
 import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
-import { loaderManifest } from '../boot/loader.js';
+import { loaderManifest } from './loader.js';
 import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
 import { parseHostPort } from '../util/address.js';
 import { connectChannel, type Channel } from './channel.js';
-import { DEFAULT_MAX_DOWNTIME_MS, Msg, parseJson, wallNow, type Confirm, type Refuse, type Started } from './protocol.js';
+import {
+  DEFAULT_MAX_DOWNTIME_MS,
+  Msg,
+  parseJson,
+  wallNow,
+  type Confirm,
+  type Refuse,
+  type Started,
+} from './protocol.js';
 import { channelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
@@ -54,7 +62,13 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
   /** Wall-clock time of the freeze (ms since the epoch, fractional). */
   frozenAt: number;
   /** Where the downtime went, ms after the freeze: stream sent, END received, verified, built, first instruction. */
-  timeline: { sentMs: number; endMs?: number; verifiedMs?: number; builtMs?: number; firstInstructionMs?: number };
+  timeline: {
+    sentMs: number;
+    endMs?: number;
+    verifiedMs?: number;
+    builtMs?: number;
+    firstInstructionMs?: number;
+  };
   /** Measured link throughput in bytes per second. */
   linkRate: number | null;
   compressed: boolean;
@@ -64,7 +78,10 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   const { host, port } = parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});
   const failed = (err: unknown) =>
-    new Error(`${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`, { cause: err });
+    new Error(
+      `${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`,
+      { cause: err },
+    );
   // Warm the freeze's code on a throwaway VM while the connection is made and the
   // first rounds run (see rehearsal.ts); the freeze waits for it.
   const warm = rehearse(kernel.modules()).catch(() => undefined);
@@ -80,9 +97,15 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     await ch.send(Msg.LOADER, loaderManifest());
     const ok = await ch.next(10_000);
     if (!ok) throw new Error(`${o.to} closed the connection instead of accepting the loader`);
-    if (ok.type === Msg.REFUSE) throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
-    if (ok.type !== Msg.LOADER_OK) throw new Error(`${o.to} answered the loader with message ${ok.type}`);
-    for (const hash of new Set([...kernel.processes.values()].filter((p) => p.status !== 'exited').map((p) => p.mod.meta.hash))) {
+    if (ok.type === Msg.REFUSE)
+      throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
+    if (ok.type !== Msg.LOADER_OK)
+      throw new Error(`${o.to} answered the loader with message ${ok.type}`);
+    for (const hash of new Set(
+      [...kernel.processes.values()]
+        .filter((p) => p.status !== 'exited')
+        .map((p) => p.mod.meta.hash),
+    )) {
       const packed = packPrepared(hash);
       if (packed) await ch.send(Msg.PREPARED, packed);
     }
@@ -111,31 +134,54 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
         const rate = target.meter.rate ?? o.maxBandwidth;
         return rate ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096)) : Infinity;
       },
-      onRound: (r) => o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+      onRound: (r) =>
+        o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
     });
     let res: CheckpointResult;
     try {
       res = await cleaner.run();
     } catch (err) {
       // If the destination refused, its reason is the better message.
-      const why = await Promise.race([reply.confirm.then(() => null, (e: Error) => e), new Promise<null>((r) => setTimeout(() => r(null), 100))]);
+      const why = await Promise.race([
+        reply.confirm.then(
+          () => null,
+          (e: Error) => e,
+        ),
+        new Promise<null>((r) => setTimeout(() => r(null), 100)),
+      ]);
       throw why ?? err;
     }
     const sentMs = wallNow() - cleaner.frozenAt;
     phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to confirm`);
-    const confirm = await withTimeout(reply.confirm, o.confirmTimeoutMs ?? 60_000, `${o.to} did not confirm in time`);
+    const confirm = await withTimeout(
+      reply.confirm,
+      o.confirmTimeoutMs ?? 60_000,
+      `${o.to} did not confirm in time`,
+    );
     const confirmMs = wallNow() - cleaner.frozenAt;
     o.onConfirm?.();
     const started = await withTimeout(reply.started, 2_000, '').catch(() => null);
     ch.destroy();
     return {
-      ...res, to: o.to, kind: o.kind, vmId: confirm.vmId, freezeMs: res.downtimeMs, confirmMs, frozenAt: cleaner.frozenAt,
+      ...res,
+      to: o.to,
+      kind: o.kind,
+      vmId: confirm.vmId,
+      freezeMs: res.downtimeMs,
+      confirmMs,
+      frozenAt: cleaner.frozenAt,
       downtimeMs: started ? started.at - cleaner.frozenAt : null,
-      timeline: started ? {
-        sentMs, endMs: started.endAt - cleaner.frozenAt, verifiedMs: started.verifiedAt - cleaner.frozenAt,
-        builtMs: started.builtAt - cleaner.frozenAt, firstInstructionMs: started.at - cleaner.frozenAt,
-      } : { sentMs },
-      linkRate: target.meter.rate, compressed: target.compressing,
+      timeline: started
+        ? {
+            sentMs,
+            endMs: started.endAt - cleaner.frozenAt,
+            verifiedMs: started.verifiedAt - cleaner.frozenAt,
+            builtMs: started.builtAt - cleaner.frozenAt,
+            firstInstructionMs: started.at - cleaner.frozenAt,
+          }
+        : { sentMs },
+      linkRate: target.meter.rate,
+      compressed: target.compressing,
     };
   } catch (err) {
     ch.destroy();
@@ -146,11 +192,21 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
 }
 
 /** The destination's CONFIRM and STARTED (or its refusal, or its death). */
-function replies(ch: Channel, to: string, synced: () => void): { confirm: Promise<Confirm>; started: Promise<Started> } {
+function replies(
+  ch: Channel,
+  to: string,
+  synced: () => void,
+): { confirm: Promise<Confirm>; started: Promise<Started> } {
   let gotConfirm!: (c: Confirm) => void, failConfirm!: (e: Error) => void;
   let gotStarted!: (s: Started) => void, failStarted!: (e: Error) => void;
-  const confirm = new Promise<Confirm>((res, rej) => { gotConfirm = res; failConfirm = rej; });
-  const started = new Promise<Started>((res, rej) => { gotStarted = res; failStarted = rej; });
+  const confirm = new Promise<Confirm>((res, rej) => {
+    gotConfirm = res;
+    failConfirm = rej;
+  });
+  const started = new Promise<Started>((res, rej) => {
+    gotStarted = res;
+    failStarted = rej;
+  });
   confirm.catch(() => undefined);
   started.catch(() => undefined);
   void (async () => {
@@ -158,11 +214,14 @@ function replies(ch: Channel, to: string, synced: () => void): { confirm: Promis
       for (;;) {
         const m = await ch.next();
         if (!m) throw new Error(`${to} closed the connection before confirming`);
-        if (m.type === Msg.REFUSE) throw new Error(`${to} refused the VM: ${parseJson<Refuse>(m.payload, 'REFUSE').reason}`);
+        if (m.type === Msg.REFUSE)
+          throw new Error(`${to} refused the VM: ${parseJson<Refuse>(m.payload, 'REFUSE').reason}`);
         if (m.type === Msg.SYNCED) synced();
         else if (m.type === Msg.CONFIRM) gotConfirm(parseJson<Confirm>(m.payload, 'CONFIRM'));
-        else if (m.type === Msg.STARTED) { gotStarted(parseJson<Started>(m.payload, 'STARTED')); return; }
-        else throw new Error(`${to} sent unexpected message ${m.type}`);
+        else if (m.type === Msg.STARTED) {
+          gotStarted(parseJson<Started>(m.payload, 'STARTED'));
+          return;
+        } else throw new Error(`${to} sent unexpected message ${m.type}`);
       }
     } catch (err) {
       failConfirm(err as Error);
@@ -174,5 +233,10 @@ function replies(ch: Channel, to: string, synced: () => void): { confirm: Promis
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => { t = setTimeout(() => rej(new Error(what)), ms); })]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<T>((_, rej) => {
+      t = setTimeout(() => rej(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
 }

@@ -2,7 +2,12 @@
 // chunks, over the encrypted channel; paced to --max-bandwidth, measuring the link
 // as it goes, and switching LZ4 page compression on when the link is slow enough
 // for compression to shorten the migration.
-import { compressionGain, streamTarget, type CheckpointTarget, type PageEntry } from '../format/index.js';
+import {
+  compressionGain,
+  streamTarget,
+  type CheckpointTarget,
+  type PageEntry,
+} from '../format/index.js';
 import type { Channel } from './channel.js';
 import { Msg } from './protocol.js';
 import { Pacer, RateMeter } from './rate.js';
@@ -18,16 +23,22 @@ export interface ChannelTarget extends CheckpointTarget {
   readonly compressing: boolean;
 }
 
-export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; compress?: 'auto' | 'always' | 'never' } = {}): ChannelTarget {
+export function channelTarget(
+  channel: Channel,
+  opts: { maxBandwidth?: number; compress?: 'auto' | 'always' | 'never' } = {},
+): ChannelTarget {
   const pacer = opts.maxBandwidth ? new Pacer(opts.maxBandwidth) : null;
   const meter = new RateMeter();
   const mode = opts.compress ?? 'auto';
-  const base = streamTarget(async (chunk) => {
-    if (pacer) await pacer.take(chunk.length + 21);
-    const t = performance.now();
-    await channel.send(Msg.STREAM, chunk);
-    meter.add(chunk.length, performance.now() - t);
-  }, { what: 'migration', transport: true }); // the channel authenticates every byte: no stream digest
+  const base = streamTarget(
+    async (chunk) => {
+      if (pacer) await pacer.take(chunk.length + 21);
+      const t = performance.now();
+      await channel.send(Msg.STREAM, chunk);
+      meter.add(chunk.length, performance.now() - t);
+    },
+    { what: 'migration', transport: true },
+  ); // the channel authenticates every byte: no stream digest
   const w = base.writer;
   w.compress = mode === 'always';
   let decided = mode !== 'auto';
@@ -40,7 +51,10 @@ export function channelTarget(channel: Channel, opts: { maxBandwidth?: number; c
     const rate = meter.rate;
     if (decided || w.bytesWritten < DECIDE_AFTER || rate === null) return;
     decided = true;
-    const sample = batch.filter((e) => e.data).slice(0, 64).map((e) => e.data!);
+    const sample = batch
+      .filter((e) => e.data)
+      .slice(0, 64)
+      .map((e) => e.data!);
     if (sample.length === 0) return;
     const g = compressionGain(sample);
     const rawUs = (4096 / rate) * 1e6;

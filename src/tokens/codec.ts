@@ -13,18 +13,26 @@ const INT = { u8: 1, u16: 2, u32: 4 } as const;
 const PRINTABLE = /^[\x21-\x7e]*$/;
 
 export function encode<L extends Layout>(layout: L, rec: Rec<L>): Buffer {
-  return Buffer.concat(layout.map(([name, kind]) => {
-    const v = (rec as Record<string, unknown>)[name];
-    if (kind === 'u8' || kind === 'u16' || kind === 'u32') {
-      const b = Buffer.alloc(INT[kind]);
-      b.writeUIntBE(v as number, 0, INT[kind]); // throws RangeError on bad input: a caller bug
-      return b;
-    }
-    if (kind === 'str' && (typeof v !== 'string' || v.length > 255 || !PRINTABLE.test(v))) throw new RangeError(`${name}: not a short printable string`);
-    if (kind === 'str') return Buffer.concat([Buffer.from([(v as string).length]), Buffer.from(v as string, 'latin1')]);
-    if (kind !== 'rest' && (v as Buffer).length !== kind) throw new RangeError(`${name}: expected ${kind} bytes`);
-    return v as Buffer;
-  }));
+  return Buffer.concat(
+    layout.map(([name, kind]) => {
+      const v = (rec as Record<string, unknown>)[name];
+      if (kind === 'u8' || kind === 'u16' || kind === 'u32') {
+        const b = Buffer.alloc(INT[kind]);
+        b.writeUIntBE(v as number, 0, INT[kind]); // throws RangeError on bad input: a caller bug
+        return b;
+      }
+      if (kind === 'str' && (typeof v !== 'string' || v.length > 255 || !PRINTABLE.test(v)))
+        throw new RangeError(`${name}: not a short printable string`);
+      if (kind === 'str')
+        return Buffer.concat([
+          Buffer.from([(v as string).length]),
+          Buffer.from(v as string, 'latin1'),
+        ]);
+      if (kind !== 'rest' && (v as Buffer).length !== kind)
+        throw new RangeError(`${name}: expected ${kind} bytes`);
+      return v as Buffer;
+    }),
+  );
 }
 
 // Decodes exactly `buf` (trailing bytes are malformed); never throws.
@@ -37,7 +45,8 @@ export function decode<L extends Layout>(layout: L, buf: Buffer): Parsed<Rec<L>>
       out[name] = buf.readUIntBE(at, INT[kind]);
       at += INT[kind];
     } else if (kind === 'str') {
-      if (at + 1 > buf.length || at + 1 + buf[at] > buf.length) return { ok: false, reason: 'truncated' };
+      if (at + 1 > buf.length || at + 1 + buf[at] > buf.length)
+        return { ok: false, reason: 'truncated' };
       const s = buf.toString('latin1', at + 1, at + 1 + buf[at]);
       if (!PRINTABLE.test(s)) return { ok: false, reason: 'malformed' };
       out[name] = s;

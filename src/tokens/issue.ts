@@ -11,10 +11,16 @@ import { REASONS, type Parsed, type Reason } from './reasons.js';
 import { TOPUP, type TopUp } from './topup.js';
 
 export type Certificate = Rec<typeof CERTIFICATE>;
-export type BootTokenFields = Omit<Rec<typeof BOOT_TOKEN_BODY>, 'version' | 'nonce'> & { nonce?: Buffer };
+export type BootTokenFields = Omit<Rec<typeof BOOT_TOKEN_BODY>, 'version' | 'nonce'> & {
+  nonce?: Buffer;
+};
 
 export function mintBootToken(fields: BootTokenFields, secret: Buffer): Buffer {
-  const body = encode(BOOT_TOKEN_BODY, { ...fields, version: BOOT_TOKEN_VERSION, nonce: fields.nonce ?? randomBytes(16) });
+  const body = encode(BOOT_TOKEN_BODY, {
+    ...fields,
+    version: BOOT_TOKEN_VERSION,
+    nonce: fields.nonce ?? randomBytes(16),
+  });
   return Buffer.concat([body, mac(secret, BOOT_TOKEN_LABEL, body)]);
 }
 
@@ -31,7 +37,11 @@ export const decodeCertificate = (buf: Buffer): Parsed<Certificate> => {
 
 export function verifyCertificate(buf: Buffer, secret: Buffer): Parsed<Certificate> {
   const p = decodeCertificate(buf);
-  if (p.ok && !macOk(secret, CERTIFICATE_LABEL, buf.subarray(0, buf.length - MAC_BYTES), p.value.mac)) return { ok: false, reason: 'forged' };
+  if (
+    p.ok &&
+    !macOk(secret, CERTIFICATE_LABEL, buf.subarray(0, buf.length - MAC_BYTES), p.value.mac)
+  )
+    return { ok: false, reason: 'forged' };
   return p;
 }
 

@@ -12,4 +12,5 @@ export const macOk = (secret: Buffer, label: string, body: Buffer, tag: Buffer):
 
 // The key of a job's VM: the broker gives it to the customer with the boot token;
 // the node derives the same from its secret, so it never crosses the network.
-export const vmKey = (nodeSecret: Buffer, jobId: Buffer): Buffer => mac(nodeSecret, 'roam-vm-key-v1', jobId);
+export const vmKey = (nodeSecret: Buffer, jobId: Buffer): Buffer =>
+  mac(nodeSecret, 'roam-vm-key-v1', jobId);

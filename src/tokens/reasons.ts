@@ -1,12 +1,26 @@
 // Reason codes for every refusal. The code on the wire is the index, so the
 // order is part of the protocol: append new reasons, never reorder.
 export const REASONS = [
-  'ok', 'truncated', 'oversize', 'malformed', 'unknown-type', 'bad-version',
-  'forged', 'expired', 'replayed', 'wrong-node', 'chain-mismatch', 'unit-limit',
-  'unknown-job', 'job-closed', 'already-credited', 'no-launcher', 'launch-failed',
-  'no-capacity', 'job-exists',
+  'ok',
+  'truncated',
+  'oversize',
+  'malformed',
+  'unknown-type',
+  'bad-version',
+  'forged',
+  'expired',
+  'replayed',
+  'wrong-node',
+  'chain-mismatch',
+  'unit-limit',
+  'unknown-job',
+  'job-closed',
+  'already-credited',
+  'no-launcher',
+  'launch-failed',
+  'no-capacity',
+  'job-exists',
 ] as const;
 export type Reason = (typeof REASONS)[number];
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: Reason };
-

@@ -3,5 +3,9 @@
 // only the broker can produce elements further down the chain.
 import type { Rec } from './codec.js';
 
-export const TOPUP = [['jobId', 16], ['element', 32], ['units', 'u32']] as const;
+export const TOPUP = [
+  ['jobId', 16],
+  ['element', 32],
+  ['units', 'u32'],
+] as const;
 export type TopUp = Rec<typeof TOPUP>;

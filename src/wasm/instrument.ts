@@ -42,11 +42,16 @@ export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>)
     if (indirect || [...out].some((c) => blockingInternal.has(c))) result.add(info.name);
   });
   // Propagate to callers until nothing changes.
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const [fn, out] of callees) {
       if (result.has(fn)) continue;
-      for (const c of out) if (result.has(c)) { result.add(fn); changed = true; break; }
+      for (const c of out)
+        if (result.has(c)) {
+          result.add(fn);
+          changed = true;
+          break;
+        }
     }
   }
   return result;
@@ -59,10 +64,17 @@ export const POLL_HEAVY = 1;
 /** The safepoint poll: a countdown in a global; at zero, call into the kernel. */
 function pollExpr(mod: binaryen.Module, heavy = false): number {
   const fuel = heavy ? ROAM.heavyFuel : ROAM.fuel;
-  return mod.block(null, [
-    mod.global.set(fuel, mod.i32.sub(mod.global.get(fuel, i32), mod.i32.const(1))),
-    mod.if(mod.i32.lt_s(mod.global.get(fuel, i32), mod.i32.const(0)), mod.call(ROAM.poll, [mod.i32.const(heavy ? POLL_HEAVY : POLL_LIGHT)], none)),
-  ], none);
+  return mod.block(
+    null,
+    [
+      mod.global.set(fuel, mod.i32.sub(mod.global.get(fuel, i32), mod.i32.const(1))),
+      mod.if(
+        mod.i32.lt_s(mod.global.get(fuel, i32), mod.i32.const(0)),
+        mod.call(ROAM.poll, [mod.i32.const(heavy ? POLL_HEAVY : POLL_LIGHT)], none),
+      ),
+    ],
+    none,
+  );
 }
 
 /** Whether `expr` contains a loop that makes no calls (one that gets no poll of its own). */
@@ -71,7 +83,9 @@ function containsQuietLoop(expr: number): boolean {
   walk(expr, (e, id) => {
     if (id !== b.LoopId || quiet) return;
     let calls = false;
-    walk(b.Loop.getBody(e), (_c, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+    walk(b.Loop.getBody(e), (_c, cid) => {
+      if (cid === b.CallId || cid === b.CallIndirectId) calls = true;
+    });
     if (!calls) quiet = true;
   });
   return quiet;
@@ -81,13 +95,20 @@ function containsQuietLoop(expr: number): boolean {
  * Calls `fn(loop, nested, hasCall)` for every loop under `root`, innermost first:
  * `nested` = inside another loop, `hasCall` = its body contains a call.
  */
-function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boolean, hasCall: boolean) => void): void {
+function walkLoops(
+  root: number,
+  nested: boolean,
+  fn: (loop: number, nested: boolean, hasCall: boolean) => void,
+): void {
   // Visit loops top-down so each knows whether it is nested. The root itself may be
   // a loop (a function whose whole body is one loop).
   const visit = (expr: number, depth: number) => {
-    if (binaryen.getExpressionId(expr) !== b.LoopId) return walkChildren(expr, (child) => visit(child, depth));
+    if (binaryen.getExpressionId(expr) !== b.LoopId)
+      return walkChildren(expr, (child) => visit(child, depth));
     let calls = false;
-    walk(b.Loop.getBody(expr), (_e, cid) => { if (cid === b.CallId || cid === b.CallIndirectId) calls = true; });
+    walk(b.Loop.getBody(expr), (_e, cid) => {
+      if (cid === b.CallId || cid === b.CallIndirectId) calls = true;
+    });
     walkChildren(expr, (child) => visit(child, depth + 1));
     fn(expr, depth > 0 || nested, calls);
   };
@@ -95,7 +116,11 @@ function walkLoops(root: number, nested: boolean, fn: (loop: number, nested: boo
 }
 
 /** walk() over a function's body, installing the new body when the root itself was replaced. */
-function walkBody(ref: number, body: number, visit: (expr: number, id: number) => number | void): void {
+function walkBody(
+  ref: number,
+  body: number,
+  visit: (expr: number, id: number) => number | void,
+): void {
   const next = walk(body, visit);
   if (next !== body) b._BinaryenFunctionSetBody(ref, next);
 }
@@ -121,7 +146,10 @@ export function insertPolls(mod: binaryen.Module, fns: Set<string>): void {
       b.Loop.setBody(loop, mod.block(null, [poll, body], binaryen.getExpressionType(body)));
     });
     const body = b._BinaryenFunctionGetBody(ref);
-    b._BinaryenFunctionSetBody(ref, mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)));
+    b._BinaryenFunctionSetBody(
+      ref,
+      mod.block(null, [pollExpr(mod), body], binaryen.getExpressionType(body)),
+    );
   });
 }
 
@@ -144,31 +172,55 @@ export function hideRegion(mod: binaryen.Module, initialPages: number, regionPag
   });
   // grow(d): grow the real memory, move the region up by d pages, and zero the
   // program's new pages that the region used to occupy.
-  const D = 0, OLD = 1;
+  const D = 0,
+    OLD = 1;
   const get = (i: number) => mod.local.get(i, i32);
   const pages = (e: number) => mod.i32.shl(e, mod.i32.const(16));
-  const body = mod.block(null, [
-    mod.local.set(OLD, mod.global.get(ROAM.virtPages, i32)),
-    mod.if(mod.i32.eq(mod.memory.grow(get(D)), mod.i32.const(-1)), mod.return(mod.i32.const(-1))),
-    mod.memory.copy(pages(mod.i32.add(get(OLD), get(D))), pages(get(OLD)), mod.i32.const(regionPages << 16)),
-    mod.memory.fill(pages(get(OLD)), mod.i32.const(0),
-      pages(mod.select(mod.i32.lt_u(get(D), mod.i32.const(regionPages)), get(D), mod.i32.const(regionPages)))),
-    mod.global.set(ROAM.virtPages, mod.i32.add(get(OLD), get(D))),
-    mod.global.set(ROAM.dirtyBase, pages(mod.global.get(ROAM.virtPages, i32))),
-    get(OLD),
-  ], i32);
+  const body = mod.block(
+    null,
+    [
+      mod.local.set(OLD, mod.global.get(ROAM.virtPages, i32)),
+      mod.if(mod.i32.eq(mod.memory.grow(get(D)), mod.i32.const(-1)), mod.return(mod.i32.const(-1))),
+      mod.memory.copy(
+        pages(mod.i32.add(get(OLD), get(D))),
+        pages(get(OLD)),
+        mod.i32.const(regionPages << 16),
+      ),
+      mod.memory.fill(
+        pages(get(OLD)),
+        mod.i32.const(0),
+        pages(
+          mod.select(
+            mod.i32.lt_u(get(D), mod.i32.const(regionPages)),
+            get(D),
+            mod.i32.const(regionPages),
+          ),
+        ),
+      ),
+      mod.global.set(ROAM.virtPages, mod.i32.add(get(OLD), get(D))),
+      mod.global.set(ROAM.dirtyBase, pages(mod.global.get(ROAM.virtPages, i32))),
+      get(OLD),
+    ],
+    i32,
+  );
   mod.addFunction(ROAM.grow, i32, i32, [i32], body);
 }
 
 /** Export every mutable global the program defines, so the kernel can save and restore them. */
 export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string; type: string }> {
   const out: Array<{ name: string; type: string }> = [];
-  const typeName = new Map<number, string>([[binaryen.i32, 'i32'], [binaryen.i64, 'i64'], [binaryen.f32, 'f32'], [binaryen.f64, 'f64']]);
+  const typeName = new Map<number, string>([
+    [binaryen.i32, 'i32'],
+    [binaryen.i64, 'i64'],
+    [binaryen.f32, 'f32'],
+    [binaryen.f64, 'f64'],
+  ]);
   for (let i = 0; i < mod.getNumGlobals(); i++) {
     const info = binaryen.getGlobalInfo(mod.getGlobalByIndex(i));
     if (info.module || !info.mutable || info.name.startsWith('roam_')) continue;
     const t = typeName.get(info.type);
-    if (!t) throw new Error(`unsupported: mutable global ${info.name} of a reference or vector type`);
+    if (!t)
+      throw new Error(`unsupported: mutable global ${info.name} of a reference or vector type`);
     const exportName = `roam_g${out.length}`;
     mod.addGlobalExport(info.name, exportName);
     out.push({ name: exportName, type: t });
@@ -182,19 +234,34 @@ export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string
  * Range operations (memory.fill/copy/init) mark their whole destination range.
  */
 export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
-  const stores = new Set([b.StoreId, b.AtomicRMWId, b.AtomicCmpxchgId, b.SIMDLoadStoreLaneId, b.MemoryFillId, b.MemoryCopyId, b.MemoryInitId]);
+  const stores = new Set([
+    b.StoreId,
+    b.AtomicRMWId,
+    b.AtomicCmpxchgId,
+    b.SIMDLoadStoreLaneId,
+    b.MemoryFillId,
+    b.MemoryCopyId,
+    b.MemoryInitId,
+  ]);
   forEachDefinedFunction(mod, (ref, info) => {
     if (skip.has(info.name)) return;
     let writes = false;
-    walk(info.body, (_e, id) => { if (stores.has(id)) writes = true; });
+    walk(info.body, (_e, id) => {
+      if (stores.has(id)) writes = true;
+    });
     if (!writes) return;
     // The bitmap's base, kept in a local: loaded at entry and again after every call
     // (only a call can grow memory and so move the region), so a hot loop with no
     // call does not reload the global at every store.
     const base = b._BinaryenFunctionAddVar(ref, i32);
     const reload = () => mod.local.set(base, mod.global.get(ROAM.dirtyBase, i32));
-    const mark = (addr: number) => mod.i32.store8(0, 0,
-      mod.i32.add(mod.local.get(base, i32), mod.i32.shr_u(addr, mod.i32.const(12))), mod.i32.const(1));
+    const mark = (addr: number) =>
+      mod.i32.store8(
+        0,
+        0,
+        mod.i32.add(mod.local.get(base, i32), mod.i32.shr_u(addr, mod.i32.const(12))),
+        mod.i32.const(1),
+      );
     const afterCall = (call: number): number => {
       const t = binaryen.getExpressionType(call);
       if (t === binaryen.unreachable) return call;
@@ -207,22 +274,44 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
     const markPtr = (expr: number, cls: string, bytes: number) => {
       const a = local();
       const off = b[cls].getOffset(expr) as number;
-      const at = (extra: number) => mod.i32.add(mod.local.get(a, i32), mod.i32.const((off + extra) | 0));
+      const at = (extra: number) =>
+        mod.i32.add(mod.local.get(a, i32), mod.i32.const((off + extra) | 0));
       const marks = [mark(at(0))];
       if (bytes > 1) marks.push(mark(at(bytes - 1)));
-      b[cls].setPtr(expr, mod.block(null, [mod.local.set(a, b[cls].getPtr(expr)), ...marks, mod.local.get(a, i32)], i32));
+      b[cls].setPtr(
+        expr,
+        mod.block(
+          null,
+          [mod.local.set(a, b[cls].getPtr(expr)), ...marks, mod.local.get(a, i32)],
+          i32,
+        ),
+      );
     };
     const markRange = (expr: number, cls: string, second: string) => {
-      const d = b._BinaryenFunctionAddVar(ref, i32), s = b._BinaryenFunctionAddVar(ref, i32), n = b._BinaryenFunctionAddVar(ref, i32);
+      const d = b._BinaryenFunctionAddVar(ref, i32),
+        s = b._BinaryenFunctionAddVar(ref, i32),
+        n = b._BinaryenFunctionAddVar(ref, i32);
       const g = (i: number) => mod.local.get(i, i32);
       const first = mod.i32.shr_u(g(d), mod.i32.const(12));
-      const last = mod.i32.shr_u(mod.i32.sub(mod.i32.add(g(d), g(n)), mod.i32.const(1)), mod.i32.const(12));
+      const last = mod.i32.shr_u(
+        mod.i32.sub(mod.i32.add(g(d), g(n)), mod.i32.const(1)),
+        mod.i32.const(12),
+      );
       const sets = [
         mod.local.set(d, b[cls].getDest(expr)),
         mod.local.set(s, b[cls]['get' + second](expr)),
         mod.local.set(n, b[cls].getSize(expr)),
-        mod.if(g(n), mod.memory.fill(mod.i32.add(mod.local.get(base, i32), first), mod.i32.const(1),
-          mod.i32.add(mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))), mod.i32.const(1)))),
+        mod.if(
+          g(n),
+          mod.memory.fill(
+            mod.i32.add(mod.local.get(base, i32), first),
+            mod.i32.const(1),
+            mod.i32.add(
+              mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))),
+              mod.i32.const(1),
+            ),
+          ),
+        ),
       ];
       b[cls].setDest(expr, g(d));
       b[cls]['set' + second](expr, g(s));
@@ -232,8 +321,10 @@ export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
     walkBody(ref, info.body, (expr, id) => {
       if (id === b.StoreId) markPtr(expr, 'Store', b.Store.getBytes(expr));
       else if (id === b.AtomicRMWId) markPtr(expr, 'AtomicRMW', b.AtomicRMW.getBytes(expr));
-      else if (id === b.AtomicCmpxchgId) markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
-      else if (id === b.SIMDLoadStoreLaneId && b.SIMDLoadStoreLane.isStore(expr)) markPtr(expr, 'SIMDLoadStoreLane', 8);
+      else if (id === b.AtomicCmpxchgId)
+        markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
+      else if (id === b.SIMDLoadStoreLaneId && b.SIMDLoadStoreLane.isStore(expr))
+        markPtr(expr, 'SIMDLoadStoreLane', 8);
       else if (id === b.MemoryFillId) return markRange(expr, 'MemoryFill', 'Value');
       else if (id === b.MemoryCopyId) return markRange(expr, 'MemoryCopy', 'Source');
       else if (id === b.MemoryInitId) return markRange(expr, 'MemoryInit', 'Offset');
@@ -249,7 +340,9 @@ export function checkSupported(mod: binaryen.Module): void {
   forEachDefinedFunction(mod, (_ref, info) => {
     walk(info.body, (_expr, id) => {
       if (id === b.TableSetId || id === b.TableGrowId)
-        throw new Error(`unsupported: function ${info.name} modifies a table (table.set/table.grow); roam cannot checkpoint mutable tables yet`);
+        throw new Error(
+          `unsupported: function ${info.name} modifies a table (table.set/table.grow); roam cannot checkpoint mutable tables yet`,
+        );
     });
   });
 }

@@ -1,14 +1,39 @@
 // The instrumentation pipeline behind prepare(): loaded on demand, because
 // Binaryen takes a few hundred milliseconds to load and a cached module needs none of it.
 import binaryen from 'binaryen';
-import { checkSupported, exportMutableGlobals, hideRegion, insertBarrier, insertPolls, ROAM, unwindableFunctions } from './instrument.js';
-import { ASYNCIFY_BYTES, BLOCKING_IMPORTS, PREPARE_VERSION, sha256, type PrepareMeta } from './prepare.js';
+import {
+  checkSupported,
+  exportMutableGlobals,
+  hideRegion,
+  insertBarrier,
+  insertPolls,
+  ROAM,
+  unwindableFunctions,
+} from './instrument.js';
+import { WASM_FEATURES } from '../memory/features.js';
+import {
+  ASYNCIFY_BYTES,
+  BLOCKING_IMPORTS,
+  PREPARE_VERSION,
+  sha256,
+  type PrepareMeta,
+} from './prepare.js';
 
-const FEATURES = () =>
-  binaryen.Features.MVP | binaryen.Features.MutableGlobals | binaryen.Features.BulkMemory |
-  binaryen.Features.BulkMemoryOpt | binaryen.Features.SignExt | binaryen.Features.NontrappingFPToInt |
-  binaryen.Features.SIMD128 | binaryen.Features.Multivalue;
-
+/** Binaryen's flags for each of roam's WASM features (the list itself is memory/features.ts). */
+const BINARYEN_FLAGS: Record<string, () => number> = {
+  'mutable-globals': () => binaryen.Features.MutableGlobals,
+  'bulk-memory': () => binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt,
+  'sign-ext': () => binaryen.Features.SignExt,
+  'nontrapping-fptoint': () => binaryen.Features.NontrappingFPToInt,
+  simd128: () => binaryen.Features.SIMD128,
+  multivalue: () => binaryen.Features.Multivalue,
+};
+const FEATURES = (): number =>
+  WASM_FEATURES.reduce((flags, f) => {
+    const flag = BINARYEN_FLAGS[f];
+    if (!flag) throw new Error(`internal error: no Binaryen flag for WASM feature ${f}`);
+    return flags | flag();
+  }, binaryen.Features.MVP);
 
 function read(bytes: Uint8Array): binaryen.Module {
   let mod: binaryen.Module;
@@ -30,7 +55,11 @@ function optimise(mod: binaryen.Module): Uint8Array {
 }
 
 /** Runs the instrumentation pipeline (slow: seconds per MiB of code) on a module prepare() has checked. */
-export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Uint8Array; tracked: Uint8Array } {
+export function instrument(original: Uint8Array): {
+  meta: PrepareMeta;
+  plain: Uint8Array;
+  tracked: Uint8Array;
+} {
   const t0 = performance.now();
   const hash = sha256(original);
   const mod = read(original);
@@ -43,7 +72,9 @@ export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Ui
   const bitmapBytes = realMax * 16;
   const regionPages = Math.ceil((bitmapBytes + ASYNCIFY_BYTES) / 65536);
   if (declaredMax - regionPages < mem.initial)
-    throw new Error(`the module's maximum memory (${declaredMax} pages) leaves no room for roam's ${regionPages}-page region`);
+    throw new Error(
+      `the module's maximum memory (${declaredMax} pages) leaves no room for roam's ${regionPages}-page region`,
+    );
 
   const unwindable = unwindableFunctions(mod, new Set(BLOCKING_IMPORTS));
   insertPolls(mod, unwindable);
@@ -68,13 +99,18 @@ export function instrument(original: Uint8Array): { meta: PrepareMeta; plain: Ui
   tmod.dispose();
 
   const meta: PrepareMeta = {
-    version: PREPARE_VERSION, hash, regionPages, bitmapBytes,
-    asyncifyOffset: bitmapBytes, asyncifyBytes: regionPages * 65536 - bitmapBytes,
-    initialPages: mem.initial, maxPages: declaredMax - regionPages, globals,
+    version: PREPARE_VERSION,
+    hash,
+    regionPages,
+    bitmapBytes,
+    asyncifyOffset: bitmapBytes,
+    asyncifyBytes: regionPages * 65536 - bitmapBytes,
+    initialPages: mem.initial,
+    maxPages: declaredMax - regionPages,
+    globals,
     unwindable: unwindable.size,
     bytes: { original: original.length, plain: plain.length, tracked: tracked.length },
     prepareMs: Math.round(performance.now() - t0),
   };
   return { meta, plain, tracked };
 }
-

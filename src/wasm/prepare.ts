@@ -18,9 +18,19 @@ export const PREPARE_VERSION = 10;
 
 /** The imports at which a program may block; Asyncify makes only these unwindable. */
 export const BLOCKING_IMPORTS = [
-  'fd_read', 'fd_write', 'fd_pread', 'fd_pwrite', 'path_open', 'poll_oneoff',
-  'sock_accept', 'sock_recv', 'sock_send', 'sched_yield',
-].map((n) => `wasi_snapshot_preview1.${n}`).concat(['roam.poll']);
+  'fd_read',
+  'fd_write',
+  'fd_pread',
+  'fd_pwrite',
+  'path_open',
+  'poll_oneoff',
+  'sock_accept',
+  'sock_recv',
+  'sock_send',
+  'sched_yield',
+]
+  .map((n) => `wasi_snapshot_preview1.${n}`)
+  .concat(['roam.poll']);
 
 export const ASYNCIFY_BYTES = 65536;
 
@@ -52,20 +62,66 @@ export const sha256 = (data: Uint8Array): string => createHash('sha256').update(
 
 /** The WASI preview1 functions the guest kernel implements (src/guest/wasi.ts). */
 export const WASI_FUNCTIONS = new Set([
-  'args_get', 'args_sizes_get', 'environ_get', 'environ_sizes_get', 'clock_res_get', 'clock_time_get',
-  'fd_advise', 'fd_allocate', 'fd_close', 'fd_datasync', 'fd_fdstat_get', 'fd_fdstat_set_flags',
-  'fd_fdstat_set_rights', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_pread',
-  'fd_prestat_get', 'fd_prestat_dir_name', 'fd_pwrite', 'fd_read', 'fd_readdir', 'fd_renumber', 'fd_seek',
-  'fd_sync', 'fd_tell', 'fd_write', 'path_create_directory', 'path_filestat_get', 'path_filestat_set_times',
-  'path_link', 'path_open', 'path_readlink', 'path_remove_directory', 'path_rename', 'path_symlink',
-  'path_unlink_file', 'poll_oneoff', 'proc_exit', 'proc_raise', 'sched_yield', 'random_get',
-  'sock_accept', 'sock_recv', 'sock_send', 'sock_shutdown',
+  'args_get',
+  'args_sizes_get',
+  'environ_get',
+  'environ_sizes_get',
+  'clock_res_get',
+  'clock_time_get',
+  'fd_advise',
+  'fd_allocate',
+  'fd_close',
+  'fd_datasync',
+  'fd_fdstat_get',
+  'fd_fdstat_set_flags',
+  'fd_fdstat_set_rights',
+  'fd_filestat_get',
+  'fd_filestat_set_size',
+  'fd_filestat_set_times',
+  'fd_pread',
+  'fd_prestat_get',
+  'fd_prestat_dir_name',
+  'fd_pwrite',
+  'fd_read',
+  'fd_readdir',
+  'fd_renumber',
+  'fd_seek',
+  'fd_sync',
+  'fd_tell',
+  'fd_write',
+  'path_create_directory',
+  'path_filestat_get',
+  'path_filestat_set_times',
+  'path_link',
+  'path_open',
+  'path_readlink',
+  'path_remove_directory',
+  'path_rename',
+  'path_symlink',
+  'path_unlink_file',
+  'poll_oneoff',
+  'proc_exit',
+  'proc_raise',
+  'sched_yield',
+  'random_get',
+  'sock_accept',
+  'sock_recv',
+  'sock_send',
+  'sock_shutdown',
 ]);
 
 /** Refuse what roam cannot run, with a reason, before spending seconds instrumenting it. */
 function check(bytes: Uint8Array): void {
-  if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d)
-    throw new Error('not a WebAssembly module (no \\0asm magic); roam runs WASI programs compiled to .wasm');
+  if (
+    bytes.length < 8 ||
+    bytes[0] !== 0 ||
+    bytes[1] !== 0x61 ||
+    bytes[2] !== 0x73 ||
+    bytes[3] !== 0x6d
+  )
+    throw new Error(
+      'not a WebAssembly module (no \\0asm magic); roam runs WASI programs compiled to .wasm',
+    );
   let probe: WebAssembly.Module;
   try {
     probe = new WebAssembly.Module(bytes as BufferSource);
@@ -73,21 +129,35 @@ function check(bytes: Uint8Array): void {
     throw new Error(`not a valid WebAssembly module: ${(err as Error).message}`);
   }
   for (const imp of WebAssembly.Module.imports(probe)) {
-    if (imp.kind !== 'function') throw new Error(`unsupported import ${imp.module}.${imp.name} (${imp.kind}): the program must define its own memory and tables`);
+    if (imp.kind !== 'function')
+      throw new Error(
+        `unsupported import ${imp.module}.${imp.name} (${imp.kind}): the program must define its own memory and tables`,
+      );
     if (imp.module !== 'wasi_snapshot_preview1')
-      throw new Error(`unsupported import ${imp.module}.${imp.name}: roam runs WASI preview1 programs (imports from wasi_snapshot_preview1 only)`);
+      throw new Error(
+        `unsupported import ${imp.module}.${imp.name}: roam runs WASI preview1 programs (imports from wasi_snapshot_preview1 only)`,
+      );
     if (!WASI_FUNCTIONS.has(imp.name))
-      throw new Error(`unsupported import wasi_snapshot_preview1.${imp.name}: roam's guest kernel does not implement it`);
+      throw new Error(
+        `unsupported import wasi_snapshot_preview1.${imp.name}: roam's guest kernel does not implement it`,
+      );
   }
   if (!WebAssembly.Module.exports(probe).some((e) => e.name === '_start' && e.kind === 'function'))
-    throw new Error('the module has no _start export: roam runs WASI commands (a main program), not libraries');
+    throw new Error(
+      'the module has no _start export: roam runs WASI commands (a main program), not libraries',
+    );
 }
 
 const cacheDir = () => path.join(roamHome(), 'cache');
 /** The cache entry of a module: STEM.json (written last), STEM.plain.wasm, STEM.tracked.wasm. */
 const cacheStem = (hash: string) => path.join(cacheDir(), `${hash}.v${PREPARE_VERSION}`);
 
-function writeCache(stem: string, meta: Uint8Array | string, plain: Uint8Array, tracked: Uint8Array): void {
+function writeCache(
+  stem: string,
+  meta: Uint8Array | string,
+  plain: Uint8Array,
+  tracked: Uint8Array,
+): void {
   fs.mkdirSync(cacheDir(), { recursive: true });
   // The metadata last and atomically: a crash mid-write leaves no half entry.
   fs.writeFileSync(`${stem}.plain.wasm`, plain);
@@ -97,7 +167,10 @@ function writeCache(stem: string, meta: Uint8Array | string, plain: Uint8Array, 
 }
 
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
-export async function prepare(original: Buffer, opts: { onProgress?: (msg: string) => void } = {}): Promise<PreparedModule> {
+export async function prepare(
+  original: Buffer,
+  opts: { onProgress?: (msg: string) => void } = {},
+): Promise<PreparedModule> {
   const hash = sha256(original);
   const stem = cacheStem(hash);
   let meta: PrepareMeta, plainBytes: Uint8Array, trackedBytes: Uint8Array;
@@ -107,13 +180,18 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
     trackedBytes = fs.readFileSync(`${stem}.tracked.wasm`);
   } catch {
     check(original);
-    opts.onProgress?.(`preparing module ${hash.slice(0, 12)} (${original.length} bytes; cached afterwards)`);
+    opts.onProgress?.(
+      `preparing module ${hash.slice(0, 12)} (${original.length} bytes; cached afterwards)`,
+    );
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
     ({ meta, plain: plainBytes, tracked: trackedBytes } = instrument(original));
     writeCache(stem, JSON.stringify(meta, null, 1), plainBytes, trackedBytes);
   }
-  const [plain, tracked] = await Promise.all([WebAssembly.compile(plainBytes as BufferSource), WebAssembly.compile(trackedBytes as BufferSource)]);
+  const [plain, tracked] = await Promise.all([
+    WebAssembly.compile(plainBytes as BufferSource),
+    WebAssembly.compile(trackedBytes as BufferSource),
+  ]);
   return { meta, original, plain, tracked };
 }
 
@@ -127,8 +205,14 @@ export async function prepare(original: Buffer, opts: { onProgress?: (msg: strin
 export function packPrepared(hash: string): Buffer | null {
   const stem = cacheStem(hash);
   try {
-    const meta = fs.readFileSync(`${stem}.json`), plain = fs.readFileSync(`${stem}.plain.wasm`), tracked = fs.readFileSync(`${stem}.tracked.wasm`);
-    const len = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+    const meta = fs.readFileSync(`${stem}.json`),
+      plain = fs.readFileSync(`${stem}.plain.wasm`),
+      tracked = fs.readFileSync(`${stem}.tracked.wasm`);
+    const len = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n);
+      return b;
+    };
     return Buffer.concat([len(meta.length), meta, len(plain.length), plain, tracked]);
   } catch {
     return null;
@@ -148,9 +232,19 @@ export function adoptPrepared(packed: Buffer): string | null {
   } catch {
     return null;
   }
-  if (meta?.version !== PREPARE_VERSION || typeof meta.hash !== 'string' || !/^[0-9a-f]{64}$/.test(meta.hash)) return null;
+  if (
+    meta?.version !== PREPARE_VERSION ||
+    typeof meta.hash !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(meta.hash)
+  )
+    return null;
   const stem = cacheStem(meta.hash);
   if (fs.existsSync(`${stem}.json`)) return meta.hash;
-  writeCache(stem, packed.subarray(4, 4 + metaLen), packed.subarray(8 + metaLen, 8 + metaLen + plainLen), packed.subarray(8 + metaLen + plainLen));
+  writeCache(
+    stem,
+    packed.subarray(4, 4 + metaLen),
+    packed.subarray(8 + metaLen, 8 + metaLen + plainLen),
+    packed.subarray(8 + metaLen + plainLen),
+  );
   return meta.hash;
 }

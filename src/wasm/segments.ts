@@ -27,7 +27,9 @@ class Reader {
     return this.b[this.at++]!;
   }
   u32(): number {
-    let result = 0, shift = 0, byte: number;
+    let result = 0,
+      shift = 0,
+      byte: number;
     do {
       byte = this.byte();
       result += (byte & 0x7f) * 2 ** shift;
@@ -37,7 +39,9 @@ class Reader {
   }
   /** A signed LEB128 i32 (an i32.const immediate). */
   i32(): number {
-    let result = 0, shift = 0, byte: number;
+    let result = 0,
+      shift = 0,
+      byte: number;
     do {
       byte = this.byte();
       result |= (byte & 0x7f) << shift;

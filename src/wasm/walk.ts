@@ -68,7 +68,8 @@ const table = new Map<number, [string, Accessor[]]>([
 ]);
 
 export const expressionName = (expr: Ref): string =>
-  table.get(binaryen.getExpressionId(expr))?.[0] ?? `expression kind ${binaryen.getExpressionId(expr)}`;
+  table.get(binaryen.getExpressionId(expr))?.[0] ??
+  `expression kind ${binaryen.getExpressionId(expr)}`;
 
 /**
  * Walk `root` in post-order. `visit` may return a replacement expression for the
@@ -79,7 +80,8 @@ export function walk(root: Ref, visit: (expr: Ref, id: number) => Ref | void): R
   const rec = (expr: Ref): Ref => {
     const id = binaryen.getExpressionId(expr);
     const entry = table.get(id);
-    if (!entry) throw new Error(`unsupported WebAssembly feature in this module: expression kind ${id}`);
+    if (!entry)
+      throw new Error(`unsupported WebAssembly feature in this module: expression kind ${id}`);
     const [cls, accessors] = entry;
     const api = b[cls];
     for (const acc of accessors) {
@@ -105,7 +107,10 @@ export function walk(root: Ref, visit: (expr: Ref, id: number) => Ref | void): R
 /** Calls `fn` on each direct child of `expr` (no recursion, no replacement). */
 export function walkChildren(expr: Ref, fn: (child: Ref) => void): void {
   const entry = table.get(binaryen.getExpressionId(expr));
-  if (!entry) throw new Error(`unsupported WebAssembly feature in this module: expression kind ${binaryen.getExpressionId(expr)}`);
+  if (!entry)
+    throw new Error(
+      `unsupported WebAssembly feature in this module: expression kind ${binaryen.getExpressionId(expr)}`,
+    );
   const [cls, accessors] = entry;
   const api = b[cls];
   for (const acc of accessors) {

@@ -8,45 +8,69 @@ import { parseHostPort } from '../../util/address.js';
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
+    if (!/^\d+$/.test(v) || n < min || n > max)
+      throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
     return n;
   };
 }
 
 export function register(program: Command): void {
-  const broker = program.command('broker')
+  const broker = program
+    .command('broker')
     .description('run the token broker (HTTP + SQLite ledger), or administer a running one')
     .option('--listen <addr>', 'HOST:PORT to listen on (":0" picks a free port)', '127.0.0.1:7400')
     .option('--db <file>', 'SQLite ledger file (created and migrated if needed)')
-    .option('--chain-length <n>', 'hash-chain length n of each new job', intArg(1, 10_000_000), 100_000)
+    .option(
+      '--chain-length <n>',
+      'hash-chain length n of each new job',
+      intArg(1, 10_000_000),
+      100_000,
+    )
     .option('--token-ttl <seconds>', 'default boot-token validity', intArg(1, 30 * 86400), 600)
     .action(async (o: { listen: string; db?: string; chainLength: number; tokenTtl: number }) => {
-      if (!o.db) throw new Error('--db FILE is required to run the broker (see roam broker --help)');
+      if (!o.db)
+        throw new Error('--db FILE is required to run the broker (see roam broker --help)');
       const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
-      const b = await startBroker({ db: o.db, host, port, chainLength: o.chainLength, tokenTtlS: o.tokenTtl, log: (m) => process.stderr.write(`${m}\n`) });
+      const b = await startBroker({
+        db: o.db,
+        host,
+        port,
+        chainLength: o.chainLength,
+        tokenTtlS: o.tokenTtl,
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
       process.stdout.write(`broker listening on ${b.url} (ledger ${o.db})\n`);
       const stop = () => void b.close().then(() => process.exit(0));
       process.once('SIGINT', stop).once('SIGTERM', stop);
     });
 
-  broker.command('enroll-node')
+  broker
+    .command('enroll-node')
     .description('enrol a node: the broker generates its shared secret, shown only this once')
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
     .option('--price <n>', 'money per unit on this node', intArg(0), 1)
-    .option('-o, --secret-out <file>', 'write the secret to this file (mode 0600) instead of printing it')
+    .option(
+      '-o, --secret-out <file>',
+      'write the secret to this file (mode 0600) instead of printing it',
+    )
     .action(async (o: { broker: string; node: string; price: number; secretOut?: string }) => {
       const r = await new BrokerClient(o.broker).enrollNode(o.node, o.price);
       if (o.secretOut) {
         writeFileSync(o.secretOut, `${r.secret}\n`, { mode: 0o600, flag: 'wx' });
-        process.stdout.write(`node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`);
+        process.stdout.write(
+          `node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`,
+        );
       } else {
         process.stdout.write(`${r.secret}\n`);
-        process.stderr.write(`node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`);
+        process.stderr.write(
+          `node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`,
+        );
       }
     });
 
-  broker.command('add-customer')
+  broker
+    .command('add-customer')
     .description('create a customer account')
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption('--customer <id>', 'customer id')
@@ -56,7 +80,8 @@ export function register(program: Command): void {
       process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
     });
 
-  broker.command('deposit')
+  broker
+    .command('deposit')
     .description("add money to a customer's account")
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption('--customer <id>', 'customer id')
@@ -66,7 +91,8 @@ export function register(program: Command): void {
       process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
     });
 
-  broker.command('balance')
+  broker
+    .command('balance')
     .description("show a customer's balance")
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption('--customer <id>', 'customer id')

@@ -10,4 +10,15 @@ import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
 // Every subcommand module exports `register(program)`; add new ones here.
-export const commands: Array<(program: Command) => void> = [run, checkpoint, restore, inspect, ps, broker, tokens, boot, cstrap, migrate];
+export const commands: Array<(program: Command) => void> = [
+  run,
+  checkpoint,
+  restore,
+  inspect,
+  ps,
+  broker,
+  tokens,
+  boot,
+  cstrap,
+  migrate,
+];

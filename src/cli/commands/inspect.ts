@@ -1,17 +1,24 @@
 import type { Command } from 'commander';
 import { describeCheckpoint, formatDescription } from '../../format/index.js';
-import { openCheckpoint } from '../options.js';
+import { openCheckpoint } from '../../vm/open.js';
 
 export function register(program: Command): void {
   program
     .command('inspect')
     .description('Verify a checkpoint file and describe it: header, processes, page counts, sizes')
     .argument('<file>', 'checkpoint file (stream or image)')
-    .option('--key <file>', 'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)')
+    .option(
+      '--key <file>',
+      'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
+    )
     .option('--json', 'print JSON')
     .action(async (file: string, o) => {
       const cp = await openCheckpoint(file, o.key);
       const d = describeCheckpoint(cp);
-      console.log(o.json ? JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? String(v) : v), 1) : formatDescription(d));
+      console.log(
+        o.json
+          ? JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? String(v) : v), 1)
+          : formatDescription(d),
+      );
     });
 }

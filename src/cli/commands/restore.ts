@@ -1,22 +1,37 @@
 import type { Command } from 'commander';
 import { restoreVm } from '../../checkpoint/restore.js';
-import { newVmId } from '../../guest/vm.js';
-import { serveRestored } from '../vm-session.js';
-import { openCheckpoint, vmExit } from '../options.js';
+import { newVmId } from '../../guest/kernel.js';
+import { serveRestored } from '../../vm/session.js';
+import { vmExit } from '../../vm/exit.js';
+import { openCheckpoint } from '../../vm/open.js';
 
 export function register(program: Command): void {
   program
     .command('restore')
-    .description('Resume a VM from a checkpoint file (stream or image) in this process, in the foreground')
-    .argument('<file>', 'a checkpoint written by `roam checkpoint` or by a program through /dev/checkpoint')
-    .option('--key <file>', 'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)')
+    .description(
+      'Resume a VM from a checkpoint file (stream or image) in this process, in the foreground',
+    )
+    .argument(
+      '<file>',
+      'a checkpoint written by `roam checkpoint` or by a program through /dev/checkpoint',
+    )
+    .option(
+      '--key <file>',
+      'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
+    )
     .option('--quiet', 'do not print the VM id on stderr')
-    .addHelpText('after', '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.')
+    .addHelpText(
+      'after',
+      '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.',
+    )
     .action(async (file: string, o) => {
       const cp = await openCheckpoint(file, o.key);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
       const rec = await serveRestored(kernel, cp.header.vmId);
-      if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`);
+      if (!o.quiet)
+        process.stderr.write(
+          `roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`,
+        );
       kernel.start();
     });
 }

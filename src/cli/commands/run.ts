@@ -1,27 +1,56 @@
 import type { Command } from 'commander';
-import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
-import type { Kernel } from '../../guest/kernel.js';
-import { bootVm } from '../../guest/vm.js';
-import { migrateVm } from '../../migrate/source.js';
-import { serveVm } from '../vm-session.js';
-import { collect, parseDir, parseEnv, positiveMiB, vmExit } from '../options.js';
+import { bootVm } from '../../vm/create.js';
+import { uploadVm } from '../../vm/upload.js';
+import { serveVm } from '../../vm/session.js';
+import { collect, parseDir, parseEnv, positiveMiB } from '../options.js';
+import { vmExit } from '../../vm/exit.js';
 
 export function register(program: Command): void {
   program
     .command('run')
-    .description('Run a WASI program in a new VM in the foreground; the VM can then be checkpointed while it runs')
+    .description(
+      'Run a WASI program in a new VM in the foreground; the VM can then be checkpointed while it runs',
+    )
     .argument('<program>', 'a WASI preview1 module (.wasm), e.g. examples/bigmem.wasm')
     .argument('[args...]', 'arguments passed to the program')
-    .option('--dir <host::guest>', 'preopen a host folder at a guest path (repeatable). Its contents live OUTSIDE the VM: they are not part of checkpoints and do not move with the VM', collect, [])
-    .option('--tcplisten <addr>', 'preopen a TCP listener on HOST:PORT for the program (repeatable), as in wasmtime', collect, [])
+    .option(
+      '--dir <host::guest>',
+      'preopen a host folder at a guest path (repeatable). Its contents live OUTSIDE the VM: they are not part of checkpoints and do not move with the VM',
+      collect,
+      [],
+    )
+    .option(
+      '--tcplisten <addr>',
+      'preopen a TCP listener on HOST:PORT for the program (repeatable), as in wasmtime',
+      collect,
+      [],
+    )
     .option('--env <K=V>', 'set an environment variable for the program (repeatable)', collect, [])
-    .option('--with <"prog.wasm args">', 'start another program in the same VM, with its own memory (repeatable); the VM ends when all have exited', collect, [])
+    .option(
+      '--with <"prog.wasm args">',
+      'start another program in the same VM, with its own memory (repeatable); the VM ends when all have exited',
+      collect,
+      [],
+    )
     .option('--memory <MiB>', 'memory limit per program', positiveMiB)
-    .option('--disk <MiB>', 'RAM disk capacity (the in-VM file system at /, part of every checkpoint)', positiveMiB, 1024)
+    .option(
+      '--disk <MiB>',
+      'RAM disk capacity (the in-VM file system at /, part of every checkpoint)',
+      positiveMiB,
+      1024,
+    )
     .option('--quiet', 'do not print the VM id and control socket on stderr')
-    .option('--to <host:port>', 'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit')
-    .option('--key <file>', 'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)')
-    .addHelpText('after', `
+    .option(
+      '--to <host:port>',
+      'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit',
+    )
+    .option(
+      '--key <file>',
+      'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)',
+    )
+    .addHelpText(
+      'after',
+      `
 The program sees: / (the VM's RAM disk), /dev (null, zero, urandom, checkpoint),
 /net (open /net/tcp/HOST:PORT to connect out), the --dir folders, and after
 them the --tcplisten sockets. Its stdout/stderr are this command's.
@@ -35,32 +64,42 @@ Examples:
 
 With --to, the VM is built here (its program prepared, nothing run) and sent as
 the checkpoint stream of a migration; its --tcplisten sockets are opened at the
-destination. --dir folders stay on this host, so they cannot be used with --to.`)
+destination. --dir folders stay on this host, so they cannot be used with --to.`,
+    )
     .action(async (prog: string, args: string[], o) => {
-      if (o.to && o.dir.length) throw new Error('--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead');
+      if (o.to && o.dir.length)
+        throw new Error(
+          '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
+        );
       const kernel = await bootVm(prog, args, {
-        dirs: o.dir.map(parseDir), tcplisten: o.tcplisten, env: o.env.map(parseEnv),
-        memoryMiB: o.memory, diskMiB: o.disk,
-        also: o.with.map((w: string) => { const [program, ...a] = w.trim().split(/\s+/); return { program, args: a }; }),
+        dirs: o.dir.map(parseDir),
+        tcplisten: o.tcplisten,
+        env: o.env.map(parseEnv),
+        memoryMiB: o.memory,
+        diskMiB: o.disk,
+        also: o.with.map((w: string) => {
+          const [program, ...a] = w.trim().split(/\s+/);
+          return { program, args: a };
+        }),
         onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
-        onExit: vmExit, upload: !!o.to,
+        onExit: vmExit,
+        upload: !!o.to,
       });
-      if (o.to) return upload(kernel, o.to, o.key);
+      if (o.to) {
+        const res = await uploadVm(kernel, o.to, {
+          keyFile: o.key,
+          onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
+        });
+        process.stdout.write(
+          `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
+        );
+        process.exit(0);
+      }
       const rec = await serveVm(kernel, { program: prog, args });
-      if (!o.quiet) process.stderr.write(`roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`);
+      if (!o.quiet)
+        process.stderr.write(
+          `roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`,
+        );
       kernel.start();
     });
-}
-
-/** Send a VM that has not run yet into a cstrap, as a migration would. */
-async function upload(kernel: Kernel, to: string, keyFile?: string): Promise<void> {
-  const psk = keyFile ? await loadKey(keyFile) : await loadOrCreateKey(defaultKeyPath());
-  // Not one instruction here: the page cleaner's turns would otherwise let slices run.
-  for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
-  const res = await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: (m) => process.stderr.write(`roam: ${m}\n`) }).catch((err: Error) => {
-    throw new Error(`upload to ${to} failed: ${(err.cause as Error | undefined)?.message ?? err.message}. Nothing ran.`);
-  });
-  kernel.close();
-  process.stdout.write(`uploaded vm ${kernel.vmId} to ${to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`);
-  process.exit(0);
 }

@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loaderHash } from '../../boot/loader.js';
+import { loaderHash } from '../../migrate/loader.js';
 import { BrokerClient } from '../../broker/client.js';
 import { decodeBootToken, type BootToken } from '../../tokens/boot-token.js';
 import { request, type RequestOptions } from '../../host/client.js';
@@ -20,7 +20,10 @@ export function readToken(file: string): { raw: Buffer; token: BootToken } {
 }
 
 // The reply of the expected type, or an error naming the node's refusal.
-export function expect<T extends Message['type']>(m: Message, type: T): Extract<Message, { type: T }> {
+export function expect<T extends Message['type']>(
+  m: Message,
+  type: T,
+): Extract<Message, { type: T }> {
   if (m.type === 'REFUSED') throw new Error(`node refused: ${reasonName(m.reason)}`);
   if (m.type !== type) throw new Error(`unexpected ${m.type} reply from node`);
   return m as Extract<Message, { type: T }>;
@@ -29,100 +32,208 @@ export function expect<T extends Message['type']>(m: Message, type: T): Extract<
 const balanceLine = (m: Extract<Message, { type: 'BALANCE' }>) =>
   `job ${m.jobId.toString('hex')} balance ${m.balance} (credited ${m.credited}, spent ${m.spent}), vm ${STATES[m.state] ?? 'unknown'}${m.closed ? ', closed' : ''}`;
 
-const udp = (o: { timeout: number; retries: number }): RequestOptions => ({ timeoutMs: o.timeout, retries: o.retries });
+const udp = (o: { timeout: number; retries: number }): RequestOptions => ({
+  timeoutMs: o.timeout,
+  retries: o.retries,
+});
 
 export function register(program: Command): void {
-  const tokens = program.command('tokens').description('buy, top up, check and refund laundromat tokens');
-  const udpOptions = (c: Command) => c
-    .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
-    .option('--retries <n>', 'resend this many times', intArg(0, 100), 4);
+  const tokens = program
+    .command('tokens')
+    .description('buy, top up, check and refund laundromat tokens');
+  const udpOptions = (c: Command) =>
+    c
+      .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
+      .option('--retries <n>', 'resend this many times', intArg(0, 100), 4);
 
-  tokens.command('buy')
+  tokens
+    .command('buy')
     .description('buy a boot token with COUNT units for one job on one node')
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption('--customer <id>', 'customer account to charge')
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
     .requiredOption('--count <k>', 'units to buy', intArg(1))
-    .requiredOption('-o, --out <file>', 'where to write the boot token (and the VM key, to FILE.key)')
+    .requiredOption(
+      '-o, --out <file>',
+      'where to write the boot token (and the VM key, to FILE.key)',
+    )
     .option('--memory <MiB>', 'memory limit of the VM', intArg(1))
     .option('--cpu-share <percent>', 'CPU share (100 = one core)', intArg(1, 65535))
     .option('--ports <n>', 'public ports the VM may use', intArg(0, 65535))
     .option('--lifetime <seconds>', 'longest life of the VM', intArg(1))
     .option('--loader <file>', 'pin this loader: the cstrap accepts only its SHA-256')
-    .option('--loader-sha256 <hex>', "pin a loader by its SHA-256 (default: this roam's, see roam cstrap --print-loader-hash)")
+    .option(
+      '--loader-sha256 <hex>',
+      "pin a loader by its SHA-256 (default: this roam's, see roam cstrap --print-loader-hash)",
+    )
     .option('--ttl <seconds>', 'how long the token may wait before it is used', intArg(1))
-    .action(async (o: { broker: string; customer: string; node: string; count: number; out: string; memory?: number; cpuShare?: number; ports?: number; lifetime?: number; loader?: string; loaderSha256?: string; ttl?: number }) => {
-      const loaderSha256 = o.loader ? createHash('sha256').update(readFileSync(o.loader)).digest('hex') : o.loaderSha256?.toLowerCase() ?? loaderHash();
-      const r = await new BrokerClient(o.broker).buy({ customer: o.customer, node: o.node, count: o.count, memoryMiB: o.memory, cpuShare: o.cpuShare, ports: o.ports, lifetimeS: o.lifetime, loaderSha256, ttlS: o.ttl });
-      writeFileSync(o.out, r.token, { mode: 0o600 });
-      writeFileSync(`${o.out}.key`, Buffer.from(r.key, 'hex'), { mode: 0o600 });
-      process.stdout.write(`job ${r.jobId} on ${r.node}: ${r.units} units for ${r.cost}, token in ${o.out}, VM key in ${o.out}.key (use before ${new Date(r.expiry * 1000).toISOString()}); balance ${r.balance}\n`);
-    });
+    .action(
+      async (o: {
+        broker: string;
+        customer: string;
+        node: string;
+        count: number;
+        out: string;
+        memory?: number;
+        cpuShare?: number;
+        ports?: number;
+        lifetime?: number;
+        loader?: string;
+        loaderSha256?: string;
+        ttl?: number;
+      }) => {
+        const loaderSha256 = o.loader
+          ? createHash('sha256').update(readFileSync(o.loader)).digest('hex')
+          : (o.loaderSha256?.toLowerCase() ?? loaderHash());
+        const r = await new BrokerClient(o.broker).buy({
+          customer: o.customer,
+          node: o.node,
+          count: o.count,
+          memoryMiB: o.memory,
+          cpuShare: o.cpuShare,
+          ports: o.ports,
+          lifetimeS: o.lifetime,
+          loaderSha256,
+          ttlS: o.ttl,
+        });
+        writeFileSync(o.out, r.token, { mode: 0o600 });
+        writeFileSync(`${o.out}.key`, Buffer.from(r.key, 'hex'), { mode: 0o600 });
+        process.stdout.write(
+          `job ${r.jobId} on ${r.node}: ${r.units} units for ${r.cost}, token in ${o.out}, VM key in ${o.out}.key (use before ${new Date(r.expiry * 1000).toISOString()}); balance ${r.balance}\n`,
+        );
+      },
+    );
 
-  udpOptions(tokens.command('topup')
-    .description('buy COUNT more units for the job of TOKEN; with --node, deliver them at once')
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--token <file>', 'the boot token of the job')
-    .requiredOption('--count <k>', 'units to buy', intArg(1))
-    .option('--node <host:port>', "deliver the top-up to the job's node")
-    .option('-o, --out <file>', 'also write the top-up datagram body to this file'))
-    .action(async (o: { broker: string; token: string; count: number; node?: string; out?: string; timeout: number; retries: number }) => {
+  udpOptions(
+    tokens
+      .command('topup')
+      .description('buy COUNT more units for the job of TOKEN; with --node, deliver them at once')
+      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--token <file>', 'the boot token of the job')
+      .requiredOption('--count <k>', 'units to buy', intArg(1))
+      .option('--node <host:port>', "deliver the top-up to the job's node")
+      .option('-o, --out <file>', 'also write the top-up datagram body to this file'),
+  ).action(
+    async (o: {
+      broker: string;
+      token: string;
+      count: number;
+      node?: string;
+      out?: string;
+      timeout: number;
+      retries: number;
+    }) => {
       const jobId = readToken(o.token).token.jobId;
       const r = await new BrokerClient(o.broker).topup(jobId.toString('hex'), o.count);
       if (o.out) writeFileSync(o.out, r.message, { mode: 0o600 });
-      process.stdout.write(`bought ${r.units} units for ${r.cost} (element s_{n-${r.released}} = ${r.element}); balance ${r.balance}\n`);
-      if (o.node) process.stdout.write(`${await deliver(o.node, jobId, Buffer.from(r.element, 'hex'), r.released, udp(o))}\n`);
-    });
+      process.stdout.write(
+        `bought ${r.units} units for ${r.cost} (element s_{n-${r.released}} = ${r.element}); balance ${r.balance}\n`,
+      );
+      if (o.node)
+        process.stdout.write(
+          `${await deliver(o.node, jobId, Buffer.from(r.element, 'hex'), r.released, udp(o))}\n`,
+        );
+    },
+  );
 
-  udpOptions(tokens.command('sync')
-    .description('deliver every unit bought for the job but not yet credited on its node (after a lost top-up)')
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--token <file>', 'the boot token of the job')
-    .requiredOption('--node <host:port>', "the job's node"))
-    .action(async (o: { broker: string; token: string; node: string; timeout: number; retries: number }) => {
+  udpOptions(
+    tokens
+      .command('sync')
+      .description(
+        'deliver every unit bought for the job but not yet credited on its node (after a lost top-up)',
+      )
+      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--token <file>', 'the boot token of the job')
+      .requiredOption('--node <host:port>', "the job's node"),
+  ).action(
+    async (o: {
+      broker: string;
+      token: string;
+      node: string;
+      timeout: number;
+      retries: number;
+    }) => {
       const jobId = readToken(o.token).token.jobId;
       const j = await new BrokerClient(o.broker).job(jobId.toString('hex'));
-      process.stdout.write(`${await deliver(o.node, jobId, Buffer.from(j.element, 'hex'), j.released, udp(o))}\n`);
-    });
+      process.stdout.write(
+        `${await deliver(o.node, jobId, Buffer.from(j.element, 'hex'), j.released, udp(o))}\n`,
+      );
+    },
+  );
 
-  udpOptions(tokens.command('status')
-    .description("ask the job's node for its balance")
-    .requiredOption('--token <file>', 'the boot token of the job')
-    .requiredOption('--node <host:port>', "the job's node"))
-    .action(async (o: { token: string; node: string; timeout: number; retries: number }) => {
-      const m = await request(o.node, { type: 'STATUS', jobId: readToken(o.token).token.jobId }, udp(o));
-      process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
-    });
+  udpOptions(
+    tokens
+      .command('status')
+      .description("ask the job's node for its balance")
+      .requiredOption('--token <file>', 'the boot token of the job')
+      .requiredOption('--node <host:port>', "the job's node"),
+  ).action(async (o: { token: string; node: string; timeout: number; retries: number }) => {
+    const m = await request(
+      o.node,
+      { type: 'STATUS', jobId: readToken(o.token).token.jobId },
+      udp(o),
+    );
+    process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
+  });
 
-  udpOptions(tokens.command('refund')
-    .description('close the job on its node and redeem the unspent units at the broker')
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--token <file>', 'the boot token of the job')
-    .requiredOption('--node <host:port>', "the job's node")
-    .option('--certificate-out <file>', 'keep the redemption certificate here as well'))
-    .action(async (o: { broker: string; token: string; node: string; certificateOut?: string; timeout: number; retries: number }) => {
-      const m = expect(await request(o.node, { type: 'REFUND', jobId: readToken(o.token).token.jobId }, udp(o)), 'CERT');
+  udpOptions(
+    tokens
+      .command('refund')
+      .description('close the job on its node and redeem the unspent units at the broker')
+      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--token <file>', 'the boot token of the job')
+      .requiredOption('--node <host:port>', "the job's node")
+      .option('--certificate-out <file>', 'keep the redemption certificate here as well'),
+  ).action(
+    async (o: {
+      broker: string;
+      token: string;
+      node: string;
+      certificateOut?: string;
+      timeout: number;
+      retries: number;
+    }) => {
+      const m = expect(
+        await request(o.node, { type: 'REFUND', jobId: readToken(o.token).token.jobId }, udp(o)),
+        'CERT',
+      );
       if (o.certificateOut) writeFileSync(o.certificateOut, m.certificate, { mode: 0o600 });
       const r = await new BrokerClient(o.broker).redeem(m.certificate);
-      process.stdout.write(`job ${r.jobId} closed: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`);
-    });
+      process.stdout.write(
+        `job ${r.jobId} closed: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`,
+      );
+    },
+  );
 
-  tokens.command('redeem')
+  tokens
+    .command('redeem')
     .description('redeem a saved redemption certificate at the broker')
     .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--certificate <file>', 'certificate written by tokens refund --certificate-out')
+    .requiredOption(
+      '--certificate <file>',
+      'certificate written by tokens refund --certificate-out',
+    )
     .action(async (o: { broker: string; certificate: string }) => {
       const r = await new BrokerClient(o.broker).redeem(readFileSync(o.certificate));
-      process.stdout.write(`job ${r.jobId}: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`);
+      process.stdout.write(
+        `job ${r.jobId}: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`,
+      );
     });
 }
 
 // Sends s_{n-released} with k = released - credited, so that top-ups whose
 // delivery was lost are credited too; the node checks f^k(element) itself.
-async function deliver(node: string, jobId: Buffer, element: Buffer, released: number, o: RequestOptions): Promise<string> {
+async function deliver(
+  node: string,
+  jobId: Buffer,
+  element: Buffer,
+  released: number,
+  o: RequestOptions,
+): Promise<string> {
   const s = expect(await request(node, { type: 'STATUS', jobId }, o), 'BALANCE');
   if (s.credited >= released) return `already credited: ${balanceLine(s)}`;
   const m = await request(node, { type: 'TOPUP', jobId, element, units: released - s.credited }, o);
-  if (m.type === 'REFUSED' && reasonName(m.reason) === 'already-credited') return 'already credited (a retransmission)';
+  if (m.type === 'REFUSED' && reasonName(m.reason) === 'already-credited')
+    return 'already credited (a retransmission)';
   return balanceLine(expect(m, 'BALANCE'));
 }

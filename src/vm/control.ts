@@ -1,0 +1,193 @@
+// The VM's control socket: a Unix socket in $ROAM_HOME/vms that `roam checkpoint`,
+// `roam ps` (and later `roam migrate`) talk to with JSON lines. It only ever asks
+// the VM to do things; the VM does them itself.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { roamHome } from '../util/home.js';
+
+export interface VmRecord {
+  id: string;
+  pid: number;
+  program: string;
+  args: string[];
+  socket: string;
+  started: string;
+  restoredFrom?: string;
+}
+
+export type ControlEvent = { event: string; [k: string]: unknown };
+export type ControlHandler = (
+  req: Record<string, any>,
+  emit: (e: ControlEvent) => void,
+) => Promise<ControlEvent>;
+
+export const vmDir = (): string => path.join(roamHome(), 'vms');
+
+export function serveControl(
+  rec: Omit<VmRecord, 'socket' | 'pid' | 'started'>,
+  handler: ControlHandler,
+): { record: VmRecord; close(): void } {
+  fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
+  // Named by id and pid: while a VM migrates between two processes on one host,
+  // both copies have the same id for a moment.
+  const socket = path.join(vmDir(), `${rec.id}-${process.pid}.sock`);
+  const file = path.join(vmDir(), `${rec.id}-${process.pid}.json`);
+  try {
+    fs.unlinkSync(socket);
+  } catch {
+    /* not there */
+  }
+  const server = net.createServer((conn) => {
+    const rl = readline.createInterface({ input: conn });
+    const emit = (e: ControlEvent) => {
+      if (!conn.destroyed) conn.write(JSON.stringify(e) + '\n');
+    };
+    rl.on('line', (line) => {
+      let req: Record<string, any>;
+      try {
+        req = JSON.parse(line);
+      } catch {
+        emit({ event: 'error', message: 'bad request: not JSON' });
+        return;
+      }
+      handler(req, emit).then(
+        (res) => {
+          emit(res);
+          conn.end();
+        },
+        (err: Error) => {
+          emit({ event: 'error', message: err.message });
+          conn.end();
+        },
+      );
+    });
+    conn.on('error', () => {});
+  });
+  server.listen(socket);
+  server.unref();
+  const record: VmRecord = { ...rec, socket, pid: process.pid, started: new Date().toISOString() };
+  fs.writeFileSync(file, JSON.stringify(record, null, 1));
+  const cleanup = () => {
+    try {
+      fs.unlinkSync(file);
+    } catch {}
+    try {
+      fs.unlinkSync(socket);
+    } catch {}
+  };
+  process.on('exit', cleanup);
+  return {
+    record,
+    close() {
+      server.close();
+      cleanup();
+    },
+  };
+}
+
+/**
+ * A process' first Unix-socket server costs milliseconds of one-time setup in Node
+ * (later ones a tenth of one). An arriving VM serves its control socket between the
+ * end of its stream and its first instruction, so the cstrap pays this once while
+ * the pages arrive, with a throwaway server (Node removes its socket on close).
+ */
+export function warmControl(): void {
+  try {
+    fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
+    const s = net.createServer();
+    s.on('error', () => {});
+    s.listen(path.join(vmDir(), `.warm-${process.pid}.sock`), () => s.close());
+    s.unref();
+  } catch {
+    /* only an optimisation */
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Running VMs on this host (stale records of dead VMs are removed). */
+export function listVms(): VmRecord[] {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(vmDir());
+  } catch {
+    return [];
+  }
+  const out: VmRecord[] = [];
+  for (const n of names.filter((x) => x.endsWith('.json'))) {
+    try {
+      const r: VmRecord = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8'));
+      if (alive(r.pid)) out.push(r);
+      else {
+        fs.rmSync(path.join(vmDir(), n), { force: true });
+        fs.rmSync(r.socket, { force: true });
+      }
+    } catch {
+      /* a record being written */
+    }
+  }
+  return out.sort((a, b) => a.started.localeCompare(b.started));
+}
+
+/** Find a VM by id, unique id prefix, or pid. */
+export function findVm(ref: string): VmRecord {
+  const vms = listVms();
+  const hits = vms.filter((v) => v.id === ref || String(v.pid) === ref || v.id.startsWith(ref));
+  if (hits.length === 1) return hits[0];
+  // One VM caught mid-migration on this host: the newer process is where it is going.
+  if (hits.length > 1 && hits.every((h) => h.id === hits[0].id)) return hits[hits.length - 1];
+  if (hits.length === 0) throw new Error(`no running VM "${ref}" on this host (see \`roam ps\`)`);
+  throw new Error(`"${ref}" matches ${hits.length} VMs; give more of the id`);
+}
+
+/** Send one request; `onEvent` sees progress events; resolves with the final one. */
+export function controlRequest(
+  vm: VmRecord,
+  req: Record<string, unknown>,
+  onEvent?: (e: ControlEvent) => void,
+): Promise<ControlEvent> {
+  return new Promise((resolve, reject) => {
+    const conn = net.connect(vm.socket);
+    let last: ControlEvent | null = null;
+    conn.on('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+            ? `no running VM ${vm.id} any more: it exited (its control socket ${vm.socket} is gone)`
+            : `cannot reach VM ${vm.id} at ${vm.socket}: ${err.message}`,
+        ),
+      ),
+    );
+    conn.on('connect', () => conn.write(JSON.stringify(req) + '\n'));
+    const rl = readline.createInterface({ input: conn });
+    rl.on('error', () => undefined); // readline repeats the socket's error, handled above
+    rl.on('line', (line) => {
+      const e = JSON.parse(line) as ControlEvent;
+      if (last) onEvent?.(last);
+      last = e;
+    });
+    conn.on('close', () => {
+      if (!last)
+        return reject(
+          new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
+        );
+      if (last.event === 'error') reject(new Error(String(last.message)));
+      else if (last.event === 'round' || last.event === 'phase')
+        reject(
+          new Error(
+            `VM ${vm.id} closed the control connection before the request finished (did it exit?)`,
+          ),
+        );
+      else resolve(last);
+    });
+  });
+}

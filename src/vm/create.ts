@@ -1,0 +1,49 @@
+// A VM: one guest kernel and its programs in this OS process. `roam run` and
+// `roam restore` build one; the control socket and the checkpoint machinery
+// attach to it.
+import fs from 'node:fs';
+import { prepare, type PreparedModule } from '../wasm/prepare.js';
+import { Kernel, newVmId, type KernelOptions } from '../guest/kernel.js';
+
+export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
+  vmId?: string;
+  env?: string[];
+  /** More programs started in the same VM, each with its own memory. */
+  also?: Array<{ program: string; args: string[] }>;
+  onProgress?: (msg: string) => void;
+  /** Leave the listeners unbound (the VM is built to be uploaded to a cstrap). */
+  upload?: boolean;
+}
+
+export async function loadProgram(
+  file: string,
+  onProgress?: (msg: string) => void,
+): Promise<PreparedModule> {
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    throw new Error(
+      `cannot read program ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  try {
+    return await prepare(bytes, { onProgress });
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+}
+
+/** Build a new VM running `program` with `args`; call kernel.start() to run it. */
+export async function bootVm(program: string, args: string[], opts: RunOptions): Promise<Kernel> {
+  const mod = await loadProgram(program, opts.onProgress);
+  const extra = [];
+  for (const a of opts.also ?? [])
+    extra.push({ ...a, mod: await loadProgram(a.program, opts.onProgress) });
+  const kernel = new Kernel({ ...opts, vmId: opts.vmId ?? newVmId() });
+  const listeners = await kernel.openListeners(true, !opts.upload);
+  kernel.spawn(mod, [program.split('/').pop()!, ...args], opts.env ?? [], listeners);
+  for (const e of extra)
+    kernel.spawn(e.mod, [e.program.split('/').pop()!, ...e.args], opts.env ?? []);
+  return kernel;
+}

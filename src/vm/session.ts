@@ -1,0 +1,237 @@
+// What `roam run`, `roam restore` and `roam cstrap` share: a running kernel in this
+// process, given /dev/checkpoint, a control socket, and an exit that ends the
+// process with the guest's exit code.
+import fs from 'node:fs';
+import path from 'node:path';
+import { SUSPEND_FILE, type HostChannel } from './host-channel.js';
+import { roamHome } from '../util/home.js';
+import { PageCleaner } from '../checkpoint/cleaner.js';
+import { CheckpointDevice } from '../checkpoint/device.js';
+import { defaultKeyPath, fileTarget, loadKeySync, loadOrCreateKey } from '../format/index.js';
+import { controlRequest, serveControl, type ControlEvent, type VmRecord } from './control.js';
+import type { Kernel } from '../guest/kernel.js';
+import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
+
+/** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
+export function serveRestored(
+  kernel: Kernel,
+  restoredFrom: string,
+  host?: HostChannel,
+  o: Pick<ServeInfo, 'deferControl' | 'key'> = {},
+): Promise<VmRecord> {
+  const first = [...kernel.processes.values()][0];
+  return serveVm(kernel, {
+    program: first?.argv[0] ?? '?',
+    args: first?.argv.slice(1) ?? [],
+    restoredFrom,
+    host,
+    ...o,
+  });
+}
+
+type ServeInfo = {
+  program: string;
+  args: string[];
+  restoredFrom?: string;
+  host?: HostChannel;
+  deferControl?: boolean;
+  /** The VM's checkpoint key, if the caller holds it already (default: read from $ROAM_HOME). */
+  key?: Buffer;
+};
+
+/**
+ * Give a VM its /dev/checkpoint, its control socket and the host's notices.
+ * Until the first await (none when the key is given or exists) this is synchronous, so a
+ * program started in the same turn finds its device. `deferControl`: the rest a
+ * turn later (an arriving VM's first slice comes first; cold, this was a
+ * millisecond of its downtime).
+ */
+export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord> {
+  const key =
+    info.key ?? loadKeySync(defaultKeyPath()) ?? (await loadOrCreateKey(defaultKeyPath()));
+  const session = new VmSession(kernel, key, info);
+  // A program that asked for a fork carries on once the child is confirmed (not when its first-instruction report is in).
+  const fromProgram = (kind: 'migration' | 'fork', to: string): Promise<void> =>
+    new Promise(
+      (confirmed, failed) => void session.migrate({ kind, to, onConfirm: confirmed }).catch(failed),
+    );
+  kernel.device = new CheckpointDevice(kernel, { key, migrate: fromProgram });
+  info.host?.onNotice((reason, seconds) => session.suspend(reason, seconds));
+  session.wrapExit();
+  if (info.deferControl) await new Promise((r) => setImmediate(r));
+  return session.open();
+}
+
+class VmSession {
+  /** One checkpoint, migration or fork at a time. */
+  private busy: Promise<unknown> | null = null;
+  private control: ReturnType<typeof serveControl> | null = null;
+  /** Already suspending (a second notice, or the daemon gone meanwhile). */
+  private leaving = false;
+  private released = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly key: Buffer,
+    private readonly info: ServeInfo,
+  ) {}
+
+  /** The VM's exit waits for a checkpoint under way (its requester is waiting for it) and closes the control socket. */
+  wrapExit(): void {
+    const prevExit = this.kernel.opts.onExit;
+    this.kernel.opts.onExit = async (code) => {
+      while (this.busy) await this.busy;
+      this.control?.close();
+      prevExit?.(code);
+    };
+  }
+
+  open(): VmRecord {
+    const { kernel, info } = this;
+    this.control = serveControl(
+      { id: kernel.vmId, program: info.program, args: info.args, restoredFrom: info.restoredFrom },
+      (req, emit) => this.handle(req, emit),
+    );
+    return this.control.record;
+  }
+
+  /** Run `run` alone; it may end its exclusivity early by calling `done` (a migration, once confirmed). */
+  private async exclusive<T>(run: (done: () => void) => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error('a checkpoint or migration of this VM is already under way');
+    let mine = true;
+    const done = (): void => {
+      if (mine) this.busy = null;
+      mine = false;
+    };
+    const p = run(done);
+    if (mine) this.busy = p.catch(() => {});
+    try {
+      return await p;
+    } finally {
+      done();
+    }
+  }
+
+  /** A migration committed: this copy stops and lets go of its sockets and listeners at once (clients see the cut now and the destination can take over the ports; what was held back is dropped). */
+  private release(): void {
+    const { kernel } = this;
+    if (this.released) return;
+    this.released = true;
+    for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+    kernel.close();
+  }
+
+  /** ... and ends, once the result has been reported. */
+  private leave(res: MigrateResult): void {
+    this.release();
+    this.kernel.log(`migrated to ${res.to} as vm ${res.vmId}; this copy ends`);
+    // Let the control reply reach `roam migrate` before the process goes.
+    setTimeout(() => {
+      this.control?.close();
+      process.exit(0);
+    }, 50);
+  }
+
+  async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
+    const res = await this.exclusive((done) =>
+      migrateVm(this.kernel, {
+        ...o,
+        psk: o.psk ?? this.key,
+        // Confirmed: a migration's copy here stops; after a fork, the next checkpoint may begin.
+        onConfirm: () => {
+          if (o.kind === 'migration') this.release();
+          else done();
+          o.onConfirm?.();
+        },
+      }),
+    );
+    if (res.kind === 'migration') this.leave(res);
+    return res;
+  }
+
+  private async handle(
+    req: Record<string, any>,
+    emit: (e: ControlEvent) => void,
+  ): Promise<ControlEvent> {
+    switch (req.op) {
+      case 'status':
+        return {
+          event: 'status',
+          id: this.kernel.vmId,
+          pid: process.pid,
+          processes: [...this.kernel.processes.values()].map((p) => ({
+            pid: p.pid,
+            argv: p.argv,
+            status: p.status,
+            exitCode: p.exitCode,
+            memoryPages: p.status === 'exited' ? 0 : p.pageCount(),
+          })),
+          stdoutBytes: this.kernel.stdoutBytes,
+        };
+      case 'checkpoint': {
+        if (typeof req.path !== 'string' || !path.isAbsolute(req.path))
+          throw new Error('checkpoint needs an absolute output path');
+        const target = fileTarget(req.path, {
+          format: req.format === 'image' ? 'image' : 'stream',
+          key: this.key,
+        });
+        const res = await this.exclusive(() =>
+          new PageCleaner(this.kernel, target, {
+            maxRounds: req.maxRounds,
+            verifyAtFreeze: req.verify === true,
+            onRound: (r) => emit({ event: 'round', ...r }),
+          }).run(),
+        );
+        return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
+      }
+      case 'migrate':
+      case 'fork': {
+        if (typeof req.to !== 'string') throw new Error(`${req.op} needs a destination HOST:PORT`);
+        const res = await this.migrate({
+          kind: req.op === 'fork' ? 'fork' : 'migration',
+          to: req.to,
+          maxDowntimeMs: req.maxDowntimeMs,
+          maxBandwidth: req.maxBandwidth,
+          throttle: req.throttle,
+          compress: req.compress,
+          maxRounds: req.maxRounds,
+          verify: req.verify === true,
+          psk: typeof req.key === 'string' ? Buffer.from(req.key, 'hex') : undefined,
+          onRound: (r) => emit({ event: 'round', ...r }),
+          onPhase: (message) => emit({ event: 'phase', message }),
+        });
+        return { event: 'done', ...res };
+      }
+      default:
+        throw new Error(`unknown request "${String(req.op)}"`);
+    }
+  }
+
+  /** Told to go by the node daemon: suspend to disk (written aside, then renamed, so that the daemon never finds half a file) and end; a top-up revives it. */
+  suspend(reason: string, seconds: number): void {
+    if (this.leaving) return;
+    this.leaving = true;
+    this.kernel.log(`notice from the host (${reason}, ${seconds} s): suspending to disk`);
+    const file = path.join(roamHome(), SUSPEND_FILE);
+    const run = async () => {
+      while (this.busy) await this.busy;
+      await this.exclusive(() =>
+        new PageCleaner(
+          this.kernel,
+          fileTarget(`${file}.tmp`, { format: 'stream', key: this.key }),
+          {},
+        ).run(),
+      );
+      fs.renameSync(`${file}.tmp`, file);
+    };
+    run().then(
+      () => process.exit(0),
+      (err: Error) => {
+        this.kernel.log(`suspend failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  }
+}
+
+export { controlRequest };

@@ -1,0 +1,118 @@
+// The VM processes the node daemon starts are sandboxed: Node's permission model
+// with file access to their own folder only, no child processes, workers or
+// addons; as root, each its own uid. Checked on real launched VMs: their command
+// line is read back from /proc and the same sandbox is tried from outside.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ProcessLauncher } from '../../src/host/launcher.js';
+import { ROOT, tmpdir } from '../helpers.js';
+
+const pidsOf = (parent: number) =>
+  fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+        return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+
+async function oneVm(o: { uid?: number } = {}) {
+  const stateDir = tmpdir('sandbox');
+  if (o.uid !== undefined) fs.chmodSync(stateDir, 0o755);
+  const l = new ProcessLauncher({ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, ...o });
+  const vm = await l.launch({
+    jobId: '00'.repeat(16),
+    key: Buffer.alloc(32, 1),
+    loaderSha256: '00'.repeat(32),
+    memoryMiB: 64,
+  });
+  const pid = pidsOf(process.pid).find((p) =>
+    fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(path.join(stateDir, vm.vmId)),
+  );
+  assert.ok(pid, 'the VM is a child process of the launcher');
+  return {
+    vm,
+    pid,
+    stateDir,
+    dir: path.join(stateDir, vm.vmId),
+    done: () => {
+      vm.purge();
+      return vm.exited.then(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+    },
+  };
+}
+
+test('a launched VM runs under the permission model, confined to its folder', async () => {
+  const { vm, pid, dir, done } = await oneVm();
+  try {
+    assert.match(vm.addr, /^127\.0\.0\.1:\d+$/, 'a warm cstrap reports where it accepts');
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    assert.ok(argv.includes('--experimental-permission'));
+    assert.ok(argv.includes(`--allow-fs-write=${dir}/*`));
+    for (const a of argv) assert.doesNotMatch(a, /--allow-(addons|child-process|worker|wasi)/, a);
+    assert.equal(
+      fs
+        .readFileSync(`/proc/${pid}/environ`, 'utf8')
+        .split('\0')
+        .find((e) => e.startsWith('ROAM_HOME=')),
+      `ROAM_HOME=${dir}`,
+    );
+
+    // The same flags, from outside: what such a process may and may not do.
+    const flags = argv.slice(
+      1,
+      argv.findIndex((a) => a.endsWith('roam.js')),
+    );
+    const attempt = (code: string) =>
+      spawnSync(process.execPath, [...flags, '-e', code], { cwd: dir, encoding: 'utf8' });
+    assert.equal(
+      attempt(`require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'ok'))}, 'x')`).status,
+      0,
+      'writes in its own folder',
+    );
+    for (const code of [
+      `require('fs').readFileSync('/etc/hostname')`,
+      `require('fs').writeFileSync(${JSON.stringify(path.join(path.dirname(dir), 'escape'))}, 'x')`,
+      `require('fs').writeFileSync(${JSON.stringify(path.join(ROOT, 'escape'))}, 'x')`,
+      `require('child_process').execSync('true')`,
+      `new (require('worker_threads').Worker)('1', { eval: true })`,
+    ]) {
+      const r = attempt(code);
+      assert.notEqual(r.status, 0, `allowed: ${code}`);
+      assert.match(r.stderr, /ERR_ACCESS_DENIED/, code);
+    }
+    assert.equal(fs.existsSync(path.join(ROOT, 'escape')), false);
+  } finally {
+    await done();
+  }
+});
+
+// Root only, and only where the roam folder is readable by other users (a fresh
+// clone inside a private temporary folder is not: the VM could not load roam).
+const readableByAll = (p: string): boolean =>
+  p === '/' || ((fs.statSync(p).mode & 0o005) === 0o005 && readableByAll(path.dirname(p)));
+const canIsolate = process.getuid?.() === 0 && readableByAll(ROOT);
+
+test(
+  'as root, each VM runs as a user of its own',
+  { skip: canIsolate ? false : 'needs root and a roam folder other users can read' },
+  async () => {
+    const a = await oneVm({ uid: 200_000 });
+    try {
+      const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${a.pid}/status`, 'utf8'))?.[1];
+      assert.equal(uid, '200000');
+      assert.equal(fs.statSync(a.dir).uid, 200_000, 'it owns its folder');
+      assert.match(execFileSync('ls', ['-ld', a.dir], { encoding: 'utf8' }), /^drwx------/);
+    } finally {
+      await a.done();
+    }
+  },
+);
