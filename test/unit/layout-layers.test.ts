@@ -12,6 +12,9 @@ const FLOORS: Record<string, number> = {
   util: 0,
   memory: 1,
   tokens: 1,
+  // Blink's BlinkGL, checker, JIT and display: a pure library (it runs in the viewer's
+  // browser too), importing only util's errors.
+  blink: 1,
   wasm: 2,
   format: 2,
   host: 2,
