@@ -114,7 +114,7 @@ export class CheckpointAssembler {
       throw new Error(
         'internal error: pages kept outside the assembler need hashAsWeGo for VERIFY',
       );
-    this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data!));
+    this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data));
     let m = this.spaces.get(slot);
     if (zero || taken) {
       m?.delete(page);
@@ -122,7 +122,7 @@ export class CheckpointAssembler {
       return;
     }
     if (!m) this.spaces.set(slot, (m = new Map()));
-    m.set(page, data!);
+    m.set(page, data);
   }
 
   /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */

@@ -114,7 +114,7 @@ export class ImageWriter {
       }
       if (zero) this.nonZero.delete(f);
       else this.nonZero.add(f);
-      const bytes = zero ? ZERO_PAGE : d!;
+      const bytes = zero ? ZERO_PAGE : d;
       if (run && run.frame + run.pages.length === f) run.pages.push(bytes);
       else {
         close();

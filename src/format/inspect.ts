@@ -131,11 +131,11 @@ function human(n: number): string {
 
 /** Columns padded to their widest cell; numeric columns right-aligned. */
 function table(head: string[], rows: string[][], right: boolean[]): string[] {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]): string =>
     '  ' +
     r
-      .map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i])))
       .join('  ')
       .trimEnd();
   return [line(head), ...rows.map(line)];

@@ -79,7 +79,7 @@ export function sampleCheckpoint(
     // Shuffle so writers cannot rely on ordered batches.
     for (let i = batch.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+      [batch[i], batch[j]] = [batch[j], batch[i]];
     }
     rounds.push(batch);
   }

@@ -232,7 +232,7 @@ export function decodePages(payload: Buffer): DecodedPage[] {
     if (at + 9 > payload.length) throw corrupted('PAGES record ends inside a page entry');
     const slot = payload.readUInt32LE(at);
     const page = payload.readUInt32LE(at + 4);
-    const kind = payload[at + 8]!;
+    const kind = payload[at + 8];
     at += 9;
     if (page >= PAGES_PER_SLOT)
       throw corrupted(`PAGES entry has page number ${page} >= ${PAGES_PER_SLOT}`);

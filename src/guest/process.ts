@@ -122,7 +122,7 @@ export class Process implements FrameSpace {
   /** Views of linear memory, refreshed when memory.grow replaced the buffer. */
   bytes(): Uint8Array {
     if (this.bufferRef !== this.memory.buffer) {
-      this.bufferRef = this.memory.buffer as ArrayBuffer;
+      this.bufferRef = this.memory.buffer;
       this.u8 = new Uint8Array(this.bufferRef);
       this.dv = new DataView(this.bufferRef);
     }

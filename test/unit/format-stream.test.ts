@@ -162,7 +162,7 @@ test('StreamWriter copies page bytes at call time and keeps call order without a
   dec.finish();
   const pages = recs
     .filter((r) => r.type === RecordType.PAGES)
-    .map((r) => decodePages(r.payload)[0]!.data![0]);
+    .map((r) => decodePages(r.payload)[0].data![0]);
   assert.deepEqual(pages, [1, 2]);
   const cp = await decodeStream(chunked(Buffer.concat(parts), () => 100));
   assert.equal(cp.spaces.get(0)!.get(0)![0], 2);

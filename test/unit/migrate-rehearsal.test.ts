@@ -52,7 +52,7 @@ test('rehearsal: checkpoints and rebuilds a VM of the modules without running a 
   }
   assert.equal(restores, 1, 'the throwaway VM was built from its checkpoint');
   assert.deepEqual(
-    [...built[0]!.processes.values()].map((p) => p.status),
+    [...built[0].processes.values()].map((p) => p.status),
     ['new', 'new'],
     'both programs are in it, never started',
   );
