@@ -121,7 +121,7 @@ export class CheckpointAssembler {
       if (m?.size === 0) this.spaces.delete(slot);
       return;
     }
-    if (!m) this.spaces.set(slot, (m = new Map()));
+    if (!m) this.spaces.set(slot, (m = new Map<number, Buffer>()));
     m.set(page, data);
   }
 

@@ -67,7 +67,7 @@ function kernelFacts(kernel: Buffer): { counts: Map<number, number>; processes?:
         pid: Number(p.pid),
         slot,
         argv: Array.isArray(p.argv) ? p.argv.map(String) : [],
-        status: String(p.status ?? ''),
+        status: typeof p.status === 'string' ? p.status : '',
       });
       const n = Number.isInteger(p.pageCount)
         ? p.pageCount

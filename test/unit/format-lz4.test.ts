@@ -20,9 +20,9 @@ import {
   encodePages,
   pageDigest,
   PageKind,
-  StreamWriter,
   type PageEntry,
 } from '../../src/format/stream.js';
+import { StreamWriter } from '../../src/format/writer.js';
 
 async function* chunked(buf: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let at = 0; at < buf.length; at += size) yield buf.subarray(at, at + size);

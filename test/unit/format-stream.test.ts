@@ -5,13 +5,8 @@ import { PAGE_SIZE } from '../../src/memory/frames.js';
 import { decodeStream } from '../../src/format/checkpoint.js';
 import { RecordDecoder, RecordType } from '../../src/format/records.js';
 import { sampleCheckpoint, writeSample, type SampleCheckpoint } from '../../src/format/sample.js';
-import {
-  computeVerify,
-  decodePages,
-  pageDigest,
-  StreamWriter,
-  type PageEntry,
-} from '../../src/format/stream.js';
+import { computeVerify, decodePages, pageDigest, type PageEntry } from '../../src/format/stream.js';
+import { StreamWriter } from '../../src/format/writer.js';
 import { streamTarget } from '../../src/format/target.js';
 import type { Checkpoint } from '../../src/format/assemble.js';
 
