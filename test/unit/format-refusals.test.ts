@@ -45,7 +45,8 @@ async function refused(
     await p;
   } catch (e) {
     assert.ok(e instanceof CheckpointError, `expected CheckpointError, got ${String(e)}`);
-    if (codes) assert.ok(codes.includes(e.code), `code ${e.code} (${e.message}) not in ${codes}`);
+    if (codes)
+      assert.ok(codes.includes(e.code), `code ${e.code} (${e.message}) not in ${codes.join(', ')}`);
     if (msg) assert.match(e.message, msg);
     return e;
   }

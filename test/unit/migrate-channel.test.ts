@@ -50,7 +50,7 @@ async function channelServer(psk = PSK): Promise<{ port: number; channel: Promis
     reject = rej;
   });
   channel.catch(() => {}); // observed by the tests that expect a failure
-  const port = await listen((s) => acceptChannel(s, { psk }).then(resolve, reject));
+  const port = await listen((s) => void acceptChannel(s, { psk }).then(resolve, reject));
   return { port, channel };
 }
 

@@ -23,8 +23,8 @@ test('rehearsal: checkpoints and rebuilds a VM of the modules without running a 
   const runSlice = Process.prototype.runSlice;
   const restore = Kernel.restore;
   let slices = 0,
-    restores = 0,
-    built: import('../../src/guest/kernel.js').Kernel[] = [];
+    restores = 0;
+  const built: import('../../src/guest/kernel.js').Kernel[] = [];
   Process.prototype.runSlice = function (this: InstanceType<typeof Process>) {
     slices++;
     return runSlice.call(this);
