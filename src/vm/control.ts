@@ -78,12 +78,8 @@ export function serveControl(
   const record: VmRecord = { ...rec, socket, pid: process.pid, started: new Date().toISOString() };
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
   const cleanup = () => {
-    try {
-      fs.unlinkSync(file);
-    } catch {}
-    try {
-      fs.unlinkSync(socket);
-    } catch {}
+    fs.rmSync(file, { force: true });
+    fs.rmSync(socket, { force: true });
   };
   process.on('exit', cleanup);
   return {
@@ -133,7 +129,7 @@ export function listVms(): VmRecord[] {
   const out: VmRecord[] = [];
   for (const n of names.filter((x) => x.endsWith('.json'))) {
     try {
-      const r: VmRecord = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8'));
+      const r = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8')) as VmRecord;
       if (alive(r.pid)) out.push(r);
       else {
         fs.rmSync(path.join(vmDir(), n), { force: true });

@@ -86,10 +86,12 @@ class VmSession {
   /** The VM's exit waits for a checkpoint under way (its requester is waiting for it) and closes the control socket. */
   wrapExit(): void {
     const prevExit = this.kernel.opts.onExit;
-    this.kernel.opts.onExit = async (code) => {
-      while (this.busy) await this.busy;
-      this.control?.close();
-      prevExit?.(code);
+    this.kernel.opts.onExit = (code) => {
+      void (async () => {
+        while (this.busy) await this.busy;
+        this.control?.close();
+        prevExit?.(code);
+      })();
     };
   }
 
