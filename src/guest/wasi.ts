@@ -851,5 +851,5 @@ export function wasiImports(k: Kernel, p: Process): WebAssembly.Imports {
     p.setFuel(c, p.fuelPerPoll[c]);
   };
 
-  return { wasi_snapshot_preview1: wasi, roam: { poll } } as unknown as WebAssembly.Imports;
+  return { wasi_snapshot_preview1: wasi, roam: { poll } };
 }

@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .command('ps')
     .description('List the VMs running on this host')
     .option('--json', 'print JSON')
-    .action((o) => {
+    .action((o: { json?: boolean }) => {
       const vms = listVms();
       if (o.json) return console.log(JSON.stringify(vms));
       if (vms.length === 0) return console.log('no VMs running');
