@@ -124,6 +124,17 @@ export function parseRecords(bytes: Uint8Array): BlinkRecord[] {
   return out;
 }
 
+/** How many leading bytes of `bytes` are whole records (a reader of a growing log keeps the rest). */
+export function wholeRecords(bytes: Uint8Array): number {
+  let at = 0;
+  while (bytes.length - at >= HEADER) {
+    const len = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER).getUint32(1, true);
+    if (len > bytes.length - at - HEADER) break;
+    at += HEADER + len;
+  }
+  return at;
+}
+
 function header(kind: number, len: number): Uint8Array {
   const h = new Uint8Array(HEADER + len);
   h[0] = kind;

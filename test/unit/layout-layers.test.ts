@@ -23,7 +23,10 @@ const FLOORS: Record<string, number> = {
   checkpoint: 4,
   migrate: 5,
   vm: 6,
-  cli: 7,
+  // The local viewer server (`roam view`): feeds a VM's display state to a browser;
+  // it reaches VMs through src/vm's control socket, and the CLI starts it.
+  viewer: 7,
+  cli: 8,
 };
 
 const SRC = path.join(ROOT, 'src');
