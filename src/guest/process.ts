@@ -9,8 +9,10 @@ export type Variant = 'plain' | 'tracked';
 export type ProcStatus = 'new' | 'runnable' | 'blocked' | 'exited';
 
 /** Thrown by proc_exit to leave the WASM stack. */
-export class ProcExit {
-  constructor(readonly code: number) {}
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`proc_exit(${code})`);
+  }
 }
 
 /** asyncify_get_state() while the stack is being unwound into memory. */
