@@ -6,16 +6,10 @@
 // state and the display is rebuilt from it (9.1.8) in one task, so no frame shows
 // a half-built display. It never runs the guest's code, only checked BlinkGL.
 import { Display, type ExecMode, type InputEvent } from './display.js';
-import { objFromWire, type WireObject } from './wire.js';
+import type { ViewerMessage } from './messages.js';
+import { objFromWire } from './wire.js';
 
-/** What the viewer is sent, one JSON message at a time. */
-export type ViewerMessage =
-  | { t: 'state'; objects: WireObject[]; regs: number[]; updates: number; epoch: number }
-  | { t: 'object'; obj: WireObject }
-  | { t: 'regs'; first: number; values: number[] }
-  | { t: 'delete'; id: number }
-  | { t: 'update'; count: number }
-  | { t: 'gone'; reason: string };
+export type { ViewerMessage };
 
 /** How the viewer reaches a VM: the local viewer server's SSE, or (later) home's session. */
 export interface ViewerTransport {
@@ -40,7 +34,7 @@ export class SseTransport implements ViewerTransport {
 export interface ViewerStatus {
   connected: boolean;
   loads: number;
-  epoch: number;
+  epoch: string;
   frames: number;
   /** Frame times (ms, performance.now) of the last frames drawn. */
   frameTimes: number[];
@@ -55,7 +49,7 @@ export class Viewer {
   readonly status: ViewerStatus = {
     connected: false,
     loads: 0,
-    epoch: -1,
+    epoch: '',
     frames: 0,
     frameTimes: [],
     refusals: [],

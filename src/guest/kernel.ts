@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KERNEL_POOL_SLOT, type FrameSpace } from '../memory/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
+import { BlinkDevice, type BlinkDeviceState } from './blink-device.js';
 import { Clock, type ClockState } from './clock.js';
 import { FdTable, type Fd } from './fdtable.js';
 import type { FsBackend } from './fs.js';
@@ -65,6 +66,8 @@ export interface KernelState {
   nextSock: number;
   nextPid: number;
   processes: ProcessState[];
+  /** /dev/blink's display state (absent in checkpoints from before it). */
+  blink?: BlinkDeviceState;
 }
 
 /** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */
@@ -95,6 +98,8 @@ export class Kernel {
   /** Set while a checkpoint is being taken: the kernel marks its own page writes. */
   device: DeviceHooks | null = null;
   nextSession = 1;
+  /** /dev/blink: the VM's display state, part of the kernel state. */
+  blink = new BlinkDevice(() => this.wakeAll());
   private readonly stdinQ: Buffer[] = [];
   private stdinEof = false;
   private stdinAttached = false;
@@ -365,6 +370,7 @@ export class Kernel {
       nextSock: this.nextSock,
       nextPid: this.nextPid,
       processes,
+      blink: this.blink.toJSON(),
     };
   }
 
@@ -393,6 +399,7 @@ export class Kernel {
     k.stderrBytes = state.stderrBytes;
     k.nextPid = state.nextPid;
     k.nextSock = state.nextSock;
+    k.blink = BlinkDevice.restore(state.blink, () => k.wakeAll());
     for (const [id, s] of state.sockets) {
       if (s.kind === 'listener') {
         const l = new Listener(s.addr, () => k.wakeAll(), k.log);

@@ -5,8 +5,8 @@
 // viewer server serves any feed; home can plug in one that reaches the VM through
 // its session.
 import type { InputEvent } from '../blink/display.js';
-import type { ViewerMessage } from '../blink/viewer-page.js';
-import { applyRecord, objToWire, type BlinkRecord, type BlinkState } from '../blink/wire.js';
+import { recordMessage, stateMessage, type ViewerMessage } from '../blink/messages.js';
+import { applyRecord, type BlinkRecord, type BlinkState } from '../blink/wire.js';
 
 export interface BlinkFeed {
   /** Calls `send` with the whole state now and with every change after; returns unsubscribe. */
@@ -16,46 +16,26 @@ export interface BlinkFeed {
   close(): void;
 }
 
-export const stateMessage = (s: BlinkState, epoch: number): ViewerMessage => ({
-  t: 'state',
-  objects: s.objects.map(objToWire),
-  regs: s.regs,
-  updates: s.updates,
-  epoch,
-});
-
-/** A record as the change message it makes (after it has been applied to `s`). */
-export function recordMessage(s: BlinkState, r: BlinkRecord): ViewerMessage {
-  switch (r.kind) {
-    case 'object':
-      return { t: 'object', obj: objToWire(r.obj) };
-    case 'regs':
-      return { t: 'regs', first: r.first, values: r.values };
-    case 'delete':
-      return { t: 'delete', id: r.id };
-    default:
-      return { t: 'update', count: s.updates };
-  }
-}
-
 /** Subscribers and the current state, for feeds to build on. */
 export class FeedHub {
   private readonly subs = new Set<(m: ViewerMessage) => void>();
   epoch = 0;
+  /** Prefix of the epochs this hub hands out (a feed's own, or the VM's). */
+  name = 'log';
   constructor(public state: BlinkState) {}
   subscribe(send: (m: ViewerMessage) => void): () => void {
     this.subs.add(send);
-    send(stateMessage(this.state, this.epoch));
+    send(stateMessage(this.state, `${this.name}-${this.epoch}`));
     return () => this.subs.delete(send);
   }
   /** A whole new state (a reconnect): every subscriber rebuilds from it. */
   reset(s: BlinkState): void {
     this.state = s;
     this.epoch++;
-    this.broadcast(stateMessage(s, this.epoch));
+    this.broadcast(stateMessage(s, `${this.name}-${this.epoch}`));
   }
   apply(r: BlinkRecord): void {
-    if (applyRecord(this.state, r)) this.broadcast(recordMessage(this.state, r));
+    if (applyRecord(this.state, r)) this.broadcast(recordMessage(r, this.state.updates));
   }
   broadcast(m: ViewerMessage): void {
     for (const s of this.subs) s(m);

@@ -160,6 +160,14 @@ class VmSession {
 
   private async handle(req: ControlRequest, emit: (e: ProgressEvent) => void): Promise<FinalEvent> {
     switch (req.op) {
+      case 'blink':
+        return {
+          event: 'blink',
+          ...(await this.kernel.blink.changes(req.epoch, req.since, req.waitMs)),
+        };
+      case 'blink-input':
+        this.kernel.blink.pushInput(req.input);
+        return { event: 'blink', epoch: this.kernel.blink.epoch, seq: this.kernel.blink.seq, messages: [] };
       case 'status':
         return {
           event: 'status',

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { RoamError } from '../../util/errors.js';
+import { ControlFeed } from '../../viewer/control-feed.js';
 import { RecordLogFeed } from '../../viewer/log-feed.js';
+import { findVm } from '../../vm/control.js';
 import { serveViewer } from '../../viewer/server.js';
 import type { BlinkFeed } from '../../viewer/feed.js';
 import { parseHostPort } from '../../util/address.js';
@@ -14,11 +16,17 @@ interface ViewOptions {
 
 function feedFor(vm: string | undefined, o: ViewOptions): BlinkFeed {
   if (o.log) return new RecordLogFeed(o.log);
-  throw new RoamError(
-    'view-no-source',
-    `no display source for ${vm ?? 'the viewer'}: give --log FILE (a BlinkGL record log the guest writes)`,
-    { kind: 'usage' },
-  );
+  if (!vm)
+    throw new RoamError('view-no-vm', 'roam view: name a VM (see `roam ps`) or give --log FILE', {
+      kind: 'usage',
+    });
+  let id: string;
+  try {
+    id = findVm(vm).id; // by id from here on: a migrated VM has another pid
+  } catch (e) {
+    throw new RoamError('no-vm', (e as Error).message);
+  }
+  return new ControlFeed(id);
 }
 
 export function register(program: Command): void {
