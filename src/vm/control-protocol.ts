@@ -12,7 +12,10 @@ export type ControlRequest =
   | { op: 'status' }
   /** A viewer's long poll of /dev/blink's display state: what changed since (epoch, since). */
   | { op: 'blink'; epoch?: string; since?: number; waitMs: number }
-  | { op: 'blink-input'; input: { kind: number; x?: number; y?: number; buttons?: number; key?: number } }
+  | {
+      op: 'blink-input';
+      input: { kind: number; x?: number; y?: number; buttons?: number; key?: number };
+    }
   | {
       op: 'checkpoint';
       path: string;
@@ -163,11 +166,23 @@ function parseBlinkRequest(r: Record<string, unknown>): ControlRequest {
     const since = finite(r.since);
     if (r.since !== undefined && (since === undefined || !Number.isInteger(since) || since < 0))
       throw bad('since must be a whole number');
-    return { op: 'blink', epoch: r.epoch, since, waitMs: Math.min(5000, optNumber(r, 'waitMs') ?? 0) };
+    return {
+      op: 'blink',
+      epoch: r.epoch,
+      since,
+      waitMs: Math.min(5000, optNumber(r, 'waitMs') ?? 0),
+    };
   }
   const i = r.input as Record<string, unknown> | null;
   const kind = finite(i?.kind);
-  if (!i || typeof i !== 'object' || kind === undefined || !Number.isInteger(kind) || kind < 1 || kind > 5)
+  if (
+    !i ||
+    typeof i !== 'object' ||
+    kind === undefined ||
+    !Number.isInteger(kind) ||
+    kind < 1 ||
+    kind > 5
+  )
     throw bad('input needs a kind from 1 to 5');
   return {
     op: 'blink-input',

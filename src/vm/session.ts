@@ -167,7 +167,12 @@ class VmSession {
         };
       case 'blink-input':
         this.kernel.blink.pushInput(req.input);
-        return { event: 'blink', epoch: this.kernel.blink.epoch, seq: this.kernel.blink.seq, messages: [] };
+        return {
+          event: 'blink',
+          epoch: this.kernel.blink.epoch,
+          seq: this.kernel.blink.seq,
+          messages: [],
+        };
       case 'status':
         return {
           event: 'status',
