@@ -27,6 +27,9 @@ function idx(a: Arg): number {
   return n;
 }
 
+/** runtime.ts c01 inline: NaN to 0, then [0, 1]. */
+const clamp01 = (v: string): string => `(${v} >= 0 ? (${v} <= 1 ? ${v} : 1) : 0)`;
+
 const val = (a: Arg): string => (a.t === 'r' ? `r[${idx(a)}]` : a.t === 'i' ? lit(a.v) : '0');
 
 const ARITH: Record<string, (a: string, b: string) => string> = {
@@ -74,8 +77,8 @@ function emit(name: string, A: Arg[]): string {
   if (name in CMP) return `if (${val(A[0])} ${CMP[name]} ${val(A[1])}) s = ${idx(A[2])};`;
   if (name === 'ext') return `r[${idx(A[0])}] = x[${idx(A[1])}];`;
   if (name === 'clear_color')
-    // Immediates were clamped by the checker; registers are clamped here.
-    return `gl.clearColor(${A.map((a) => (a.t === 'i' ? lit(a.v) : `c01(${val(a)})`)).join(', ')});`;
+    // Immediates were clamped by the checker; registers are clamped inline here (as c01).
+    return `gl.clearColor(${A.map((a) => (a.t === 'i' ? lit(a.v) : clamp01(val(a)))).join(', ')});`;
   if (name === 'clear') return `gl.clear(${GL_CLEAR[idx(A[0])]});`;
   if (name === 'enable' || name === 'disable') {
     const cap = GL_CAPS[idx(A[0])];

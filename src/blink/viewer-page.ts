@@ -7,7 +7,7 @@
 // a half-built display. It never runs the guest's code, only checked BlinkGL.
 import { Display, type ExecMode, type InputEvent } from './display.js';
 import type { ViewerMessage } from './messages.js';
-import { objFromWire } from './wire.js';
+import { objFromWire, type BlinkState } from './wire.js';
 
 export type { ViewerMessage };
 
@@ -42,6 +42,9 @@ export interface ViewerStatus {
   /** performance.now() when the transport last went down and came back. */
   downAt: number[];
   upAt: number[];
+  /** When the display was last rebuilt from a whole state, and how long that took (ms). */
+  loadedAt: number;
+  loadMs: number;
 }
 
 export class Viewer {
@@ -55,7 +58,11 @@ export class Viewer {
     refusals: [],
     downAt: [],
     upAt: [],
+    loadedAt: 0,
+    loadMs: 0,
   };
+  /** The last whole state received (the benchmark draws it other ways). */
+  last: BlinkState | null = null;
   private ready = false;
 
   constructor(
@@ -83,8 +90,11 @@ export class Viewer {
     const d = this.display;
     try {
       if (m.t === 'state') {
-        const objects = m.objects.map(objFromWire);
-        d.load({ objects, regs: m.regs, updates: m.updates });
+        const t0 = performance.now();
+        this.last = { objects: m.objects.map(objFromWire), regs: m.regs, updates: m.updates };
+        d.load(this.last);
+        this.status.loadedAt = performance.now();
+        this.status.loadMs = this.status.loadedAt - t0;
         this.status.loads++;
         this.status.epoch = m.epoch;
         if (!this.status.connected) this.status.upAt.push(performance.now());

@@ -20,16 +20,19 @@ export interface BlinkFeed {
 export class FeedHub {
   private readonly subs = new Set<(m: ViewerMessage) => void>();
   epoch = 0;
+  private ready = false;
   /** Prefix of the epochs this hub hands out (a feed's own, or the VM's). */
   name = 'log';
   constructor(public state: BlinkState) {}
   subscribe(send: (m: ViewerMessage) => void): () => void {
     this.subs.add(send);
-    send(stateMessage(this.state, `${this.name}-${this.epoch}`));
+    // Nothing until there is a whole state: a viewer keeps its last picture meanwhile.
+    if (this.ready) send(stateMessage(this.state, `${this.name}-${this.epoch}`));
     return () => this.subs.delete(send);
   }
   /** A whole new state (a reconnect): every subscriber rebuilds from it. */
   reset(s: BlinkState): void {
+    this.ready = true;
     this.state = s;
     this.epoch++;
     this.broadcast(stateMessage(s, `${this.name}-${this.epoch}`));
