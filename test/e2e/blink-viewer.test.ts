@@ -180,3 +180,37 @@ void test(
     }
   },
 );
+
+void test(
+  'the game: clicks in the viewer reach the guest through /dev/blink, and its answer is drawn',
+  { skip },
+  async () => {
+    const vm = start(['run', example('blink-game')]);
+    const id = await vm.vmId;
+    await until(() => vm.stdout().includes('ready'), 'the game to upload its display');
+    const v = await viewer([id]);
+    const b = await launch();
+    try {
+      const page = await b.context.newPage();
+      await page.goto(v.url);
+      await framesOver(page, 5);
+      const yellow = async () => {
+        const png = PNG.sync.read(await page.locator('canvas').screenshot());
+        let n = 0;
+        for (let i = 0; i < png.data.length; i += 4)
+          if (png.data[i] > 200 && png.data[i + 1] > 150 && png.data[i + 2] < 60) n++;
+        return n;
+      };
+      assert.equal(await yellow(), 0, 'no score yet');
+      for (let i = 0; i < 3; i++)
+        await page.locator('canvas').click({ position: { x: 100 + i * 50, y: 300 } });
+      await until(() => vm.stdout().includes('score 3'), 'the guest to count three clicks', 30_000);
+      await page.waitForTimeout(300);
+      assert.ok((await yellow()) >= 250, 'three score squares are drawn');
+    } finally {
+      await b.close();
+      v.r.proc.kill();
+      vm.proc.kill();
+    }
+  },
+);
