@@ -9,6 +9,7 @@ export type CompressMode = 'auto' | 'always' | 'never';
 
 export type ControlRequest =
   | { op: 'status' }
+  | { op: 'stop' }
   | {
       op: 'checkpoint';
       path: string;
@@ -59,13 +60,17 @@ export interface StatusEvent {
   }>;
   stdoutBytes: number;
 }
+export interface StoppedEvent {
+  event: 'stopped';
+  id: string;
+}
 export interface ErrorEvent {
   event: 'error';
   message: string;
   code?: string;
 }
 export type ProgressEvent = RoundEvent | PhaseEvent;
-export type FinalEvent = CheckpointDone | MigrateDone | StatusEvent | ErrorEvent;
+export type FinalEvent = CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
 export type ControlEvent = ProgressEvent | FinalEvent;
 
 const bad = (why: string): RoamError => new RoamError('bad-request', `bad control request: ${why}`);
@@ -98,6 +103,8 @@ export function parseControlRequest(line: string): ControlRequest {
   switch (r.op) {
     case 'status':
       return { op: 'status' };
+    case 'stop':
+      return { op: 'stop' };
     case 'checkpoint': {
       if (typeof r.path !== 'string' || !r.path.startsWith('/'))
         throw bad('checkpoint needs an absolute output path');

@@ -149,8 +149,9 @@ export function findVm(ref: string): VmRecord {
   if (hits.length === 1) return hits[0];
   // One VM caught mid-migration on this host: the newer process is where it is going.
   if (hits.length > 1 && hits.every((h) => h.id === hits[0].id)) return hits[hits.length - 1];
-  if (hits.length === 0) throw new Error(`no running VM "${ref}" on this host (see \`roam ps\`)`);
-  throw new Error(`"${ref}" matches ${hits.length} VMs; give more of the id`);
+  if (hits.length === 0)
+    throw new RoamError('no-such-vm', `no running VM "${ref}" on this host (see \`roam ps\`)`);
+  throw new RoamError('ambiguous-vm', `"${ref}" matches ${hits.length} VMs; give more of the id`);
 }
 
 /** Send one request; `onEvent` sees progress events; resolves with the final one. */

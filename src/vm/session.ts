@@ -36,6 +36,9 @@ export function serveRestored(
   });
 }
 
+/** A VM ended from outside exits as a process ended by SIGTERM does. */
+const EXIT_STOPPED = 143;
+
 type ServeInfo = {
   program: string;
   args: string[];
@@ -95,8 +98,24 @@ class VmSession {
     };
   }
 
+  /** The VM ends here and now (`roam stop`, SIGTERM, SIGINT): its control socket and registry entry go with it. */
+  end(why: string, code: number): void {
+    this.kernel.log(`${why}; the VM ends`);
+    this.release();
+    // Let the control reply reach `roam stop` before the process goes.
+    setTimeout(() => {
+      this.control?.close();
+      process.exit(code);
+    }, 50);
+  }
+
   open(): VmRecord {
     const { kernel, info } = this;
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)
+      process.once(sig, () => this.end(`${sig}`, code));
     this.control = serveControl(
       { id: kernel.vmId, program: info.program, args: info.args, restoredFrom: info.restoredFrom },
       (req, emit) => this.handle(req, emit),
@@ -160,6 +179,11 @@ class VmSession {
 
   private async handle(req: ControlRequest, emit: (e: ProgressEvent) => void): Promise<FinalEvent> {
     switch (req.op) {
+      case 'stop':
+        // Once a checkpoint under way has finished: its requester is waiting for it.
+        while (this.busy) await this.busy;
+        this.end(`stopped by \`roam stop\``, EXIT_STOPPED);
+        return { event: 'stopped', id: this.kernel.vmId };
       case 'status':
         return {
           event: 'status',
