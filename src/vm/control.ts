@@ -25,6 +25,9 @@ export interface VmRecord {
   socket: string;
   started: string;
   restoredFrom?: string;
+  /** An empty cstrap waiting for a VM (at `listen`), or a VM (the default). */
+  kind?: 'vm' | 'cstrap';
+  listen?: string;
 }
 
 export type ControlHandler = (

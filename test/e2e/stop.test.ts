@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { example, HOME, roam, start, until } from '../helpers.js';
+import { spawnSync } from 'node:child_process';
+import { example, HOME, ROAM, roam, start, until } from '../helpers.js';
+import { cstrap } from '../migrate-fixtures.js';
 
 const registry = (id: string): string[] =>
   fs.readdirSync(path.join(HOME, 'vms')).filter((f) => f.startsWith(id));
@@ -43,4 +45,31 @@ test('roam stop of a VM that does not exist is refused (exit 3) and says where t
   const j = await roam(['stop', 'nosuchvm', '--json']);
   assert.equal(j.code, 3);
   assert.equal((JSON.parse(j.stdout) as { code: string }).code, 'no-such-vm');
+});
+
+test('roam ps lists an empty cstrap as waiting, with its address, and roam stop ends it', async () => {
+  const dst = await cstrap();
+  let listed:
+    { id: string; kind?: string; listen?: string; state: string; rss: number } | undefined;
+  await until(() => {
+    const out = spawnSync(process.execPath, [ROAM, 'ps', '--json'], {
+      env: { ...process.env, ROAM_HOME: HOME },
+      encoding: 'utf8',
+    }).stdout;
+    listed = (JSON.parse(out) as Array<NonNullable<typeof listed>>).find(
+      (v) => v.listen === dst.addr,
+    );
+    return listed !== undefined;
+  }, 'the cstrap in roam ps');
+  assert.equal(listed!.kind, 'cstrap');
+  assert.equal(listed!.state, 'waiting');
+  assert.ok(listed!.rss > 0);
+  const table = await roam(['ps']);
+  assert.match(
+    table.stdout,
+    new RegExp(`${listed!.id}\\s+\\d+\\s+waiting\\s+\\d+ MiB\\s+\\S+\\s+waiting on ${dst.addr}`),
+  );
+  const r = await roam(['stop', listed!.id]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await dst.exited, 143);
 });
