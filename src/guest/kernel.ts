@@ -66,8 +66,7 @@ export interface KernelState {
   nextSock: number;
   nextPid: number;
   processes: ProcessState[];
-  /** /dev/blink's display state (absent in checkpoints from before it). */
-  blink?: BlinkDeviceState;
+  blink?: BlinkDeviceState; // /dev/blink's display state (absent in older checkpoints)
 }
 
 /** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */
@@ -98,8 +97,7 @@ export class Kernel {
   /** Set while a checkpoint is being taken: the kernel marks its own page writes. */
   device: DeviceHooks | null = null;
   nextSession = 1;
-  /** /dev/blink: the VM's display state, part of the kernel state. */
-  blink = new BlinkDevice(() => this.wakeAll());
+  blink = new BlinkDevice(() => this.wakeAll()); // /dev/blink, saved with the kernel
   private readonly stdinQ: Buffer[] = [];
   private stdinEof = false;
   private stdinAttached = false;

@@ -1,7 +1,7 @@
 // What goes over a VM's control socket: one JSON request line in; progress
 // events, then one final event, out. Requests come from any local process that
 // can open the socket, so each is checked field by field before the VM acts.
-import type { CheckpointResult, RoundStats } from '../checkpoint/cleaner.js';
+import type { CheckpointResult, RoundProgress, RoundStats } from '../checkpoint/cleaner.js';
 import type { MigrateResult } from '../migrate/source.js';
 import type { BlinkChanges } from '../guest/blink-device.js';
 import { RoamError } from '../util/errors.js';
@@ -16,6 +16,7 @@ export type ControlRequest =
       op: 'blink-input';
       input: { kind: number; x?: number; y?: number; buttons?: number; key?: number };
     }
+  | { op: 'stop' }
   | {
       op: 'checkpoint';
       path: string;
@@ -40,6 +41,9 @@ export interface RoundEvent extends RoundStats {
   event: 'round';
   rate?: number | null;
   compressing?: boolean;
+}
+export interface ProgressTick extends RoundProgress {
+  event: 'progress';
 }
 export interface PhaseEvent {
   event: 'phase';
@@ -66,16 +70,21 @@ export interface StatusEvent {
   }>;
   stdoutBytes: number;
 }
+export interface StoppedEvent {
+  event: 'stopped';
+  id: string;
+}
 export interface ErrorEvent {
   event: 'error';
   message: string;
   code?: string;
 }
-export type ProgressEvent = RoundEvent | PhaseEvent;
+export type ProgressEvent = RoundEvent | ProgressTick | PhaseEvent;
 export interface BlinkEvent extends BlinkChanges {
   event: 'blink';
 }
-export type FinalEvent = BlinkEvent | CheckpointDone | MigrateDone | StatusEvent | ErrorEvent;
+export type FinalEvent =
+  BlinkEvent | CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
 export type ControlEvent = ProgressEvent | FinalEvent;
 
 const bad = (why: string): RoamError => new RoamError('bad-request', `bad control request: ${why}`);
@@ -111,6 +120,8 @@ export function parseControlRequest(line: string): ControlRequest {
     case 'blink':
     case 'blink-input':
       return parseBlinkRequest(r);
+    case 'stop':
+      return { op: 'stop' };
     case 'checkpoint': {
       if (typeof r.path !== 'string' || !r.path.startsWith('/'))
         throw bad('checkpoint needs an absolute output path');

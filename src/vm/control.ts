@@ -25,6 +25,9 @@ export interface VmRecord {
   socket: string;
   started: string;
   restoredFrom?: string;
+  /** An empty cstrap waiting for a VM (at `listen`), or a VM (the default). */
+  kind?: 'vm' | 'cstrap';
+  listen?: string;
 }
 
 export type ControlHandler = (
@@ -149,8 +152,9 @@ export function findVm(ref: string): VmRecord {
   if (hits.length === 1) return hits[0];
   // One VM caught mid-migration on this host: the newer process is where it is going.
   if (hits.length > 1 && hits.every((h) => h.id === hits[0].id)) return hits[hits.length - 1];
-  if (hits.length === 0) throw new Error(`no running VM "${ref}" on this host (see \`roam ps\`)`);
-  throw new Error(`"${ref}" matches ${hits.length} VMs; give more of the id`);
+  if (hits.length === 0)
+    throw new RoamError('no-such-vm', `no running VM "${ref}" on this host (see \`roam ps\`)`);
+  throw new RoamError('ambiguous-vm', `"${ref}" matches ${hits.length} VMs; give more of the id`);
 }
 
 /** Send one request; `onEvent` sees progress events; resolves with the final one. */
@@ -176,7 +180,8 @@ export function controlRequest<T extends FinalEvent>(
     rl.on('error', () => undefined); // readline repeats the socket's error, handled above
     rl.on('line', (line) => {
       const e = JSON.parse(line) as ControlEvent;
-      if (last && (last.event === 'round' || last.event === 'phase')) onEvent?.(last);
+      if (last && (last.event === 'round' || last.event === 'progress' || last.event === 'phase'))
+        onEvent?.(last);
       last = e;
     });
     conn.on('close', () => {
@@ -185,7 +190,7 @@ export function controlRequest<T extends FinalEvent>(
           new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
         );
       if (last.event === 'error') reject(new RoamError(last.code ?? 'vm-refused', last.message));
-      else if (last.event === 'round' || last.event === 'phase')
+      else if (last.event === 'round' || last.event === 'progress' || last.event === 'phase')
         reject(
           new Error(
             `VM ${vm.id} closed the control connection before the request finished (did it exit?)`,

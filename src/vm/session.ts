@@ -36,6 +36,9 @@ export function serveRestored(
   });
 }
 
+/** A VM ended from outside exits as a process ended by SIGTERM does. */
+const EXIT_STOPPED = 143;
+
 type ServeInfo = {
   program: string;
   args: string[];
@@ -95,8 +98,24 @@ class VmSession {
     };
   }
 
+  /** The VM ends here and now (`roam stop`, SIGTERM, SIGINT): its control socket and registry entry go with it. */
+  end(why: string, code: number): void {
+    this.kernel.log(`${why}; the VM ends`);
+    this.release();
+    // Let the control reply reach `roam stop` before the process goes.
+    setTimeout(() => {
+      this.control?.close();
+      process.exit(code);
+    }, 50);
+  }
+
   open(): VmRecord {
     const { kernel, info } = this;
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)
+      process.once(sig, () => this.end(`${sig}`, code));
     this.control = serveControl(
       { id: kernel.vmId, program: info.program, args: info.args, restoredFrom: info.restoredFrom },
       (req, emit) => this.handle(req, emit),
@@ -173,6 +192,11 @@ class VmSession {
           seq: this.kernel.blink.seq,
           messages: [],
         };
+      case 'stop':
+        // Once a checkpoint under way has finished: its requester is waiting for it.
+        while (this.busy) await this.busy;
+        this.end(`stopped by \`roam stop\``, EXIT_STOPPED);
+        return { event: 'stopped', id: this.kernel.vmId };
       case 'status':
         return {
           event: 'status',
@@ -194,6 +218,7 @@ class VmSession {
             maxRounds: req.maxRounds,
             verifyAtFreeze: req.verify,
             onRound: (r) => emit({ event: 'round', ...r }),
+            onProgress: (p) => emit({ event: 'progress', ...p }),
           }).run(),
         );
         return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
@@ -211,6 +236,7 @@ class VmSession {
           verify: req.verify,
           psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
+          onProgress: (p) => emit({ event: 'progress', ...p }),
           onPhase: (message) => emit({ event: 'phase', message }),
         });
         return { event: 'done', ...res };
