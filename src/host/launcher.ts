@@ -45,10 +45,47 @@ export class ProcessLauncher {
   private readonly pool: Promise<Launched>[] = [];
   private n = 0;
   // The state folder lets VMs of other uids through to their own folders, no further.
-  constructor(private readonly o: LauncherOptions) {
+  // keep: the folders of the job table's VMs; any other VM folder is an orphan of a crash.
+  constructor(
+    private readonly o: LauncherOptions,
+    keep = new Set<string>(),
+  ) {
     fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    for (const d of fs.readdirSync(o.stateDir))
+      if (/^vm-[0-9a-f]{12}$/.test(d) && !keep.has(d)) {
+        o.log(`removing ${d}: no job of this node's owns it`);
+        fs.rmSync(path.join(o.stateDir, d), { recursive: true, force: true });
+      }
     this.fill();
   }
+
+  // A VM of this node from before a restart: it exits once it has suspended
+  // itself (its pipe to the daemon closed); purge kills it if it is still ours.
+  readonly recover = (vmId: string, pid?: number): Launched => {
+    const dir = path.join(this.o.stateDir, vmId),
+      ours = () => {
+        try {
+          return !!pid && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(dir);
+        } catch {
+          return false; // gone
+        }
+      };
+    const exited = new Promise<void>((r) => {
+      const t = setInterval(() => !ours() && (clearInterval(t), r()), 200);
+    });
+    return {
+      vmId,
+      addr: '',
+      exited,
+      usage: () => (ours() ? usage(pid!) : null),
+      notify: () => undefined,
+      suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
+      purge: () => {
+        if (ours()) process.kill(pid!, 'SIGKILL');
+        void exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
+      },
+    };
+  };
 
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
@@ -114,6 +151,7 @@ export class ProcessLauncher {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const vm: Launched = {
       vmId,
+      pid: child.pid,
       addr: '',
       exited,
       usage: () => usage(child.pid!),

@@ -2,9 +2,11 @@
 // the rest of roam, so this process holds only src/host and src/tokens (the
 // lines `npm run tcb` counts).
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ProcessLauncher } from './launcher.js';
 import { Packetd } from './packetd.js';
+import { JobStore } from './store.js';
 
 const int = (v: string): number => {
   if (/^\d+$/.test(v)) return Number(v);
@@ -43,14 +45,18 @@ await new Command('roam node')
       throw new Error(
         `${o.secretFile} must hold the node secret in hex (roam broker enroll-node writes it)`,
       );
-    const launcher = new ProcessLauncher({
-      stateDir: o.state,
-      host: o.vmHost,
-      warm: o.warm,
-      uid: o.vmUid,
-      log,
-    });
+    // The job table lives beside the VM folders, out of every VM's reach (0711: no listing).
+    mkdirSync(o.state, { recursive: true, mode: 0o711 });
+    const store = new JobStore(join(o.state, 'jobs.log')),
+      saved = store.load();
+    const launcher = new ProcessLauncher(
+      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log },
+      new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : []))),
+    );
     const d = new Packetd({
+      store,
+      saved,
+      recover: launcher.recover,
       nodeId: o.id,
       secret: Buffer.from(secret, 'hex'),
       capacityMiB: o.capacity,

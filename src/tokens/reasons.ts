@@ -20,6 +20,9 @@ export const REASONS = [
   'launch-failed',
   'no-capacity',
   'job-exists',
+  'unauthenticated', // a job request without a valid MAC under the job's key
+  'rate-limited', // this source (or the node) spent its hashing budget for now
+  'no-state', // the job table could not be written, so nothing was done
 ] as const;
 export type Reason = (typeof REASONS)[number];
 

@@ -33,6 +33,8 @@ async function oneVm(o: { uid?: number } = {}) {
     key: Buffer.alloc(32, 1),
     loaderSha256: '00'.repeat(32),
     memoryMiB: 64,
+    cpuShare: 100,
+    ports: 1,
   });
   const pid = pidsOf(process.pid).find((p) =>
     fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(path.join(stateDir, vm.vmId)),
