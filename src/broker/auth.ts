@@ -34,8 +34,7 @@ export function authenticate(db: Database.Database, header: string | undefined):
   const row =
     m &&
     (db.prepare('SELECT hash FROM keys WHERE role = ? AND id = ?').get(m[1], m[2]) as
-      | { hash: Buffer }
-      | undefined);
+      { hash: Buffer } | undefined);
   if (!m || !row || !timingSafeEqual(row.hash, sha(m[3])))
     throw new BrokerError(
       401,

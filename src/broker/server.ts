@@ -53,7 +53,8 @@ const ROUTES: Route[] = [
     /^\/v1\/tokens$/,
     'customer',
     (l, _m, b, p) => {
-      if (b.customer !== undefined && b.customer !== p.id) throw forbid(`account ${str(b.customer)}`);
+      if (b.customer !== undefined && b.customer !== p.id)
+        throw forbid(`account ${str(b.customer)}`);
       const r = l.buy({
         customer: p.id,
         node: str(b.node),
@@ -68,7 +69,12 @@ const ROUTES: Route[] = [
       return { ...r, token: b64(r.token) };
     },
   ],
-  ['GET', /^\/v1\/jobs\/([0-9a-f]{32})$/, 'customer', (l, m, _b, p) => l.jobInfo(ownJob(l, m[1], p))],
+  [
+    'GET',
+    /^\/v1\/jobs\/([0-9a-f]{32})$/,
+    'customer',
+    (l, m, _b, p) => l.jobInfo(ownJob(l, m[1], p)),
+  ],
   [
     'POST',
     /^\/v1\/jobs\/([0-9a-f]{32})\/topup$/,
@@ -139,7 +145,11 @@ export async function startBroker(
           : new BrokerError(404, 'not-found', `no route ${path}`);
       const p = authenticate(ledger.db, req.headers.authorization);
       if (route[2] !== 'any' && route[2] !== p.role)
-        throw new BrokerError(403, 'forbidden', `${req.method} ${path} needs the ${route[2]} credential`);
+        throw new BrokerError(
+          403,
+          'forbidden',
+          `${req.method} ${path} needs the ${route[2]} credential`,
+        );
       out = route[3](ledger, route[1].exec(path)!, await readJson(req), p);
     } catch (e) {
       if (e instanceof BrokerError) {

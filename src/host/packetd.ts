@@ -137,7 +137,8 @@ export class Packetd {
         freeMiB: this.freeMiB,
         price: this.o.price ?? 1,
       });
-    if (r.type === 'BOOT') return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
+    if (r.type === 'BOOT')
+      return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
     if (!('mac' in r)) return this.refuse(reqId, 'unknown-type');
     // The MAC first: without the job's key nothing is looked up, hashed or changed.
     if (!macOk(vmKey(this.o.secret, r.jobId), REQUEST_LABEL, buf.subarray(0, -32), r.mac))
@@ -196,8 +197,10 @@ export class Packetd {
     // Verifying costs r.units hashes from the last credited element: a budget per source and one for the node.
     const budget = this.o.hashBudget ?? 4 * MAX_UNITS;
     for (const [who, cap] of [[source, budget] as const, ['*', 4 * budget] as const])
-      if ((this.spentHashes.get(who) ?? 0) + r.units > cap) return this.refuse(r.reqId, 'rate-limited');
-    for (const who of [source, '*']) this.spentHashes.set(who, (this.spentHashes.get(who) ?? 0) + r.units);
+      if ((this.spentHashes.get(who) ?? 0) + r.units > cap)
+        return this.refuse(r.reqId, 'rate-limited');
+    for (const who of [source, '*'])
+      this.spentHashes.set(who, (this.spentHashes.get(who) ?? 0) + r.units);
     if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
     j.last = r.element;
     j.credited += r.units;

@@ -66,14 +66,17 @@ export function register(program: Command): void {
     c
       .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
       .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
-      .option('--key <file>', "the job's key, which signs requests to the node (default: TOKEN.key)");
+      .option(
+        '--key <file>',
+        "the job's key, which signs requests to the node (default: TOKEN.key)",
+      );
 
   tokens
     .command('buy')
     .description('buy a boot token with COUNT units for one job on one node')
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption(...CUSTOMER_KEY)
-    .option('--customer <id>', 'customer account to charge (must be the credential\'s own)')
+    .option('--customer <id>', "customer account to charge (must be the credential's own)")
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
     .requiredOption('--count <k>', 'units to buy', intArg(1))
     .requiredOption(
@@ -198,14 +201,16 @@ export function register(program: Command): void {
       .description("ask the job's node for its balance")
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node"),
-  ).action(async (o: { token: string; key?: string; node: string; timeout: number; retries: number }) => {
-    const m = await request(
-      o.node,
-      { type: 'STATUS', jobId: readToken(o.token).token.jobId },
-      udp(o),
-    );
-    process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
-  });
+  ).action(
+    async (o: { token: string; key?: string; node: string; timeout: number; retries: number }) => {
+      const m = await request(
+        o.node,
+        { type: 'STATUS', jobId: readToken(o.token).token.jobId },
+        udp(o),
+      );
+      process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
+    },
+  );
 
   udpOptions(
     tokens
