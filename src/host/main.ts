@@ -29,6 +29,7 @@ await new Command('roam node')
   .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
+  .option('--topup-budget <hashes>', 'chain hashes one source may cost per second', int, 40000)
   .option(
     '--vm-uid <uid>',
     'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
@@ -64,6 +65,7 @@ await new Command('roam node')
       memPrice: o.memPrice,
       graceS: o.grace,
       retentionS: o.retention,
+      hashBudget: o.topupBudget,
       launcher: launcher.launch,
       log,
     });

@@ -77,11 +77,10 @@ export class Packetd {
   private readonly jobs = new Map<string, Job>();
   // The answer to each booted nonce, for a retransmission from the same source.
   private readonly replies = new Map<string, { from: string; reply?: Buffer }>();
-  private readonly spentHashes = new Map<string, number>(); // this second's, per source and '*'
+  private readonly spentHashes = new Map<string, number>(); // this second's: per source, job, and '*'
+  private second = 0;
 
   constructor(private readonly o: PacketdOptions) {
-    const s = setInterval(() => this.spentHashes.clear(), 1000);
-    s.unref();
     for (const [id, r] of o.saved ?? []) this.restore(id, r);
   }
 
@@ -194,13 +193,15 @@ export class Packetd {
     if (j.certificate) return this.refuse(r.reqId, 'job-closed');
     if (r.units < 1 || r.units > MAX_UNITS) return this.refuse(r.reqId, 'unit-limit');
     if (r.element.equals(j.last)) return this.refuse(r.reqId, 'already-credited');
-    // Verifying costs r.units hashes from the last credited element: a budget per source and one for the node.
-    const budget = this.o.hashBudget ?? 4 * MAX_UNITS;
-    for (const [who, cap] of [[source, budget] as const, ['*', 4 * budget] as const])
-      if ((this.spentHashes.get(who) ?? 0) + r.units > cap)
-        return this.refuse(r.reqId, 'rate-limited');
-    for (const who of [source, '*'])
-      this.spentHashes.set(who, (this.spentHashes.get(who) ?? 0) + r.units);
+    // Verifying costs r.units hashes from the last credited element: a budget per source, per job
+    // (forged source addresses share it) and for the node, renewed every second.
+    if (this.second !== this.now()) this.spentHashes.clear();
+    this.second = this.now();
+    const b = this.o.hashBudget ?? 4 * MAX_UNITS,
+      caps = { [source]: b, [hex(r.jobId)]: b, '*': 4 * b };
+    if (Object.entries(caps).some(([k, cap]) => (this.spentHashes.get(k) ?? 0) + r.units > cap))
+      return this.refuse(r.reqId, 'rate-limited');
+    for (const k in caps) this.spentHashes.set(k, (this.spentHashes.get(k) ?? 0) + r.units);
     if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
     j.last = r.element;
     j.credited += r.units;
