@@ -19,13 +19,17 @@ export function register(program: Command): void {
       '--key <file>',
       'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
     )
+    .option(
+      '--allow-unsigned',
+      'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
+    )
     .option('--quiet', 'do not print the VM id on stderr')
     .addHelpText(
       'after',
       '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.',
     )
     .action(async (file: string, o) => {
-      const cp = await openCheckpoint(file, o.key);
+      const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
       const rec = await serveRestored(kernel, cp.header.vmId);
       if (!o.quiet)
