@@ -5,6 +5,7 @@ import { PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
 import { lz4Compress, lz4Decompress, pageEntryBytes } from './compress.js';
 import { CheckpointError } from './errors.js';
 import {
+  isOptionalType,
   RECORD_HEADER_SIZE,
   RecordEncoder,
   RecordType,
@@ -414,6 +415,13 @@ export class StreamWriter {
     if (digest.length !== 32)
       return Promise.reject(new RangeError(`VERIFY digest must be 32 bytes, got ${digest.length}`));
     return this.record(RecordType.VERIFY, digest);
+  }
+
+  /** An optional record (OPTIONAL_RECORD set): a reader that does not know it skips it. */
+  optional(type: number, payload: Uint8Array): Promise<void> {
+    if (!isOptionalType(type))
+      return Promise.reject(new RangeError(`record type ${type} is not optional`));
+    return this.record(type as RecordType, payload);
   }
 
   end(): Promise<void> {

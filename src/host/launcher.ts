@@ -15,6 +15,11 @@ import type { Launched, LaunchRequest } from './packetd.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/src/host -> the roam folder
 const SUSPENDED = 'suspend.ckpt'; // what a VM told to go leaves behind when it exits
+export const CODE = ['bin/*', 'dist/src/*', 'node_modules/*', 'package.json']; // what a VM may read of ROOT
+
+/** True when a VM process could read `file` (the daemon refuses to keep its secrets there). */
+export const vmReadable = (file: string): boolean =>
+  CODE.some((c) => path.resolve(file).startsWith(path.join(ROOT, c.replace(/\*$/, ''))));
 
 // What the meter reads: the process' CPU time and resident memory in /proc (Linux),
 // never a figure the VM reports. Fields after "(comm)": f[0] is field 3 of proc(5).
@@ -29,6 +34,22 @@ function usage(pid: number): ReturnType<Launched['usage']> {
   } catch {
     return null; // gone
   }
+}
+
+// What a VM's folder holds on disk, in MiB; Infinity past 10,000 entries (a VM
+// that makes that many files is over any quota, and the walk stays bounded).
+function diskMiB(dir: string): number {
+  let bytes = 0,
+    n = 0;
+  const todo = [dir];
+  for (let d = todo.pop(); d !== undefined; d = todo.pop())
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (++n > 10_000) return Infinity;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) todo.push(p);
+      else bytes += fs.lstatSync(p).blocks * 512;
+    }
+  return bytes / 1048576;
 }
 
 // One folder per VM in stateDir; cstraps listen on host; uid: as root, VM n runs as uid+n.
@@ -77,7 +98,7 @@ export class ProcessLauncher {
       vmId,
       addr: '',
       exited,
-      usage: () => (ours() ? usage(pid!) : null),
+      usage: () => (ours() ? { ...usage(pid!)!, diskMiB: diskMiB(dir) } : null),
       notify: () => undefined,
       suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
       purge: () => {
@@ -127,7 +148,8 @@ export class ProcessLauncher {
       process.execPath,
       [
         '--experimental-permission',
-        `--allow-fs-read=${ROOT}*`,
+        // The roam code only: never the roam folder itself, where secrets and ledgers may sit.
+        ...CODE.map((c) => `--allow-fs-read=${path.join(ROOT, c)}`),
         `--allow-fs-read=${dir}/*`,
         `--allow-fs-write=${dir}/*`,
         `--max-old-space-size=${HEAP_MIB}`,
@@ -154,7 +176,10 @@ export class ProcessLauncher {
       pid: child.pid,
       addr: '',
       exited,
-      usage: () => usage(child.pid!),
+      usage: () => {
+        const u = usage(child.pid!);
+        return u && { ...u, diskMiB: diskMiB(dir) };
+      },
       notify: (line) => void child.stdin!.write(`${line}\n`),
       suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
       purge: () => {

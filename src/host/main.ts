@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ProcessLauncher } from './launcher.js';
+import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
 
@@ -30,6 +30,8 @@ await new Command('roam node')
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
   .option('--topup-budget <hashes>', 'chain hashes one source may cost per second', int, 40000)
+  .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', int, 160)
+  .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', int, 64)
   .option(
     '--vm-uid <uid>',
     'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
@@ -41,6 +43,19 @@ await new Command('roam node')
   )
   .action(async (o) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
+    for (const [flag, file] of [
+      ['--secret-file', o.secretFile],
+      ['--state', o.state],
+    ])
+      if (vmReadable(file))
+        throw new Error(
+          `${flag} ${file} is inside the roam code, which every VM may read: move it`,
+        );
+    log(
+      process.getuid?.() !== 0 || o.vmUid === undefined
+        ? 'NOT ISOLATED: VMs run as this uid (run as root with --vm-uid), share the host network (no namespaces: they can reach loopback services), and have no cgroup: memory is bounded by the RSS check, disk by the folder quota, CPU share and port count are not enforced'
+        : 'VMs run as their own uids; not isolated: the host network (no namespaces) and CPU share, port count (no cgroup or firewall)',
+    );
     const secret = readFileSync(o.secretFile, 'utf8').trim();
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
       throw new Error(
@@ -66,6 +81,8 @@ await new Command('roam node')
       graceS: o.grace,
       retentionS: o.retention,
       hashBudget: o.topupBudget,
+      overheadMiB: o.vmOverhead,
+      reserveMiB: o.vmReserve,
       launcher: launcher.launch,
       log,
     });

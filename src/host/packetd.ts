@@ -31,7 +31,7 @@ export interface Launched {
   pid?: number;
   addr: string;
   exited: Promise<void>;
-  usage(): { cpuS: number; rssMiB: number } | null;
+  usage(): { cpuS: number; rssMiB: number; diskMiB?: number } | null;
   notify(line: string): void;
   suspended(): boolean;
   purge(): void; // kill and delete its state
@@ -50,10 +50,11 @@ export interface PacketdOptions {
   graceS?: number;
   retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
   hashBudget?: number; // chain hashes one source may cost per second (the node: 4x)
+  overheadMiB?: number; // resident memory a VM may use beyond its token's (Node itself)
+  reserveMiB?: number; // capacity each VM holds beyond its token's memory
   now?: () => number;
   log?: (msg: string) => void; // now: unix seconds
 }
-const SLACK_MIB = 512; // resident memory beyond the job's limit (Node itself) before a VM is purged
 
 // running (from BOOT, or a VM still starting) -> (no credit, lifetime, eviction) notified -> suspended | ended;
 // suspended -> (top-up) running. Running and notified VMs hold their memory limit.
@@ -110,7 +111,7 @@ export class Packetd {
   }
   get freeMiB(): number {
     return [...this.jobs.values()].reduce(
-      (free, j) => (live(j) ? free - j.token.memoryMiB : free),
+      (free, j) => (live(j) ? free - j.token.memoryMiB - (this.o.reserveMiB ?? 0) : free),
       this.o.capacityMiB ?? 4096,
     );
   }
@@ -160,7 +161,12 @@ export class Packetd {
     if (seen) return seen.from !== from ? this.refuse(reqId, 'replayed') : seen.reply;
     const known = this.jobs.get(jobId); // booted before a restart, or another token for the job
     if (known) return this.refuse(reqId, known.raw.equals(raw) ? 'replayed' : 'job-exists');
-    const no = t.memoryMiB > this.freeMiB ? 'no-capacity' : this.o.launcher ? null : 'no-launcher';
+    const no =
+      t.memoryMiB + (this.o.reserveMiB ?? 0) > this.freeMiB
+        ? 'no-capacity'
+        : this.o.launcher
+          ? null
+          : 'no-launcher';
     if (no) return this.refuse(reqId, no);
     // Record the job and its reservation before the await, so that concurrent copies are refused,
     // and on disk first, so that a crash during the launch cannot let the token boot again.
@@ -249,8 +255,11 @@ export class Packetd {
       j.spent += take;
       j.owed -= take;
       if (take) changed.push(j);
-      if (u.rssMiB > j.token.memoryMiB + SLACK_MIB)
+      // Its folder may hold a suspension (its memory) and as much again of its own.
+      if (u.rssMiB > j.token.memoryMiB + (this.o.overheadMiB ?? 512))
         this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
+      else if ((u.diskMiB ?? 0) > 2 * j.token.memoryMiB + 256)
+        this.end(j, `${Math.round(u.diskMiB!)} MiB on disk`);
       else if (
         j.state === 'running' &&
         (j.spent === j.credited || now >= j.since + j.token.lifetimeS)
