@@ -25,6 +25,7 @@ import {
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
+import { compareWithLive, liveDigests } from './freeze-check.js';
 
 export interface CleanerOptions {
   kind?: CheckpointKind;
@@ -197,36 +198,7 @@ export class PageCleaner {
       for (; ; round++) {
         const tr = performance.now();
         const bytes0 = this.target.bytesWritten;
-        let sent = 0,
-          postponed = 0;
-        const batch: PageEntry[] = [];
-        if (round === 0 && this.target.sizes) {
-          const sizes: Record<number, number> = {};
-          for (const space of this.spaces()) sizes[space.slot] = space.pageCount();
-          await this.target.sizes(sizes);
-        }
-        for (const space of this.spaces()) {
-          const slot = space.slot;
-          let transmit: number[];
-          if (round === 0) {
-            transmit = Array.from({ length: space.pageCount() }, (_, i) => i);
-          } else {
-            // The transmit vector: last round's dirty vector, which starts afresh.
-            transmit = dirtyPages(space.dirtyMap(), true);
-          }
-          for (const i of transmit) {
-            if (round > 0 && space.dirtyMap()[i]) {
-              postponed++;
-              continue;
-            } // hot page: next round
-            const e = this.entry(slot, i, space.page(i));
-            if (!e) continue;
-            batch.push(e);
-            sent++;
-            if (batch.length >= this.o.batchPages) await this.flush(batch);
-          }
-        }
-        await this.flush(batch);
+        const { sent, postponed } = await this.sendRound(round);
         // Until the receiver has taken in the round, it is not over: what waits in
         // socket buffers or a slow link's queue would otherwise land after the freeze.
         await this.target.drain?.();
@@ -284,6 +256,39 @@ export class PageCleaner {
     }
   }
 
+  /** One pre-copy round: every non-zero page (round 0), then the transmit vector less its hot pages. */
+  private async sendRound(round: number): Promise<{ sent: number; postponed: number }> {
+    let sent = 0,
+      postponed = 0;
+    const batch: PageEntry[] = [];
+    if (round === 0 && this.target.sizes) {
+      const sizes: Record<number, number> = {};
+      for (const space of this.spaces()) sizes[space.slot] = space.pageCount();
+      await this.target.sizes(sizes);
+    }
+    for (const space of this.spaces()) {
+      // The transmit vector: last round's dirty vector, which starts afresh.
+      const transmit =
+        round === 0
+          ? Array.from({ length: space.pageCount() }, (_, i) => i)
+          : dirtyPages(space.dirtyMap(), true);
+      for (const i of transmit) {
+        // A hot page, dirtied again before the cleaner got to it: next round.
+        if (round > 0 && space.dirtyMap()[i]) {
+          postponed++;
+          continue;
+        }
+        const e = this.entry(space.slot, i, space.page(i));
+        if (!e) continue;
+        batch.push(e);
+        sent++;
+        if (batch.length >= this.o.batchPages) await this.flush(batch);
+      }
+    }
+    await this.flush(batch);
+    return { sent, postponed };
+  }
+
   /** Dirty pages per frame space (slot = pid for programs, 0 for the kernel pool). */
   private dirtyCounts(): Map<number, number> {
     const out = new Map<number, number>();
@@ -305,7 +310,7 @@ export class PageCleaner {
         snapshot.push({ slot: space.slot, page: i, data: Buffer.from(space.page(i)) });
     }
     const kernelState = Buffer.from(JSON.stringify(this.kernel.save()));
-    const check = this.o.verifyAtFreeze ? this.liveDigests() : null;
+    const check = this.o.verifyAtFreeze ? liveDigests(this.spaces()) : null;
     this.setTracking(false);
     this.throttle?.release();
     const downtimeMs = performance.now() - tf;
@@ -336,7 +341,7 @@ export class PageCleaner {
       }
     }
     await this.flush(batch);
-    if (check) this.compare(check);
+    if (check) compareWithLive(this.sent, check);
     // The page sum is already up to date: only the kernel state is hashed here.
     const verify =
       this.target.presenceVerify && this.o.verifyAtFreeze
@@ -358,46 +363,6 @@ export class PageCleaner {
       pagesSent: this.pagesSent,
       kernelBytes: kernelState.length,
     };
-  }
-
-  /** Digests of all of live memory at the freeze, and which spaces were live then. */
-  private liveDigests(): { slots: Set<number>; pages: Map<string, Buffer> } {
-    const pages = new Map<string, Buffer>();
-    const slots = new Set<number>();
-    for (const s of this.spaces()) {
-      slots.add(s.slot);
-      for (let i = 0; i < s.pageCount(); i++) {
-        const d = s.page(i);
-        if (!isZeroPage(d)) pages.set(`${s.slot}:${i}`, pageDigest(d));
-      }
-    }
-    return { slots, pages };
-  }
-
-  private compare({
-    slots,
-    pages: live,
-  }: {
-    slots: Set<number>;
-    pages: Map<string, Buffer>;
-  }): void {
-    for (const [slot, page, digest] of this.sent.entries()) {
-      if (!slots.has(slot))
-        throw new Error(
-          `checkpoint integrity: page ${slot}:${page} belongs to a frame space that was gone at the freeze point`,
-        );
-      const key = `${slot}:${page}`;
-      const want = live.get(key);
-      if (!want || !want.equals(digest))
-        throw new Error(
-          `checkpoint integrity: page ${key} differs from memory at the freeze point`,
-        );
-      live.delete(key);
-    }
-    if (live.size)
-      throw new Error(
-        `checkpoint integrity: ${live.size} dirty page(s) were never sent, e.g. ${[...live.keys()][0]}`,
-      );
   }
 
   private header() {

@@ -14,13 +14,9 @@ import {
   RecordType,
   type DecoderOptions,
 } from './records.js';
-import {
-  isZeroPage,
-  StreamWriter,
-  type PageEntry,
-  type SpaceSizes,
-  type StreamHeader,
-} from './stream.js';
+import { isZeroPage, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import { StreamWriter } from './writer.js';
+import { asError } from '../util/errors.js';
 
 export const IMAGE_MAGIC = Buffer.from('ROAMIMG1', 'latin1');
 export const IMAGE_VERSION = 1;
@@ -66,7 +62,7 @@ export class ImageWriter {
   /** Every frame this writer put bytes at. */
   private readonly written = new Set<number>();
   private tail: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private failure: Error | undefined;
   private done = false;
   bytesWritten = 0;
   pagesWritten = 0;
@@ -108,7 +104,7 @@ export class ImageWriter {
         last.set(frameOf(e.slot, e.page), e);
       }
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
     const frames = [...last.keys()].sort((a, b) => a - b);
     const runs: Array<{ frame: number; buf: Buffer }> = [];
@@ -131,7 +127,7 @@ export class ImageWriter {
       if (zero) this.nonZero.delete(f);
       else this.nonZero.add(f);
       this.written.add(f);
-      const bytes = zero ? ZERO_PAGE : d!;
+      const bytes = zero ? ZERO_PAGE : d;
       if (run && run.frame + run.pages.length === f) run.pages.push(bytes);
       else {
         close();
@@ -154,7 +150,7 @@ export class ImageWriter {
         }
         this.pagesWritten += count;
       } catch (e) {
-        this.failure = e;
+        this.failure = asError(e);
         throw e;
       }
     };

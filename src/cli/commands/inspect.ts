@@ -16,12 +16,12 @@ export function register(program: Command): void {
       'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
     )
     .option('--json', 'print JSON')
-    .action(async (file: string, o) => {
+    .action(async (file: string, o: { key?: string; json?: boolean; allowUnsigned?: boolean }) => {
       const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);
       const d = describeCheckpoint(cp);
       console.log(
         o.json
-          ? JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? String(v) : v), 1)
+          ? JSON.stringify(d, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v), 1)
           : formatDescription(d),
       );
     });
