@@ -111,6 +111,13 @@ async function readJson(req: http.IncomingMessage): Promise<Body> {
   throw new BrokerError(400, 'bad-json', 'body must be a JSON object');
 }
 
+/** What the broker logs to (pino in `roam broker`): every request, with who asked and the answer. */
+export interface BrokerLog {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
 export interface BrokerServer {
   url: string;
   adminKeyFile: string;
@@ -126,7 +133,7 @@ export async function startBroker(
     host?: string;
     port?: number;
     adminKeyFile?: string; // default: DB.admin
-    log?: (msg: string) => void;
+    log?: BrokerLog;
   } & LedgerOptions,
 ): Promise<BrokerServer> {
   const ledger = new Ledger(o.db, o);
@@ -134,7 +141,8 @@ export async function startBroker(
   const created = ensureAdmin(ledger.db, adminKeyFile, Math.floor(Date.now() / 1000));
   const server = http.createServer(async (req, res) => {
     let status = 200,
-      out: unknown;
+      out: unknown,
+      who: Principal | undefined;
     try {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const hits = ROUTES.filter(([, re]) => re.test(path));
@@ -143,7 +151,7 @@ export async function startBroker(
         throw hits.length
           ? new BrokerError(405, 'bad-method', `${req.method} not allowed on ${path}`)
           : new BrokerError(404, 'not-found', `no route ${path}`);
-      const p = authenticate(ledger.db, req.headers.authorization);
+      const p = (who = authenticate(ledger.db, req.headers.authorization));
       if (route[2] !== 'any' && route[2] !== p.role)
         throw new BrokerError(
           403,
@@ -158,9 +166,12 @@ export async function startBroker(
       } else {
         status = 500;
         out = { error: 'internal', message: 'internal error' };
-        o.log?.(`broker: ${e instanceof Error ? e.stack : String(e)}`);
+        o.log?.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error');
       }
     }
+    const line = { method: req.method, url: req.url, status, who: who && `${who.role}:${who.id}` };
+    if (status === 401 || status === 403) o.log?.warn(line, 'refused');
+    else o.log?.info(line, 'request');
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
   });
   await new Promise<void>((resolve, reject) => {

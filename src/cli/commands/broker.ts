@@ -1,6 +1,7 @@
 // `roam broker`: run the token broker, and its administration subcommands.
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { startBroker } from '../../broker/server.js';
 import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseHostPort } from '../../util/address.js';
@@ -60,7 +61,11 @@ export function register(program: Command): void {
           chainLength: o.chainLength,
           tokenTtlS: o.tokenTtl,
           adminKeyFile: o.adminKeyOut,
-          log: (m) => process.stderr.write(`${m}\n`),
+          // JSON lines on stderr, one per request; ROAM_LOG_LEVEL=warn keeps only refusals.
+          log: pino(
+            { name: 'roam-broker', level: process.env.ROAM_LOG_LEVEL ?? 'info' },
+            pino.destination(2),
+          ),
         });
         if (b.adminKeyCreated)
           process.stdout.write(
