@@ -108,7 +108,7 @@ export class StreamWriter {
   optional(type: number, payload: Uint8Array): Promise<void> {
     if (!isOptionalType(type))
       return Promise.reject(new RangeError(`record type ${type} is not optional`));
-    return this.record(type as RecordType, payload);
+    return this.record(type, payload);
   }
 
   end(): Promise<void> {

@@ -22,7 +22,7 @@ type Request = Message extends infer T
 
 /** The datagram of a request, its job MAC (if it has one) computed under `key`. */
 export function signedDatagram(req: Request, reqId: number, key?: Buffer): Buffer {
-  const d = encodeMessage({ mac: Buffer.alloc(32), ...req, reqId } as Message);
+  const d = encodeMessage({ mac: Buffer.alloc(32), ...req, reqId });
   if (key && 'jobId' in req && req.type !== 'ACCEPTED' && req.type !== 'BALANCE')
     mac(key, REQUEST_LABEL, d.subarray(0, d.length - 32)).copy(d, d.length - 32);
   return d;
