@@ -11,6 +11,7 @@ import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
 import { register as view } from './view.js';
 import { register as stop } from './stop.js';
+import { register as logs } from './logs.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -25,4 +26,5 @@ export const commands: Array<(program: Command) => void> = [
   migrate,
   view,
   stop,
+  logs,
 ];
