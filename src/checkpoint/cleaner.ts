@@ -121,11 +121,16 @@ export class PageCleaner {
     this.warmed = !this.o.beforeFreeze;
     this.o.beforeFreeze?.then(
       () => (this.warmed = true),
-      () => (this.warmed = true),
+      (err: Error) => {
+        this.warmed = true;
+        this.gateError = err;
+      },
     );
   }
   /** beforeFreeze has settled. */
   private warmed: boolean;
+  /** beforeFreeze failed: there is no freeze (a migration's arbiter could not be reached). */
+  private gateError: Error | undefined;
 
   private limit(): number {
     const l = this.o.bufferLimit;
@@ -272,6 +277,7 @@ export class PageCleaner {
             '. The VM runs on here.',
         );
       }
+      if (this.gateError) throw this.gateError;
       return await this.finalPhase(t0, rounds);
     } catch (err) {
       this.frozenSends = false;

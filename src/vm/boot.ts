@@ -21,6 +21,7 @@ export interface CstrapBootOptions {
   keyFile?: string;
   features: readonly string[];
   quiet: boolean;
+  homeVia?: string;
 }
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
@@ -49,6 +50,7 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     psk,
     loaderHash: o.loaderHash,
     features: o.features,
+    homeVia: o.homeVia,
     log,
     kernel: { onExit: vmExit },
     onListening: (addr) => {

@@ -137,7 +137,7 @@ class VmSession {
       migrateVm(this.kernel, {
         ...o,
         psk: o.psk ?? this.key,
-        // Confirmed: a migration's copy here stops; after a fork, the next checkpoint may begin.
+        // Committed: a migration's copy here stops; after a fork, the next checkpoint may begin.
         onConfirm: () => {
           if (o.kind === 'migration') this.release();
           else done();
@@ -196,6 +196,8 @@ class VmSession {
           compress: req.compress,
           maxRounds: req.maxRounds,
           verify: req.verify === true,
+          home: typeof req.home === 'string' ? req.home : undefined,
+          windowMs: typeof req.windowMs === 'number' ? req.windowMs : undefined,
           psk: typeof req.key === 'string' ? Buffer.from(req.key, 'hex') : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
           onPhase: (message) => emit({ event: 'phase', message }),

@@ -20,6 +20,9 @@ const FLOORS: Record<string, number> = {
   checkpoint: 4,
   migrate: 5,
   vm: 6,
+  // home is a separate process that talks to VMs over the network (the migration
+  // channel and arbiter protocol of src/migrate); it must not load the VM runtime.
+  home: 6,
   cli: 7,
 };
 

@@ -30,6 +30,10 @@ export function register(program: Command): void {
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
     .option(
+      '--home-via <host:port>',
+      "reach an arriving VM's home (its commit arbiter) at this address instead of the one its source names",
+    )
+    .option(
       '--host-channel',
       'started by roam node: take the key and loader pin from stdin, report the address on fd 3, obey notices',
     )
@@ -60,6 +64,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
         keyFile: o.key,
         features,
         quiet: !!o.quiet,
+        homeVia: o.homeVia,
       });
     });
 }

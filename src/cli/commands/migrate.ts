@@ -57,6 +57,15 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
       '--key <file>',
       'key shared with the cstrap (default: the VM uses $ROAM_HOME/checkpoint.key)',
     )
+    .option(
+      '--home <host:port>',
+      "the home that arbitrates the commit (`roam home`); without one the VM's own process decides",
+    )
+    .option(
+      '--commit-window <ms>',
+      'the longest the migration may take from the freeze to its commit, or it aborts',
+      (v) => Number(v),
+    )
     .option('--json', 'print the result as JSON (rounds in full)')
     .addHelpText(
       'after',
@@ -65,13 +74,18 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
 The parent learns nothing new; a program in the child that was reading
 /dev/checkpoint sees -1 (ECANCELED): "I am the copy".`
         : `
-The source ends only after the destination has received and verified the whole
-stream and confirmed. If the destination or the link fails before that, the
-source runs on with nothing lost, and this command reports why.`,
+The destination runs only once the migration commits, and the source ends then;
+the source unfences only once it aborts. One arbiter decides, once, and writes
+the decision down before announcing it: the home given by --home (its SQLite
+ledger), or else the source's own process ($ROAM_HOME/decisions/). If the
+destination or the link fails before the commit, the source runs on with
+nothing lost, and this command reports why.`,
     )
     .action(async (ref: string, o) => {
       if (!['auto', 'always', 'never'].includes(o.compress))
         throw new Error(`--compress must be auto, always or never, not "${o.compress}"`);
+      if (o.commitWindow !== undefined && !(o.commitWindow >= 100))
+        throw new Error('--commit-window must be at least 100 milliseconds');
       if (!(o.maxDowntime > 0))
         throw new Error('--max-downtime must be a positive number of milliseconds');
       const vm = findVm(ref);
@@ -88,6 +102,8 @@ source runs on with nothing lost, and this command reports why.`,
           maxRounds: o.maxRounds,
           key,
           verify: !!o.verify,
+          home: o.home,
+          windowMs: o.commitWindow,
         },
         (e) => {
           if (o.json) return;
