@@ -55,7 +55,9 @@ export const DEFAULT_COMMIT_WINDOW_MS = 30_000;
 
 /** Keepalive cadence on arbiter and migration channels while a party waits. */
 export const KEEPALIVE_MS = 250;
-export const SILENT_MS = 1_500;
+// Generous: on a loaded host an event loop can stall for seconds, and a false "silent"
+// only aborts a migration (safe, but needless).
+export const SILENT_MS = 5_000;
 
 export class ArbiterError extends RoamError {
   constructor(message: string, kind: 'peer' | 'timeout' = 'peer') {
@@ -220,9 +222,18 @@ export function decideLocally(migration: string, want: Decision): Decision {
   const file = path.join(dir, migration);
   try {
     const fd = fs.openSync(file, 'wx', 0o600);
-    fs.writeSync(fd, want);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    try {
+      fs.writeSync(fd, want);
+      // Under a node daemon's permission model fsync is refused: the file then survives
+      // this process (which is what a decision must outlive), not the host's power loss.
+      try {
+        fs.fsyncSync(fd);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ERR_ACCESS_DENIED') throw err;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
     return want;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

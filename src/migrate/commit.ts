@@ -87,8 +87,39 @@ export async function commitOrAbort(o: CommitInput): Promise<CommitOutcome> {
   return { decision, vmId: ready?.vmId, started };
 }
 
-async function decide(o: CommitInput, want: Decision, deadline: number): Promise<Decision> {
-  if (!o.session) return decideLocally(o.migration, want);
+/**
+ * A migration home has heard of (BEGIN) failed before the commit step: home must
+ * record the abort before this source unfences (else home, seeing the source's
+ * session close, could take the source for dead and commit to a READY destination).
+ */
+export async function abortAtHome(
+  session: HomeSession,
+  windowFrom: number,
+  windowMs: number,
+  log: (m: string) => void,
+): Promise<Decision> {
+  const d = await decide(
+    { session, migration: session.migration, log },
+    'abort',
+    windowFrom + windowMs,
+  );
+  return d;
+}
+
+async function decide(
+  o: Pick<CommitInput, 'session' | 'migration' | 'log'>,
+  want: Decision,
+  deadline: number,
+): Promise<Decision> {
+  if (!o.session) {
+    try {
+      return decideLocally(o.migration, want);
+    } catch (err) {
+      // Nothing was decided (or announced): the destination cannot have heard a commit.
+      o.log(`cannot write the decision (${(err as Error).message}): aborting`);
+      return 'abort';
+    }
+  }
   const s = o.session;
   // A request to commit that home may have taken puts this source in doubt: from then
   // on only home's answer frees it. (One that never reached an open session did not.)

@@ -3,7 +3,12 @@
 // cleaner into the encrypted channel (pre-copy rounds, throttling, freeze), and
 // let the arbiter decide (commit.ts): the destination runs only on a commit, and
 // on an abort the source unfences and runs on with its held output released.
-import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
+import {
+  PageCleaner,
+  type CheckpointResult,
+  type RoundProgress,
+  type RoundStats,
+} from '../checkpoint/cleaner.js';
 import { loaderManifest } from './loader.js';
 import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
@@ -27,7 +32,7 @@ import {
   newMigrationId,
   SILENT_MS,
 } from './arbiter.js';
-import { commitOrAbort } from './commit.js';
+import { abortAtHome, commitOrAbort } from './commit.js';
 import { channelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
@@ -51,6 +56,7 @@ export interface MigrateOptions {
   /** From the arbiter's BEGIN (just before the freeze) to the last moment a commit may happen. */
   windowMs?: number;
   onRound?: (r: RoundStats & { rate: number | null; compressing: boolean }) => void;
+  onProgress?: (p: RoundProgress) => void;
   onPhase?: (msg: string) => void;
   /**
    * The migration committed: the destination runs the VM. Called at once, before waiting
@@ -113,6 +119,8 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   ch.keepalive(KEEPALIVE_MS, SILENT_MS);
   let cleaner: PageCleaner | undefined;
   let decided = false;
+  /** performance.now() when home answered BEGIN (0: home has not heard of this migration). */
+  let windowFrom = 0;
   try {
     phase(`connected to ${o.to}; uploading the loader`);
     await ch.send(Msg.LOADER, loaderManifest());
@@ -139,7 +147,6 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     reply.ready.catch((err: Error) => void target.abort(err));
     // Home hears of the migration just before the freeze (the programs run meanwhile);
     // if it cannot be reached, there is no freeze.
-    let windowFrom = 0;
     const begun = session
       ? session.begin(kernel.vmId, o.to, windowMs).then((t) => void (windowFrom = t))
       : Promise.resolve();
@@ -153,6 +160,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       batchPages: 256,
       kind: o.kind,
       fence: o.kind === 'migration',
+      keepFencedOnError: true,
       strict: true,
       priority: true,
       throttle: o.throttle ?? true,
@@ -166,6 +174,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       },
       onRound: (r) =>
         o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+      onProgress: o.onProgress,
     });
     let res: CheckpointResult;
     try {
@@ -230,6 +239,17 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   } catch (err) {
     if (decided) throw err;
     ch.destroy();
+    // Once home has heard of the migration, only its abort lets this copy run on.
+    if (session && windowFrom > 0) {
+      const d = await abortAtHome(session, windowFrom, windowMs, phase);
+      if (d === 'commit') {
+        session.close();
+        o.onConfirm?.(); // the destination has the VM: this copy stops
+        throw new Error(
+          `${o.kind} to ${o.to} committed at home after a failure here: ${(err as Error).message}`,
+        );
+      }
+    }
     session?.close();
     // Nothing escaped while fenced; release it and carry on here.
     if (kernel.fenced) kernel.unfence();

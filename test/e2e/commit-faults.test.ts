@@ -18,7 +18,8 @@ import {
 } from '../migrate-fixtures.js';
 
 const PROG = ['counter', '40', '40'];
-const WINDOW = '3000';
+// Long enough for a loaded machine to finish the stream and build the VM in it.
+const WINDOW = '10000';
 let reference = '';
 /** A hang is a failure, not a stuck run. */
 const test = (name: string, fn: () => Promise<void>): void =>
@@ -74,8 +75,9 @@ async function exactlyOnce(w: World): Promise<'stayed' | 'moved'> {
   if (w.vm.stdout() === reference) {
     // The source ran to the end: the destination must never have run.
     await sleep(1500);
-    assert.equal(w.dst.stdout(), '', `the destination ran too: ${w.dst.stderr()}`);
-    assert.doesNotMatch(w.dst.stderr(), /roam: vm \S+ arrived/);
+    const why = `\n--- migrate:\n${m.stderr}\n--- destination:\n${w.dst.stderr()}\n--- home:\n${w.h?.stderr() ?? ''}`;
+    assert.equal(w.dst.stdout(), '', `the destination ran too: ${why}`);
+    assert.doesNotMatch(w.dst.stderr(), /roam: vm \S+ arrived/, why);
     w.dst.proc.kill();
     return 'stayed';
   }
@@ -261,7 +263,7 @@ test('with a home: source-home link partitioned past the window: one copy', asyn
     sd: () => (d, _i, f) => {
       if (isReady(d, f)) {
         sh.partition();
-        setTimeout(() => sh.heal(), 8000);
+        setTimeout(() => sh.heal(), 15000);
       }
       return f;
     },

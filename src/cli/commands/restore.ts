@@ -24,7 +24,7 @@ export function register(program: Command): void {
       'after',
       '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.',
     )
-    .action(async (file: string, o) => {
+    .action(async (file: string, o: { key?: string; quiet?: boolean }) => {
       const cp = await openCheckpoint(file, o.key);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
       const rec = await serveRestored(kernel, cp.header.vmId);
