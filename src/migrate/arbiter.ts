@@ -108,6 +108,11 @@ export class HomeSession {
     private readonly log: (m: string) => void = () => {},
   ) {}
 
+  /** Connect now (best effort), so that a later message does not wait for the handshake. */
+  open(): void {
+    this.channel(5_000).catch((err: Error) => (this.lastError = err.message));
+  }
+
   private msg(extra: Partial<ArbMessage> = {}): Buffer {
     return json({ migration: this.migration, role: this.role, ...extra });
   }

@@ -35,6 +35,8 @@ export function awaitDecision(o: {
   ready: Ready;
   log: (m: string) => void;
   giveUpMs?: number;
+  /** A session with home opened early (while the pages arrived). */
+  session?: HomeSession | null;
 }): DecisionWait {
   const { migration, home } = o.arbiter;
   let settle!: (d: Decision | null) => void;
@@ -64,9 +66,10 @@ export function awaitDecision(o: {
   })();
   let session: HomeSession | null = null;
   if (home) {
-    session = new HomeSession(home, o.psk, migration, 'dest', o.log);
+    session = o.session ?? new HomeSession(home, o.psk, migration, 'dest', o.log);
     void session.decision.then((d) => take(d, `home ${home}`));
     // READY is idempotent at home: sent again on every re-connect.
+    void session.send(Arb.READY, { vmId: o.ready.vmId });
     void session.await(Arb.READY, { vmId: o.ready.vmId }, () => Infinity);
   }
   const giveUp = setTimeout(

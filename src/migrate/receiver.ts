@@ -24,6 +24,8 @@ export interface ReceiveOptions {
   onProgress?: (msg: string) => void;
   /** Called once a VM's header has arrived: the VM process warms what it will need after END (its control socket). */
   onHeader?: () => void;
+  /** The source named the migration's arbiter (before the stream): the cstrap may reach it early. */
+  onArbiter?: (a: ArbiterInfo) => void;
 }
 
 export interface Received extends Built {
@@ -82,6 +84,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       }
       if (m.type === Msg.ARBITER) {
         arbiter = checkArbiter(m.payload);
+        o.onArbiter?.(arbiter);
         continue;
       }
       if (m.type === Msg.PREPARED) {

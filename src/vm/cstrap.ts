@@ -11,6 +11,7 @@ import { acceptChannel, type Channel } from '../migrate/channel.js';
 import { json, Msg, parseDecision, wallNow, type Started } from '../migrate/protocol.js';
 import { receiveVm, type ReceiveOptions } from '../migrate/receiver.js';
 import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
+import { HomeSession } from '../migrate/arbiter.js';
 import type { StreamHeader } from '../format/index.js';
 import { warmControl } from './control.js';
 
@@ -108,11 +109,23 @@ async function arrive(
   const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
   o.log(`source ${from} connected`);
   const t0 = performance.now();
+  let early: HomeSession | null = null;
+  const via = (home: string | null): string | null => home && (o.homeVia ?? home);
   const got = await receiveVm(channel, {
     ...o,
     loaderHash: cfg.loaderHash,
     onProgress: (m) => o.log(m),
     onHeader: warmControl,
+    // Reach home while the pages arrive: READY then costs one message, not a handshake.
+    onArbiter: (a) => {
+      const home = via(a.home);
+      if (!home) return;
+      early = new HomeSession(home, cfg.psk, a.migration, 'dest', o.log);
+      early.open();
+    },
+  }).catch((err: Error) => {
+    early?.close();
+    throw err;
   });
   o.log(
     `received ${(got.bytes / 1048576).toFixed(1)} MiB from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified; waiting for the decision`,
@@ -120,7 +133,8 @@ async function arrive(
   const { migration } = got.arbiter;
   const wait = awaitDecision({
     ch: channel,
-    arbiter: { migration, home: got.arbiter.home && (o.homeVia ?? got.arbiter.home) },
+    arbiter: { migration, home: via(got.arbiter.home) },
+    session: early,
     psk: cfg.psk,
     ready: { vmId: got.kernel.vmId },
     log: o.log,

@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import { example, roam, start, tmpdir, until } from '../helpers.js';
 import { cstrap, proxy, READY_BYTES, type FrameHook } from '../migrate-fixtures.js';
 
-const PROG = ['counter', '30', '40'];
+// Long enough that `roam migrate` finds it running on a loaded machine.
+const PROG = ['counter', '80', '40'];
 let reference = '';
 
 async function source() {
