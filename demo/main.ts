@@ -214,7 +214,12 @@ try {
   const n1vm = fs
     .readdirSync(path.join(dir, 'n1'))
     .map((d) => path.join(dir, 'n1', d))
-    .find((d) => fs.existsSync(path.join(d, 'vms')))!;
+    // (warm empty VMs have a control socket of their own now: pick the folder of this VM's)
+    .find(
+      (d) =>
+        fs.existsSync(path.join(d, 'vms')) &&
+        fs.readdirSync(path.join(d, 'vms')).some((f) => f.startsWith(vmId)),
+    )!;
   const result = await run(
     ['migrate', vmId, '--to', on2, '--key', `${job('n2')}.key`, '--home', homeAddr],
     { ROAM_HOME: n1vm },
