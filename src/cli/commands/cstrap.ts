@@ -32,6 +32,7 @@ interface CstrapOptions {
   wasmFeatures?: string[];
   printLoaderHash?: boolean;
   quiet?: boolean;
+  json?: boolean;
   hostChannel?: boolean;
   homeVia?: string;
 }
@@ -64,6 +65,10 @@ export function register(program: Command): void {
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
     .option(
+      '--json',
+      'report on stderr as JSON lines ({"event":"listening","addr":...}, then "arrived")',
+    )
+    .option(
       '--home-via <host:port>',
       "reach an arriving VM's home (its commit arbiter) at this address instead of the one its source names",
     )
@@ -92,6 +97,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
         keyFile: o.key,
         features,
         quiet: !!o.quiet,
+        json: !!o.json,
         homeVia: o.homeVia,
       });
     });
