@@ -38,6 +38,7 @@ export interface CommitInput {
   ready: Promise<Ready>;
   started: Promise<Started>;
   log: (m: string) => void;
+  kind: 'migration' | 'fork';
 }
 
 export interface CommitOutcome {
@@ -81,8 +82,12 @@ export async function commitOrAbort(o: CommitInput): Promise<CommitOutcome> {
   }
   o.ch.send(Msg.DECISION, json({ migration: o.migration, decision })).catch(() => undefined);
   let started = await withTimeout(o.started, 2_000, '').catch(() => null);
-  // Without a home the destination learns the decision only from us: make sure it has.
-  if (!started && !o.session) started = await deliver(o, 'commit', DELIVER_FOR_MS);
+  // Without a home the destination learns the decision only from us: make sure it has
+  // (a fork's parent runs on meanwhile: it does not wait for that).
+  if (!started && !o.session) {
+    const delivered = deliver(o, 'commit', DELIVER_FOR_MS);
+    if (o.kind === 'migration') started = await delivered;
+  }
   o.ch.destroy();
   return { decision, vmId: ready?.vmId, started };
 }
@@ -153,6 +158,9 @@ async function deliver(o: CommitInput, decision: Decision, forMs: number): Promi
         ch.destroy();
       }
     } catch (err) {
+      // Nothing listens there any more: the cstrap has ended (it ran the VM and it
+      // exited, or it died); telling it again cannot help.
+      if ((err as Error).message.includes('connection refused')) break;
       o.log(`telling ${o.to} to ${decision}: ${(err as Error).message}; retrying`);
     }
     await sleep(500);

@@ -204,6 +204,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       ready: reply.ready,
       started: reply.started,
       log: phase,
+      kind: o.kind,
     });
     session?.close();
     if (out.decision === 'abort') {
