@@ -57,6 +57,7 @@ export class PageCleaner {
       workMs: 20,
       verifyAtFreeze: false,
       fence: false,
+      keepFencedOnError: false,
       bufferLimit: Infinity,
       throttle: false,
       strict: false,
@@ -67,11 +68,16 @@ export class PageCleaner {
     this.warmed = !this.o.beforeFreeze;
     this.o.beforeFreeze?.then(
       () => (this.warmed = true),
-      () => (this.warmed = true),
+      (err: Error) => {
+        this.warmed = true;
+        this.gateError = err;
+      },
     );
   }
   /** beforeFreeze has settled. */
   private warmed: boolean;
+  /** beforeFreeze failed: there is no freeze (a migration's arbiter could not be reached). */
+  private gateError: Error | undefined;
 
   private limit(): number {
     const l = this.o.bufferLimit;
@@ -189,13 +195,14 @@ export class PageCleaner {
             '. The VM runs on here.',
         );
       }
+      if (this.gateError) throw this.gateError;
       return await this.finalPhase(t0, rounds);
     } catch (err) {
       this.frozenSends = false;
       this.kernel.scheduler.release();
       this.setTracking(false);
       this.throttle?.release();
-      if (this.o.fence) this.kernel.unfence();
+      if (this.o.fence && !this.o.keepFencedOnError) this.kernel.unfence();
       await this.target.abort(err as Error);
       throw err;
     }

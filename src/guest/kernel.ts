@@ -208,7 +208,11 @@ export class Kernel {
   /** Keeps the OS process alive while every program waits on the outside world. */
   private keepAlive: NodeJS.Timeout | null = null;
 
+  /** Restored listeners not yet bound (start binds them). */
+  private readonly unbound: Listener[] = [];
+
   start(): void {
+    for (const l of this.unbound.splice(0)) void l.listen(false);
     this.keepAlive ??= setInterval(() => {}, 1 << 30);
     this.scheduler.kick();
   }
@@ -402,7 +406,8 @@ export class Kernel {
       if (s.kind === 'listener') {
         const l = new Listener(s.addr, () => k.wakeAll(), k.log);
         k.sockets.set(id, l);
-        void l.listen(false);
+        // Bound when the VM starts: an arrived VM is not started before its migration commits.
+        k.unbound.push(l);
       } else {
         // The host side of an open connection did not move: the program sees a reset.
         k.sockets.set(id, new Connection(s.peer, null, () => k.wakeAll()));

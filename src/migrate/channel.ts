@@ -37,8 +37,9 @@ const LENGTH_SIZE = 4;
 /** Largest value of a frame's length field: type byte + payload + tag. */
 export const MAX_FRAME_LENGTH = MAX_MESSAGE_PAYLOAD + 1 + TAG_SIZE;
 const MIN_FRAME_LENGTH = 1 + TAG_SIZE;
-/** Message type 0 is the handshake's FINISHED; callers use 1..255. */
+/** Message type 0 is the handshake's FINISHED, 255 a keepalive (never delivered); callers use 1..254. */
 const FINISHED = 0;
+const KEEPALIVE = 255;
 const HKDF_INFO = Buffer.from('roam migration v1', 'latin1');
 /** DER SubjectPublicKeyInfo header of an X25519 key; the raw 32-byte key follows it. */
 const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
@@ -47,6 +48,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const RECEIVE_HIGH_WATER = 32 * 1024 * 1024;
 const KEY_HINT = '(check --key / $ROAM_HOME/checkpoint.key)';
 const EMPTY = Buffer.alloc(0);
+const KEEPALIVE_BODY = Buffer.alloc(1);
 
 export type ChannelErrorCode = 'handshake' | 'tampered' | 'closed' | 'protocol' | 'timeout';
 
@@ -164,6 +166,9 @@ export class Channel implements AsyncIterable<Message> {
   private endWaiter: Waiter<void> | undefined;
   private handshake: (Waiter<Channel> & { timer?: NodeJS.Timeout }) | undefined;
   private connected: boolean;
+  private lastReceived = performance.now();
+  private lastSent = performance.now();
+  private keepTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     socket: net.Socket,
@@ -222,9 +227,9 @@ export class Channel implements AsyncIterable<Message> {
    * channel has failed.
    */
   async send(type: number, payload: Uint8Array = EMPTY): Promise<void> {
-    if (!Number.isInteger(type) || type < 1 || type > 255) {
+    if (!Number.isInteger(type) || type < 1 || type >= KEEPALIVE) {
       throw new RangeError(
-        `message type must be an integer 1..255 (0 is the handshake's FINISHED), got ${type}`,
+        `message type must be an integer 1..254 (0 is the handshake's FINISHED, 255 a keepalive), got ${type}`,
       );
     }
     if (payload.length > MAX_MESSAGE_PAYLOAD) {
@@ -295,6 +300,33 @@ export class Channel implements AsyncIterable<Message> {
     return this.ending;
   }
 
+  /**
+   * Keepalives: send one every `everyMs` in which nothing else went out, and fail the
+   * channel (code 'timeout') once nothing at all has come in for `idleMs` (a silent
+   * link or a frozen peer), unless this side itself stopped reading.
+   */
+  keepalive(everyMs: number, idleMs: number): void {
+    clearInterval(this.keepTimer);
+    this.lastReceived = performance.now();
+    this.keepTimer = setInterval(
+      () => {
+        const now = performance.now();
+        if (this.failure || this.closed) return clearInterval(this.keepTimer);
+        if (!this.pausedForConsumer && now - this.lastReceived > idleMs)
+          return this.fail(
+            new ChannelError(
+              'timeout',
+              `nothing from ${this.remote} for ${Math.round(now - this.lastReceived)} ms (silent link or peer)`,
+            ),
+          );
+        if (now - this.lastSent >= everyMs && !this.ending)
+          this.writeParts(this.seal(KEEPALIVE, KEEPALIVE_BODY));
+      },
+      Math.max(10, Math.min(everyMs, idleMs / 4)),
+    );
+    this.keepTimer.unref();
+  }
+
   /** Aborts at once: queued messages are dropped, pending calls reject with `err` (or a 'closed' error). */
   destroy(err?: Error): void {
     this.queue.length = 0;
@@ -337,6 +369,7 @@ export class Channel implements AsyncIterable<Message> {
 
   private write(b: Buffer): boolean {
     this.sent += b.length;
+    this.lastSent = performance.now();
     return this.socket.write(b);
   }
 
@@ -353,6 +386,7 @@ export class Channel implements AsyncIterable<Message> {
   private onData(chunk: Buffer): void {
     if (this.failure) return;
     this.received += chunk.length;
+    this.lastReceived = performance.now();
     this.inbound.push(chunk);
     try {
       this.pump();
@@ -471,6 +505,7 @@ export class Channel implements AsyncIterable<Message> {
         `migration stream from ${this.remote}: unexpected FINISHED at frame ${this.recvCounter - 1}`,
       );
     }
+    if (m.type === KEEPALIVE) return;
     const w = this.waiters.shift();
     if (w) {
       clearTimeout(w.timer);
@@ -567,6 +602,7 @@ export class Channel implements AsyncIterable<Message> {
   private fail(err: Error, graceful = false): void {
     if (this.failure) return;
     this.failure = err;
+    clearInterval(this.keepTimer);
     this.inbound.clear();
     if (graceful && !this.socket.destroyed) {
       this.socket.end();

@@ -26,6 +26,7 @@ export interface CstrapBootOptions {
   quiet: boolean;
   /** Report as JSON lines on stderr instead of text. */
   json?: boolean;
+  homeVia?: string;
 }
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
@@ -58,6 +59,7 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     psk,
     loaderHash: o.loaderHash,
     features: o.features,
+    homeVia: o.homeVia,
     log,
     kernel: { onExit: vmExit },
     onListening: (addr) => {

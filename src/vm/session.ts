@@ -165,7 +165,7 @@ class VmSession {
       migrateVm(this.kernel, {
         ...o,
         psk: o.psk ?? this.key,
-        // Confirmed: a migration's copy here stops; after a fork, the next checkpoint may begin.
+        // Committed: a migration's copy here stops; after a fork, the next checkpoint may begin.
         onConfirm: () => {
           if (o.kind === 'migration') this.release();
           else done();
@@ -234,6 +234,8 @@ class VmSession {
           compress: req.compress,
           maxRounds: req.maxRounds,
           verify: req.verify,
+          home: req.home,
+          windowMs: req.windowMs,
           psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
           onProgress: (p) => emit({ event: 'progress', ...p }),

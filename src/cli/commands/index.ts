@@ -12,6 +12,7 @@ import { register as migrate } from './migrate.js';
 import { register as view } from './view.js';
 import { register as stop } from './stop.js';
 import { register as logs } from './logs.js';
+import { register as home } from './home.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -27,4 +28,5 @@ export const commands: Array<(program: Command) => void> = [
   view,
   stop,
   logs,
+  home,
 ];
