@@ -114,14 +114,6 @@ export class HostFs implements FsBackend {
         return this.lstat(c) ? c : null;
       },
       readlink: (n) => host(() => fs.readlinkSync(this.abs(n))),
-      // Absolute links are followed only when they land inside the root.
-      absoluteLink: (target) => {
-        for (const base of [this.rootReal, this.rootGiven]) {
-          if (target === base) return ROOT;
-          if (target.startsWith(base + '/')) return target.slice(base.length + 1);
-        }
-        return null;
-      },
     };
   }
 
