@@ -25,6 +25,7 @@ import {
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
+import { VmExited } from './errors.js';
 
 export interface CleanerOptions {
   kind?: CheckpointKind;
@@ -293,6 +294,9 @@ export class PageCleaner {
 
   /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
   private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
+    // Every program ended while the rounds ran: a file of this VM would resume nothing.
+    const procs = [...this.kernel.processes.values()];
+    if (procs.length > 0 && procs.every((p) => p.status === 'exited')) throw new VmExited();
     const tf = performance.now();
     this.frozenAt = performance.timeOrigin + tf;
     // ---- frozen: nothing below yields to the event loop ----

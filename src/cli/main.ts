@@ -10,7 +10,9 @@ export function buildProgram(): Command {
       'Self-migrating WebAssembly virtual machines: run WASI programs in VMs that checkpoint and move themselves while they run',
     )
     .version('0.1.0')
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    // So that `roam run prog.wasm -e x` can hand `-e x` to the program (run.ts).
+    .enablePositionalOptions();
   for (const register of commands) register(program);
   return program;
 }

@@ -15,6 +15,7 @@ import {
   Stat,
   resolvePath,
 } from './fs.js';
+import { ExactTimes } from './host-times.js';
 
 const HOST_ERRNO: Record<string, number> = {
   ENOENT: Errno.NOENT,
@@ -100,6 +101,7 @@ export class HostFs implements FsBackend {
   private readonly rootGiven: string;
   private readonly fds = new Map<string, CachedFd>();
   private readonly ns: Namespace<string>;
+  private readonly times = new ExactTimes();
 
   constructor(hostDir: string) {
     this.rootGiven = path.resolve(hostDir);
@@ -174,14 +176,15 @@ export class HostFs implements FsBackend {
     const s = host(() =>
       c ? fs.fstatSync(c.fd, { bigint: true }) : fs.lstatSync(this.safeAbs(rel), { bigint: true }),
     );
+    const key = `${s.dev}:${s.ino}`;
     return {
       dev: s.dev,
       ino: s.ino,
       filetype: fileTypeOf(s),
       nlink: s.nlink,
       size: s.size,
-      atim: s.atimeNs,
-      mtim: s.mtimeNs,
+      atim: this.times.report(key, 'atim', s.atimeNs),
+      mtim: this.times.report(key, 'mtim', s.mtimeNs),
       ctim: s.ctimeNs,
     };
   }
@@ -218,7 +221,14 @@ export class HostFs implements FsBackend {
     const s = host(() => fs.lstatSync(abs, { bigint: true }));
     // Node takes seconds as a double: microsecond precision is the best it offers.
     const secs = (ns: bigint) => Number(ns / 1000n) / 1e6;
-    host(() => fs.lutimesSync(abs, secs(atim ?? s.atimeNs), secs(mtim ?? s.mtimeNs)));
+    const key = `${s.dev}:${s.ino}`;
+    // The time left alone is rewritten too (one call sets both): keep it exact as well.
+    const a = atim ?? this.times.report(key, 'atim', s.atimeNs);
+    const m = mtim ?? this.times.report(key, 'mtim', s.mtimeNs);
+    host(() => fs.lutimesSync(abs, secs(a), secs(m)));
+    const after = host(() => fs.lstatSync(abs, { bigint: true }));
+    this.times.remember(key, 'atim', a, after.atimeNs);
+    this.times.remember(key, 'mtim', m, after.mtimeNs);
   }
 
   readdir(h: Handle): DirEntry[] {

@@ -77,7 +77,9 @@ export class Stdio {
     const sink = fd === 1 ? this.opts.stdout : this.opts.stderr;
     if (sink) return sink(b);
     this.watch();
-    if (!this.broken[fd]) this.stream(fd)!.write(b);
+    // A copy: `b` may be a view of the program's memory, which it reuses before a
+    // queued write reaches the pipe.
+    if (!this.broken[fd]) this.stream(fd)!.write(Buffer.from(b));
   }
 
   /** Resolves once everything written so far has reached the OS (or its reader is gone). */

@@ -5,7 +5,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
+import { RoamError } from '../util/errors.js';
 import { roamHome } from '../util/home.js';
+
+/** The VM refused a control request, with the code of its own error. */
+export class VmRefused extends RoamError {}
 
 export interface VmRecord {
   id: string;
@@ -58,7 +62,9 @@ export function serveControl(
           conn.end();
         },
         (err: Error) => {
-          emit({ event: 'error', message: err.message });
+          // The refusal's code travels with it, so the CLI prints and exits as the VM would.
+          const code = err instanceof RoamError ? { code: err.code } : {};
+          emit({ event: 'error', message: err.message, ...code });
           conn.end();
         },
       );
@@ -180,7 +186,12 @@ export function controlRequest(
         return reject(
           new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
         );
-      if (last.event === 'error') reject(new Error(String(last.message)));
+      if (last.event === 'error')
+        reject(
+          typeof last.code === 'string'
+            ? new VmRefused(last.code, String(last.message))
+            : new Error(String(last.message)),
+        );
       else if (last.event === 'round' || last.event === 'phase')
         reject(
           new Error(

@@ -12,7 +12,11 @@ export function register(program: Command): void {
       'Run a WASI program in a new VM in the foreground; the VM can then be checkpointed while it runs',
     )
     .argument('<program>', 'a WASI preview1 module (.wasm), e.g. examples/bigmem.wasm')
-    .argument('[args...]', 'arguments passed to the program')
+    .argument(
+      '[args...]',
+      "the program's arguments: everything after the module is the program's, options included (as in wasmtime)",
+    )
+    .passThroughOptions()
     .option(
       '--dir <host::guest>',
       'preopen a host folder at a guest path (repeatable). Its contents live OUTSIDE the VM: they are not part of checkpoints and do not move with the VM',
@@ -35,7 +39,7 @@ export function register(program: Command): void {
     .option('--memory <MiB>', 'memory limit per program', positiveMiB)
     .option(
       '--disk <MiB>',
-      'RAM disk capacity (the in-VM file system at /, part of every checkpoint)',
+      'RAM disk capacity (the in-VM file system at /, or at /ram when a --dir folder takes /; part of every checkpoint)',
       positiveMiB,
       1024,
     )
@@ -51,9 +55,15 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-The program sees: / (the VM's RAM disk), /dev (null, zero, urandom, checkpoint),
-/net (open /net/tcp/HOST:PORT to connect out), the --dir folders, and after
-them the --tcplisten sockets. Its stdout/stderr are this command's.
+roam's options go before the module; everything after it is the program's
+(roam run prog.wasm -e x passes "-e x"), and argv[0] is the module path as given.
+
+The program sees, from fd 3 in wasmtime's order: the --dir folders, the VM's
+RAM disk at / (at /ram instead when a --dir folder is mounted at /, e.g.
+--dir ./data::/), /dev (null, zero, urandom, checkpoint), /net (open
+/net/tcp/HOST:PORT to connect out), then the --tcplisten sockets. Its
+stdout/stderr are this command's: everything it writes reaches a pipe before
+the VM exits, and a reader that goes away (| head) ends it as SIGPIPE does.
 
 Examples:
   roam run examples/bigmem.wasm 256 20

@@ -63,6 +63,10 @@ function openFile(s: Sys, dirfd: number, o: OpenRequest): Fd {
     follow: (dirflags & LOOKUP_SYMLINK_FOLLOW) !== 0,
   });
   const isDir = fs.stat(opened).filetype === FileType.DIRECTORY;
+  if (isDir && o.base & R.FD_WRITE) {
+    fs.close(opened);
+    throw new WasiError(Errno.ISDIR, 'a directory opened for writing');
+  }
   const e: Fd = isDir
     ? { t: 'dir', mount, h: opened }
     : {
@@ -125,7 +129,10 @@ function nameCalls(s: Sys) {
     ),
     path_symlink: s.sys((op: number, ol: number, fd: number, np: number, nl: number) => {
       const { fs, h } = dirWith(s, fd, R.PATH_SYMLINK);
-      fs.symlink(m.str(op, ol), h, m.str(np, nl));
+      const target = m.str(op, ol);
+      // A link to an absolute path could never be followed inside the sandbox.
+      if (target.startsWith('/')) throw new WasiError(Errno.NOTCAPABLE, 'absolute symlink target');
+      fs.symlink(target, h, m.str(np, nl));
       return 0;
     }),
     path_readlink: s.sys(
