@@ -55,8 +55,10 @@ void test(
   'the WASI test suite, by its own rules',
   {
     skip: all.length === 0 && `no suite at ${SUITE} (CI puts shared/ beside the clone)`,
-    // Two at a time: a cold run spends most of its time preparing the modules.
+    // Two at a time: a cold run spends most of its time preparing the modules
+    // (46 of them are 2 MB Rust programs), hence the long timeout.
     concurrency: 2,
+    timeout: 3 * 3600_000,
   },
   async (t) => {
     let passed = 0;

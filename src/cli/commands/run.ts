@@ -81,45 +81,60 @@ With --to, the VM is built here (its program prepared, nothing run) and sent as
 the checkpoint stream of a migration; its --tcplisten sockets are opened at the
 destination. --dir folders stay on this host, so they cannot be used with --to.`,
     )
-    .action(async (prog: string, args: string[], o) => {
-      if (o.detach) {
-        if (o.to)
-          throw new Error('--detach and --to do not go together: with --to nothing runs here');
-        return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
-      }
-      if (o.to && o.dir.length)
-        throw new Error(
-          '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
-        );
-      const kernel = await bootVm(prog, args, {
-        dirs: o.dir.map(parseDir),
-        tcplisten: o.tcplisten,
-        env: o.env.map(parseEnv),
-        memoryMiB: o.memory,
-        diskMiB: o.disk,
-        also: o.with.map((w: string) => {
-          const [program, ...a] = w.trim().split(/\s+/);
-          return { program, args: a };
-        }),
-        onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
-        onExit: vmExit,
-        upload: !!o.to,
-      });
-      if (o.to) {
-        const res = await uploadVm(kernel, o.to, {
-          keyFile: o.key,
-          onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
-        });
-        process.stdout.write(
-          `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
-        );
-        process.exit(0);
-      }
-      const rec = await serveVm(kernel, { program: prog, args });
-      if (!o.quiet)
-        process.stderr.write(
-          `roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`,
-        );
-      kernel.start();
+    .action((prog: string, args: string[], o: RunFlags) => runVm(prog, args, o));
+}
+
+/** roam run's flags, as commander parses them. */
+interface RunFlags {
+  dir: string[];
+  tcplisten: string[];
+  env: string[];
+  with: string[];
+  memory?: number;
+  disk?: number;
+  quiet?: boolean;
+  detach?: boolean;
+  to?: string;
+  key?: string;
+}
+
+async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
+  if (o.detach) {
+    if (o.to) throw new Error('--detach and --to do not go together: with --to nothing runs here');
+    return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
+  }
+  if (o.to && o.dir.length)
+    throw new Error(
+      '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
+    );
+  const kernel = await bootVm(prog, args, {
+    dirs: o.dir.map(parseDir),
+    tcplisten: o.tcplisten,
+    env: o.env.map(parseEnv),
+    memoryMiB: o.memory,
+    diskMiB: o.disk,
+    also: o.with.map((w: string) => {
+      const [program, ...a] = w.trim().split(/\s+/);
+      return { program, args: a };
+    }),
+    onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
+    onExit: vmExit,
+    upload: !!o.to,
+  });
+  if (o.to) {
+    const res = await uploadVm(kernel, o.to, {
+      keyFile: o.key,
+      onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
     });
+    process.stdout.write(
+      `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
+    );
+    process.exit(0);
+  }
+  const rec = await serveVm(kernel, { program: prog, args });
+  if (!o.quiet)
+    process.stderr.write(
+      `roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`,
+    );
+  kernel.start();
 }
