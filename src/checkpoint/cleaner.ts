@@ -257,8 +257,10 @@ export class PageCleaner {
   /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
   private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
     // Every program ended while the rounds ran: a file of this VM would resume nothing.
+    // (A migration of such a VM still completes: its destination simply ends too.)
     const procs = [...this.kernel.processes.values()];
-    if (procs.length > 0 && procs.every((p) => p.status === 'exited')) throw new VmExited();
+    const ended = procs.length > 0 && procs.every((p) => p.status === 'exited');
+    if (ended && this.o.kind === 'checkpoint') throw new VmExited();
     const tf = performance.now();
     this.frozenAt = performance.timeOrigin + tf;
     // ---- frozen: nothing below yields to the event loop ----
