@@ -1,4 +1,5 @@
 // The kernel's options and its serialisable state (what a checkpoint holds of it).
+import type { BlinkDeviceState } from './blink-device.js';
 import type { ClockState } from './clock.js';
 import type { Fd } from './fdtable.js';
 import type { SocketState } from './net.js';
@@ -48,6 +49,7 @@ export interface KernelState {
   nextSock: number;
   nextPid: number;
   processes: ProcessState[];
+  blink?: BlinkDeviceState; // /dev/blink's display state (absent in older checkpoints)
 }
 
 /** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */

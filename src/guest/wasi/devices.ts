@@ -12,7 +12,7 @@ export const NET_DIR = '/net';
 /** Where the RAM disk is preopened when a --dir folder takes `/`. */
 export const RAMDISK_MOVED = '/ram';
 /** The devices under /dev, sorted (the order readdir lists them in). */
-export const DEVICES = ['checkpoint', 'null', 'urandom', 'zero'] as const;
+export const DEVICES = ['blink', 'checkpoint', 'null', 'urandom', 'zero'] as const;
 export type DevName = (typeof DEVICES)[number];
 /** Under /net: one folder per protocol; its entries are addresses. */
 const NET_PROTOCOLS = ['tcp'] as const;
@@ -80,6 +80,8 @@ export function devRead(k: Kernel, e: Dev, dst: Uint8Array): number | null {
   switch (e.name) {
     case 'null':
       return 0;
+    case 'blink':
+      return k.blink.read(dst);
     case 'zero':
       dst.fill(0);
       return dst.length;
@@ -112,5 +114,6 @@ export function devWrite(k: Kernel, e: Dev, src: Uint8Array): number {
     if (!k.device.command(session, td.decode(src))) throw new WasiError(Errno.INVAL);
     e.session = session;
   }
+  if (e.name === 'blink') return k.blink.write(src, k.log);
   return src.length;
 }
