@@ -24,6 +24,7 @@ import {
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
+import { VmExited } from './errors.js';
 import { compareWithLive, liveDigests } from './freeze-check.js';
 
 import type { CheckpointResult, CleanerOptions, RoundStats } from './report.js';
@@ -262,6 +263,11 @@ export class PageCleaner {
 
   /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
   private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
+    // Every program ended while the rounds ran: a file of this VM would resume nothing.
+    // (A migration of such a VM still completes: its destination simply ends too.)
+    const procs = [...this.kernel.processes.values()];
+    const ended = procs.length > 0 && procs.every((p) => p.status === 'exited');
+    if (ended && this.o.kind === 'checkpoint') throw new VmExited();
     const tf = performance.now();
     this.frozenAt = performance.timeOrigin + tf;
     // ---- frozen: nothing below yields to the event loop ----
