@@ -35,13 +35,21 @@ async function node(dir: string): Promise<{ r: Running; addr: string }> {
   return { r, addr: /udp:\/\/(\S+)/.exec(r.stdout())![1] };
 }
 
+/** One line to the echo server, its answer line back. */
 const echo = (port: number, line: string) =>
   new Promise<string>((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => s.write(`${line}\n`));
+    let got = '';
     s.setEncoding('utf8');
-    s.once('data', (d: string) => (s.end(), resolve(d.trim())));
+    s.on('data', (d: string) => {
+      got += d;
+      if (got.includes('\n')) {
+        s.end();
+        resolve(got.trim());
+      }
+    });
     s.once('error', reject);
-    setTimeout(() => (s.destroy(), reject(new Error('no echo'))), 3000);
+    setTimeout(() => (s.destroy(), reject(new Error(`no echo: "${got}"`))), 3000);
   });
 
 test(
