@@ -18,7 +18,6 @@ import {
   PageDigests,
   pageDigest,
   PRESENT,
-  type CheckpointKind,
   type CheckpointTarget,
   type PageEntry,
 } from '../format/index.js';
@@ -27,62 +26,8 @@ import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
 import { compareWithLive, liveDigests } from './freeze-check.js';
 
-export interface CleanerOptions {
-  kind?: CheckpointKind;
-  /** Give up pre-copying after this many rounds and freeze anyway. */
-  maxRounds?: number;
-  /** Snapshot-buffer size in pages at round 1, and its growth per round. */
-  bufferStart?: number;
-  bufferStep?: number;
-  /** Pages per batch handed to the target. */
-  batchPages?: number;
-  /** The cleaner works this long before the programs get a time slice (thesis: the
-   *  cleaner is a kernel thread sharing the CPU with them). */
-  workMs?: number;
-  onRound?: (r: RoundStats) => void;
-  /** At the freeze, hash every page of live memory and check the cleaner's view of it (tests). */
-  verifyAtFreeze?: boolean;
-  /** Hold back outbound traffic from the freeze point on (migration). */
-  fence?: boolean;
-  /** Largest snapshot buffer in pages (a function: it may depend on the measured link). */
-  bufferLimit?: number | (() => number);
-  /** Slow down and then pause the programs that dirty most when the WSS stops shrinking. */
-  throttle?: boolean;
-  /** Abort rather than freeze with a WSS above the buffer limit (migration); a disk checkpoint freezes anyway. */
-  strict?: boolean;
-  /**
-   * The cleaner keeps the CPU while it waits for its target, instead of letting a
-   * program slice run at every write (a kernel thread with priority). Not for
-   * /dev/checkpoint, whose target is drained by a program.
-   */
-  priority?: boolean;
-  /** The freeze waits for this (a migration's rehearsal, src/migrate/rehearsal.ts), with more rounds meanwhile. */
-  beforeFreeze?: Promise<unknown>;
-}
-
-export interface RoundStats {
-  round: number;
-  sent: number;
-  postponed: number;
-  /** Pages dirty at the end of the round: the writable working set. */
-  wss: number;
-  buffer: number;
-  bytes: number;
-  ms: number;
-  /** Throttled processes after this round: pid -> "1/2" ... "paused". */
-  throttled: Record<number, string>;
-}
-
-export interface CheckpointResult {
-  rounds: RoundStats[];
-  /** Pages copied in the final phase, while frozen. */
-  snapshotPages: number;
-  downtimeMs: number;
-  totalMs: number;
-  bytes: number;
-  pagesSent: number;
-  kernelBytes: number;
-}
+import type { CheckpointResult, CleanerOptions, RoundStats } from './report.js';
+export type { CheckpointResult, CleanerOptions, RoundProgress, RoundStats } from './report.js';
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
@@ -91,8 +36,8 @@ export class PageCleaner {
   private readonly sent = new PageDigests();
   private pagesSent = 0;
   private workStart = performance.now();
-  private readonly o: Required<Omit<CleanerOptions, 'onRound' | 'beforeFreeze'>> &
-    Pick<CleanerOptions, 'onRound' | 'beforeFreeze'>;
+  private readonly o: Required<Omit<CleanerOptions, 'onRound' | 'onProgress' | 'beforeFreeze'>> &
+    Pick<CleanerOptions, 'onRound' | 'onProgress' | 'beforeFreeze'>;
   private readonly throttle: Throttle | null;
   private frozenSends = false;
   /** Wall-clock time of the freeze (performance.timeOrigin-based ms), once frozen. */
@@ -261,6 +206,15 @@ export class PageCleaner {
     let sent = 0,
       postponed = 0;
     const batch: PageEntry[] = [];
+    const t0 = performance.now();
+    const bytes0 = this.target.bytesWritten;
+    let reported = t0;
+    const report = (): void => {
+      const now = performance.now();
+      if (!this.o.onProgress || now - reported < 250) return;
+      reported = now;
+      this.o.onProgress({ round, sent, bytes: this.target.bytesWritten - bytes0, ms: now - t0 });
+    };
     if (round === 0 && this.target.sizes) {
       const sizes: Record<number, number> = {};
       for (const space of this.spaces()) sizes[space.slot] = space.pageCount();
@@ -282,7 +236,10 @@ export class PageCleaner {
         if (!e) continue;
         batch.push(e);
         sent++;
-        if (batch.length >= this.o.batchPages) await this.flush(batch);
+        if (batch.length >= this.o.batchPages) {
+          await this.flush(batch);
+          report();
+        }
       }
     }
     await this.flush(batch);

@@ -24,6 +24,8 @@ export interface CstrapBootOptions {
   keyFile?: string;
   features: readonly string[];
   quiet: boolean;
+  /** Report as JSON lines on stderr instead of text. */
+  json?: boolean;
 }
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
@@ -44,8 +46,11 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     : o.keyFile
       ? await loadKey(o.keyFile)
       : await vmKey;
+  const say = (text: string, event: Record<string, unknown>): void => {
+    process.stderr.write(o.json ? `${JSON.stringify(event)}\n` : `${text}\n`);
+  };
   const log = (m: string): void => {
-    if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`);
+    if (!o.quiet) say(`roam: cstrap: ${m}`, { event: 'log', message: m });
   };
   let waiting: ReturnType<typeof serveWaiting> | undefined;
   const a = await awaitVm({
@@ -56,7 +61,7 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     log,
     kernel: { onExit: vmExit },
     onListening: (addr) => {
-      process.stderr.write(`roam: cstrap listening on ${addr}\n`);
+      say(`roam: cstrap listening on ${addr}`, { event: 'listening', addr });
       host?.ready(addr);
       waiting = serveWaiting(addr);
     },
@@ -67,8 +72,16 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
   resume(a);
   const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true, key });
   if (!o.quiet)
-    process.stderr.write(
-      `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`,
+    say(
+      `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})`,
+      {
+        event: 'arrived',
+        id: rec.id,
+        from: a.from,
+        kind: a.header.kind,
+        of: a.header.vmId,
+        control: rec.socket,
+      },
     );
 }
 

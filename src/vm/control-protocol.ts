@@ -1,7 +1,7 @@
 // What goes over a VM's control socket: one JSON request line in; progress
 // events, then one final event, out. Requests come from any local process that
 // can open the socket, so each is checked field by field before the VM acts.
-import type { CheckpointResult, RoundStats } from '../checkpoint/cleaner.js';
+import type { CheckpointResult, RoundProgress, RoundStats } from '../checkpoint/cleaner.js';
 import type { MigrateResult } from '../migrate/source.js';
 import { RoamError } from '../util/errors.js';
 
@@ -34,6 +34,9 @@ export interface RoundEvent extends RoundStats {
   event: 'round';
   rate?: number | null;
   compressing?: boolean;
+}
+export interface ProgressTick extends RoundProgress {
+  event: 'progress';
 }
 export interface PhaseEvent {
   event: 'phase';
@@ -69,7 +72,7 @@ export interface ErrorEvent {
   message: string;
   code?: string;
 }
-export type ProgressEvent = RoundEvent | PhaseEvent;
+export type ProgressEvent = RoundEvent | ProgressTick | PhaseEvent;
 export type FinalEvent = CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
 export type ControlEvent = ProgressEvent | FinalEvent;
 

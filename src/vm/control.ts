@@ -181,7 +181,8 @@ export function controlRequest<T extends FinalEvent>(
     rl.on('error', () => undefined); // readline repeats the socket's error, handled above
     rl.on('line', (line) => {
       const e = JSON.parse(line) as ControlEvent;
-      if (last && (last.event === 'round' || last.event === 'phase')) onEvent?.(last);
+      if (last && (last.event === 'round' || last.event === 'progress' || last.event === 'phase'))
+        onEvent?.(last);
       last = e;
     });
     conn.on('close', () => {
@@ -190,7 +191,7 @@ export function controlRequest<T extends FinalEvent>(
           new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
         );
       if (last.event === 'error') reject(new RoamError(last.code ?? 'vm-refused', last.message));
-      else if (last.event === 'round' || last.event === 'phase')
+      else if (last.event === 'round' || last.event === 'progress' || last.event === 'phase')
         reject(
           new Error(
             `VM ${vm.id} closed the control connection before the request finished (did it exit?)`,

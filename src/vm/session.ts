@@ -205,6 +205,7 @@ class VmSession {
             maxRounds: req.maxRounds,
             verifyAtFreeze: req.verify,
             onRound: (r) => emit({ event: 'round', ...r }),
+            onProgress: (p) => emit({ event: 'progress', ...p }),
           }).run(),
         );
         return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
@@ -222,6 +223,7 @@ class VmSession {
           verify: req.verify,
           psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
+          onProgress: (p) => emit({ event: 'progress', ...p }),
           onPhase: (message) => emit({ event: 'phase', message }),
         });
         return { event: 'done', ...res };

@@ -73,3 +73,14 @@ test('roam ps lists an empty cstrap as waiting, with its address, and roam stop 
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await dst.exited, 143);
 });
+
+test('cstrap --json reports as JSON lines on stderr', async () => {
+  const r = start(['cstrap', '--listen', '127.0.0.1:0', '--json']);
+  r.vmId.catch(() => {}); // an empty cstrap prints no VM id
+  await until(() => r.stderr().includes('\n'), 'the cstrap to report');
+  const first = JSON.parse(r.stderr().split('\n')[0]) as { event: string; addr: string };
+  assert.equal(first.event, 'listening');
+  assert.match(first.addr, /^127\.0\.0\.1:\d+$/);
+  r.proc.kill('SIGTERM');
+  await r.exited;
+});

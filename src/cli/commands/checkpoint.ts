@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { controlRequest, findVm, type CheckpointDone, type RoundEvent } from '../../vm/control.js';
 import { choice, mib, positiveInt } from '../options.js';
+import { Progress } from '../progress.js';
 
 interface CheckpointOptions {
   output: string;
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .action(async (ref: string, o: CheckpointOptions) => {
       const vm = findVm(ref);
       const out = path.resolve(o.output);
+      const shown = new Progress();
       const res = await controlRequest<CheckpointDone>(
         vm,
         {
@@ -47,7 +49,9 @@ export function register(program: Command): void {
           verify: !!o.verify,
         },
         (e) => {
-          if (e.event === 'round' && !o.json) process.stderr.write(`${roundLine(e)}\n`);
+          if (o.json) return;
+          if (e.event === 'progress') shown.tick(e);
+          else if (e.event === 'round') shown.line(roundLine(e));
         },
       );
       if (o.json) console.log(JSON.stringify(res));

@@ -32,6 +32,7 @@ interface CstrapOptions {
   wasmFeatures?: string[];
   printLoaderHash?: boolean;
   quiet?: boolean;
+  json?: boolean;
   hostChannel?: boolean;
 }
 
@@ -63,6 +64,10 @@ export function register(program: Command): void {
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
     .option(
+      '--json',
+      'report on stderr as JSON lines ({"event":"listening","addr":...}, then "arrived")',
+    )
+    .option(
       '--host-channel',
       'started by roam node: take the key and loader pin from stdin, report the address on fd 3, obey notices',
     )
@@ -87,6 +92,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
         keyFile: o.key,
         features,
         quiet: !!o.quiet,
+        json: !!o.json,
       });
     });
 }

@@ -10,6 +10,7 @@ import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
 import { register as stop } from './stop.js';
+import { register as logs } from './logs.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -23,4 +24,5 @@ export const commands: Array<(program: Command) => void> = [
   cstrap,
   migrate,
   stop,
+  logs,
 ];

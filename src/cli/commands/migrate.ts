@@ -5,11 +5,13 @@ import {
   findVm,
   type CompressMode,
   type MigrateDone,
-  type ProgressEvent,
+  type PhaseEvent,
+  type RoundEvent,
 } from '../../vm/control.js';
 import { DEFAULT_MAX_DOWNTIME_MS } from '../../migrate/protocol.js';
 import { formatRate } from '../../migrate/rate.js';
 import { choice, durationMs, mib, positiveInt, rate } from '../options.js';
+import { Progress } from '../progress.js';
 
 interface MigrateOptions {
   to: string;
@@ -23,7 +25,7 @@ interface MigrateOptions {
   json?: boolean;
 }
 
-function progress(e: ProgressEvent): string {
+function progress(e: RoundEvent | PhaseEvent): string {
   if (e.event === 'phase') return e.message;
   const rateText = typeof e.rate === 'number' ? ` at ${formatRate(e.rate)}` : '';
   const thr = Object.entries(e.throttled ?? {})
@@ -82,6 +84,7 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
   const fork = kind === 'fork';
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
+  const shown = new Progress();
   const res = await controlRequest<MigrateDone>(
     vm,
     {
@@ -96,7 +99,9 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
       verify: !!o.verify,
     },
     (e) => {
-      if (!o.json) process.stderr.write(`${progress(e)}\n`);
+      if (o.json) return;
+      if (e.event === 'progress') shown.tick(e);
+      else shown.line(progress(e));
     },
   );
   if (o.json) {
