@@ -154,7 +154,7 @@ export class ProcessLauncher {
       const p = this.spawn();
       const drop = () => {
         if (this.pool.includes(p)) {
-          this.pool.splice(this.pool.indexOf(p), 1);
+          void this.pool.splice(this.pool.indexOf(p), 1);
           setTimeout(() => this.fill(), 1000);
         }
       };
