@@ -102,6 +102,8 @@ try {
       'enroll-node',
       '--broker',
       broker,
+      '--admin-key',
+      path.join(dir, 'ledger.db.admin'),
       '--node',
       n,
       '-o',
@@ -112,10 +114,14 @@ try {
     'add-customer',
     '--broker',
     broker,
+    '--admin-key',
+    path.join(dir, 'ledger.db.admin'),
     '--customer',
     'alice',
     '--balance',
     '10000',
+    '-o',
+    path.join(dir, 'alice.key'),
   ]);
   const nodes: Record<string, string> = {};
   for (const n of ['n1', 'n2']) {
@@ -141,7 +147,7 @@ try {
   const job = (n: string) => path.join(dir, `${n}.token`);
   const bootOn = async (n: string): Promise<string> => {
     console.log(
-      `  ${await run(['tokens', 'buy', '--broker', broker, '--customer', 'alice', '--node', n, '--count', '2000', '-o', job(n)])}`,
+      `  ${await run(['tokens', 'buy', '--broker', broker, '--customer-key', path.join(dir, 'alice.key'), '--node', n, '--count', '2000', '-o', job(n)])}`,
     );
     const accepted = await run(['boot', job(n), '--node', nodes[n]]);
     console.log(`  ${accepted}`);
@@ -242,7 +248,7 @@ try {
   );
   for (const node of ['n1', 'n2'])
     console.log(
-      `  ${await run(['tokens', 'refund', '--broker', broker, '--token', job(node), '--node', nodes[node]])}`,
+      `  ${await run(['tokens', 'refund', '--broker', broker, '--customer-key', path.join(dir, 'alice.key'), '--token', job(node), '--node', nodes[node]])}`,
     );
   const downtime = /downtime (\S+ ms) \(source freeze (\S+ ms)\)/.exec(result);
   say(
