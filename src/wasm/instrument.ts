@@ -18,40 +18,56 @@ export const ROAM = {
 } as const;
 
 /**
- * Functions that can reach a blocking import, directly, through other functions, or
- * through an indirect call (which Asyncify must assume can reach anything). These are
- * the functions Asyncify instruments, and the only ones that get safepoint polls:
- * hot leaf code that can never block stays untouched.
+ * Functions that can reach a blocking import, directly or through other functions.
+ * An indirect call reaches only the table's functions of its own signature (the
+ * engine traps on any other), so a call through a function pointer does not make
+ * a function unwindable unless a function of that signature in the table is.
+ * These are the functions Asyncify instruments, and the only ones that get
+ * safepoint polls: hot leaf code that can never block stays untouched.
  */
 export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>): Set<string> {
-  const callees = new Map<string, Set<string>>();
-  const result = new Set<string>();
-  const blockingInternal = new Set<string>();
+  const sig = (params: number, results: number) => `${params}:${results}`;
+  const sigOf = new Map<string, string>();
+  const seeds: string[] = [];
   for (let i = 0; i < mod.getNumFunctions(); i++) {
     const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
-    if (info.module && blocking.has(`${info.module}.${info.base}`)) blockingInternal.add(info.name);
+    sigOf.set(info.name, sig(info.params, info.results));
+    if (info.module && blocking.has(`${info.module}.${info.base}`)) seeds.push(info.name);
   }
+  const tableBySig = new Map<string, string[]>();
+  for (let i = 0; i < mod.getNumElementSegments(); i++) {
+    for (const name of binaryen.getElementSegmentInfo(mod.getElementSegmentByIndex(i)).data) {
+      const s = sigOf.get(name);
+      if (s === undefined) continue;
+      const list = tableBySig.get(s) ?? [];
+      list.push(name);
+      tableBySig.set(s, list);
+    }
+  }
+  // callers.get(f): the functions with a call (direct or through the table) that may reach f.
+  const callers = new Map<string, Set<string>>();
+  const edge = (from: string, to: string) => {
+    let set = callers.get(to);
+    if (!set) callers.set(to, (set = new Set()));
+    set.add(from);
+  };
   forEachDefinedFunction(mod, (_ref, info) => {
-    const out = new Set<string>();
-    let indirect = false;
+    const sigs = new Set<string>();
     walk(info.body, (expr, id) => {
-      if (id === b.CallId) out.add(b.Call.getTarget(expr));
-      else if (id === b.CallIndirectId) indirect = true;
+      if (id === b.CallId) edge(info.name, b.Call.getTarget(expr));
+      else if (id === b.CallIndirectId)
+        sigs.add(sig(b.CallIndirect.getParams(expr), b.CallIndirect.getResults(expr)));
     });
-    callees.set(info.name, out);
-    if (indirect || [...out].some((c) => blockingInternal.has(c))) result.add(info.name);
+    for (const s of sigs) for (const target of tableBySig.get(s) ?? []) edge(info.name, target);
   });
-  // Propagate to callers until nothing changes.
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [fn, out] of callees) {
-      if (result.has(fn)) continue;
-      for (const c of out)
-        if (result.has(c)) {
-          result.add(fn);
-          changed = true;
-          break;
-        }
+  // Walk the call graph backwards from the blocking imports.
+  const result = new Set<string>();
+  const todo = [...seeds];
+  while (todo.length) {
+    for (const caller of callers.get(todo.pop()!) ?? []) {
+      if (result.has(caller)) continue;
+      result.add(caller);
+      todo.push(caller);
     }
   }
   return result;

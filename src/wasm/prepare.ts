@@ -14,7 +14,7 @@ import path from 'node:path';
 import { roamHome } from '../util/home.js';
 
 /** Bump when the instrumentation changes, so stale cache entries are not used. */
-export const PREPARE_VERSION = 10;
+export const PREPARE_VERSION = 11;
 
 /** The imports at which a program may block; Asyncify makes only these unwindable. */
 export const BLOCKING_IMPORTS = [
@@ -49,6 +49,8 @@ export interface PrepareMeta {
   unwindable: number;
   bytes: { original: number; plain: number; tracked: number };
   prepareMs: number;
+  /** What ran Asyncify (`wasm-opt 108`, `binaryen.js 132`) and how long it took. */
+  asyncify?: { by: string; ms: number };
 }
 
 export interface PreparedModule {
@@ -166,27 +168,37 @@ function writeCache(
   fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
 }
 
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
 export async function prepare(
   original: Buffer,
-  opts: { onProgress?: (msg: string) => void } = {},
+  opts: { onProgress?: (msg: string) => void; name?: string } = {},
 ): Promise<PreparedModule> {
   const hash = sha256(original);
   const stem = cacheStem(hash);
   let meta: PrepareMeta, plainBytes: Uint8Array, trackedBytes: Uint8Array;
   try {
-    meta = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8'));
+    meta = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8')) as PrepareMeta;
     plainBytes = fs.readFileSync(`${stem}.plain.wasm`);
     trackedBytes = fs.readFileSync(`${stem}.tracked.wasm`);
   } catch {
     check(original);
-    opts.onProgress?.(
-      `preparing module ${hash.slice(0, 12)} (${original.length} bytes; cached afterwards)`,
-    );
+    const name = opts.name ?? `module ${hash.slice(0, 12)}`;
+    opts.onProgress?.(`preparing ${name} (${mb(original.length)}; cached afterwards) ...`);
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
-    ({ meta, plain: plainBytes, tracked: trackedBytes } = instrument(original));
+    ({
+      meta,
+      plain: plainBytes,
+      tracked: trackedBytes,
+    } = await instrument(original, {
+      onStage: (m) => opts.onProgress?.(`  ${m}`),
+    }));
     writeCache(stem, JSON.stringify(meta, null, 1), plainBytes, trackedBytes);
+    opts.onProgress?.(
+      `prepared ${name} in ${(meta.prepareMs / 1000).toFixed(1)} s (Asyncify ${((meta.asyncify?.ms ?? 0) / 1000).toFixed(1)} s)`,
+    );
   }
   const [plain, tracked] = await Promise.all([
     WebAssembly.compile(plainBytes as BufferSource),
@@ -228,7 +240,7 @@ export function adoptPrepared(packed: Buffer): string | null {
   if (8 + metaLen + plainLen > packed.length) return null;
   let meta: PrepareMeta;
   try {
-    meta = JSON.parse(packed.toString('utf8', 4, 4 + metaLen));
+    meta = JSON.parse(packed.toString('utf8', 4, 4 + metaLen)) as PrepareMeta;
   } catch {
     return null;
   }
