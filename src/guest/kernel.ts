@@ -43,6 +43,8 @@ export interface ProcessState extends SavedProcess {
   argv: string[];
   env: string[];
   module: string;
+  /** What ran Asyncify on the module (its stack layout): a restore needs the same. */
+  prepared?: string;
   status: Process['status'];
   exitCode: number | null;
   unwound: boolean;
@@ -340,6 +342,7 @@ export class Kernel {
         argv: p.argv,
         env: p.env,
         module: p.mod.meta.hash,
+        prepared: p.mod.meta.asyncify?.by,
         status: p.status,
         exitCode: p.exitCode,
         unwound: p.unwound,
