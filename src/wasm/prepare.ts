@@ -1,10 +1,11 @@
 // Preparing a module: turn any WASI preview1 module into the two checkpointable
 // variants the guest kernel runs, cached on disk by content hash.
 //
-//  base    = safepoint polls + hidden region + exported globals + Asyncify
-//  plain   = optimise(base)                  — runs while no checkpoint is under way
-//  tracked = optimise(write barrier(base))   — runs while the page cleaner works
+//  plain   = Asyncify(safepoint polls + hidden region + exported globals)
+//                                            — runs while no checkpoint is under way
+//  tracked = write barrier(plain)            — runs while the page cleaner works
 //
+// (pipeline.ts runs the passes; native.ts is the wasm-opt that runs Asyncify fastest.)
 // Both come from the same Asyncify output, so a program unwound in one can be
 // rewound in the other: the kernel switches variants at a safepoint when a
 // checkpoint starts and ends, and the barrier costs nothing the rest of the time.
@@ -57,7 +58,8 @@ export interface PreparedModule {
   meta: PrepareMeta;
   original: Buffer;
   plain: WebAssembly.Module;
-  tracked: WebAssembly.Module;
+  /** Compiled on first use, or in the background soon after start-up. */
+  readonly tracked: WebAssembly.Module;
 }
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -200,11 +202,37 @@ export async function prepare(
       `prepared ${name} in ${(meta.prepareMs / 1000).toFixed(1)} s (Asyncify ${((meta.asyncify?.ms ?? 0) / 1000).toFixed(1)} s)`,
     );
   }
-  const [plain, tracked] = await Promise.all([
-    WebAssembly.compile(plainBytes as BufferSource),
-    WebAssembly.compile(trackedBytes as BufferSource),
-  ]);
-  return { meta, original, plain, tracked };
+  const plain = await WebAssembly.compile(plainBytes as BufferSource);
+  const tracked = lazyTracked(trackedBytes);
+  return {
+    meta,
+    original,
+    plain,
+    get tracked() {
+      return tracked();
+    },
+  };
+}
+
+/** How long after start-up the tracked variant is compiled in the background. */
+const TRACKED_COMPILE_DELAY_MS = 1000;
+
+/**
+ * The tracked variant is needed only once a checkpoint starts: it is compiled in
+ * the background a moment after start-up (V8's compile threads would otherwise
+ * compete with the program's first second on a small machine), or at once, on
+ * this thread, if a checkpoint asks for it before that.
+ */
+function lazyTracked(bytes: Uint8Array): () => WebAssembly.Module {
+  let mod: WebAssembly.Module | undefined;
+  setTimeout(() => {
+    if (!mod)
+      WebAssembly.compile(bytes as BufferSource).then(
+        (m) => (mod ??= m),
+        () => undefined, // compiled (and its error reported) when needed
+      );
+  }, TRACKED_COMPILE_DELAY_MS).unref();
+  return () => (mod ??= new WebAssembly.Module(bytes as BufferSource));
 }
 
 // A prepared module travels with a migration (Msg.PREPARED), so that a cstrap
