@@ -4,13 +4,8 @@
 import { dirname } from 'node:path';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ImageWriter } from './image.js';
-import {
-  StreamWriter,
-  type PageEntry,
-  type Sink,
-  type SpaceSizes,
-  type StreamHeader,
-} from './stream.js';
+import { type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import { StreamWriter, type Sink } from './writer.js';
 
 export interface CheckpointTarget {
   begin(header: StreamHeader, modules: Buffer[]): Promise<void>;
@@ -57,9 +52,10 @@ export function streamTarget(
       // Queue everything synchronously, then wait once: fewer turns, same order.
       await Promise.all([w.spaces(spaces), w.kernel(kernel), w.verify(verify), w.end()]);
     },
-    async abort(reason) {
+    abort(reason) {
       // A stream without END is refused by every reader; there is nothing to undo.
       aborted = reason;
+      return Promise.resolve();
     },
     get bytesWritten() {
       return w.bytesWritten;

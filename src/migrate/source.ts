@@ -3,7 +3,12 @@
 // cleaner into the encrypted channel (pre-copy rounds, throttling, freeze), and
 // wait for the destination to confirm. Until it does, nothing is lost: a failure
 // at any point unfences the source, which runs on with its held output released.
-import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
+import {
+  PageCleaner,
+  type CheckpointResult,
+  type RoundProgress,
+  type RoundStats,
+} from '../checkpoint/cleaner.js';
 import { loaderManifest } from './loader.js';
 import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
@@ -39,6 +44,7 @@ export interface MigrateOptions {
   /** How long to wait for the destination to build the VM and confirm. */
   confirmTimeoutMs?: number;
   onRound?: (r: RoundStats & { rate: number | null; compressing: boolean }) => void;
+  onProgress?: (p: RoundProgress) => void;
   onPhase?: (msg: string) => void;
   /**
    * The destination has confirmed: it runs the VM. Called at once, before waiting
@@ -136,6 +142,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       },
       onRound: (r) =>
         o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+      onProgress: o.onProgress,
     });
     let res: CheckpointResult;
     try {

@@ -30,13 +30,13 @@ function expected(): string {
 /** Inside the transaction: it has begun and not committed in `out`. */
 const inTransaction = (out: string) => out.includes('txn begin') && !out.includes('txn commit');
 
-void test('sqlite-speed under roam run prints what node:wasi prints', { skip }, async () => {
+test('sqlite-speed under roam run prints what node:wasi prints', { skip }, async () => {
   const r = await roam(['run', '--quiet', sqlite.path!, ...ARGS]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, expected());
 });
 
-void test(
+test(
   'sqlite-speed checkpointed inside its transaction restores and finishes the same',
   { skip },
   async () => {
@@ -70,7 +70,7 @@ void test(
   },
 );
 
-void test(
+test(
   'sqlite-speed migrated live inside its transaction finishes the same',
   { skip },
   async () => {

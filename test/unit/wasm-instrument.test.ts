@@ -52,7 +52,7 @@ async function build() {
   return { meta, memory, plain: inst(plain), tracked: inst(tracked), polls: () => polls };
 }
 
-void test('a function that is only memory.size or memory.grow sees the program its own pages, not roam region', async () => {
+test('a function that is only memory.size or memory.grow sees the program its own pages, not roam region', async () => {
   for (const variant of ['plain', 'tracked'] as const) {
     const vm = await build();
     const ex = vm[variant];
@@ -67,7 +67,7 @@ void test('a function that is only memory.size or memory.grow sees the program i
   }
 });
 
-void test('a function that is only memory.fill fills, and the tracked variant marks the pages it wrote', async () => {
+test('a function that is only memory.fill fills, and the tracked variant marks the pages it wrote', async () => {
   const vm = await build();
   vm.tracked.fill(5000, 5000); // bytes 5000..9999: pages 1 and 2
   const u8 = new Uint8Array(vm.memory.buffer);
@@ -81,7 +81,7 @@ void test('a function that is only memory.fill fills, and the tracked variant ma
   assert.equal(u8[20005], 7);
 });
 
-void test('a function that is only a loop polls at its loop header', async () => {
+test('a function that is only a loop polls at its loop header', async () => {
   const vm = await build();
   vm.plain.spin(5);
   // Fuel stays below zero (the stub never refills it): every poll calls in.
@@ -105,7 +105,7 @@ const GRAPH = `(module
   (func $caller (export "caller") (param i32) (result i32) (call $via_i32 (local.get 0)))
   (func (export "_start")))`;
 
-void test('only functions that can reach a blocking import through calls of matching signature are unwindable', async () => {
+test('only functions that can reach a blocking import through calls of matching signature are unwindable', async () => {
   const { unwindableFunctions } = await import('../../src/wasm/instrument.js');
   const mod = binaryen.parseText(GRAPH);
   const set = unwindableFunctions(mod, new Set(['wasi_snapshot_preview1.sched_yield']));
