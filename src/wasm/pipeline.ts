@@ -19,11 +19,11 @@ import {
   checkSupported,
   exportMutableGlobals,
   hideRegion,
-  insertBarrier,
   insertPolls,
   ROAM,
   unwindableFunctions,
 } from './instrument.js';
+import { insertBarrier } from './barrier.js';
 import { WASM_FEATURES } from '../memory/features.js';
 import { asyncifyNative, nativeWasmOpt } from './native.js';
 import {
