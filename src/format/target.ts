@@ -1,7 +1,9 @@
 // What the page cleaner writes a checkpoint to: a stream sink (socket, queue, file)
 // or a file in either format. File targets write beside the real name and rename
 // only once complete, so a failed checkpoint never replaces an older good one.
+import { lstatSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
+import { CheckpointError } from './errors.js';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ImageWriter } from './image.js';
 import { type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
@@ -73,6 +75,20 @@ export function fileTarget(
   path: string,
   opts: { format: 'stream' | 'image'; key?: Buffer },
 ): CheckpointTarget {
+  // The file is written aside and renamed over `path`: over a device or a FIFO
+  // that would replace it (as root, /dev/null itself), so only a regular file or a
+  // new name is taken.
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    // a new file
+  }
+  if (st && !st.isFile())
+    throw new CheckpointError(
+      'not-a-file',
+      `${path} is ${st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a checkpoint is written to a regular file (a new or an existing one)`,
+    );
   const partial = `${path}.partial`;
   return opts.format === 'image'
     ? imageFileTarget(path, partial, opts.key)

@@ -12,6 +12,9 @@ const FLOORS: Record<string, number> = {
   util: 0,
   memory: 1,
   tokens: 1,
+  // Blink's BlinkGL, checker, JIT and display: a pure library (it runs in the viewer's
+  // browser too), importing only util's errors.
+  blink: 1,
   wasm: 2,
   format: 2,
   host: 2,
@@ -20,7 +23,10 @@ const FLOORS: Record<string, number> = {
   checkpoint: 4,
   migrate: 5,
   vm: 6,
-  cli: 7,
+  // The local viewer server (`roam view`): feeds a VM's display state to a browser;
+  // it reaches VMs through src/vm's control socket, and the CLI starts it.
+  viewer: 7,
+  cli: 8,
 };
 
 const SRC = path.join(ROOT, 'src');

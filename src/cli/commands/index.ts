@@ -9,7 +9,9 @@ import { register as tokens } from './tokens.js';
 import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
+import { register as view } from './view.js';
 import { register as stop } from './stop.js';
+import { register as logs } from './logs.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -22,5 +24,7 @@ export const commands: Array<(program: Command) => void> = [
   boot,
   cstrap,
   migrate,
+  view,
   stop,
+  logs,
 ];
