@@ -98,11 +98,10 @@ export class BrokerClient {
         body: body ? JSON.stringify(body) : undefined,
       });
     } catch (e) {
-      throw new BrokerError(
-        0,
-        'unreachable',
-        `broker ${this.base} unreachable: ${(e as Error).cause ?? (e as Error).message}`,
-      );
+      // fetch() reports "fetch failed" and hides the socket's reason in `cause`.
+      const cause = (e as Error).cause;
+      const why = cause instanceof Error ? cause.message : (e as Error).message;
+      throw new BrokerError(0, 'unreachable', `broker ${this.base} unreachable: ${why}`);
     }
     const data = (await res.json().catch(() => ({}))) as { error?: string; message?: string };
     if (!res.ok)

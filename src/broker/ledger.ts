@@ -146,7 +146,8 @@ export class Ledger {
 
   // A new job: a fresh chain for this job and this node only, so its units
   // cannot be spent anywhere else (the node refuses tokens for other nodes).
-  buy(r: BuyRequest) {
+  /** A purchase's fields, checked: its limits, loader pin and time to live. */
+  private checkBuy(r: BuyRequest): { lim: Limits; loader: string; ttl: number } {
     check(
       typeof r.customer === 'string' && typeof r.node === 'string',
       'bad-request',
@@ -175,6 +176,11 @@ export class Ledger {
     check(/^[0-9a-f]{64}$/.test(loader), 'bad-loader', 'loaderSha256: 64 hex digits');
     const ttl = r.ttlS ?? this.o.tokenTtlS ?? 600;
     check(isInt(ttl, 1, 30 * 86400), 'bad-ttl', 'ttlS: 1 s .. 30 days');
+    return { lim, loader, ttl };
+  }
+
+  buy(r: BuyRequest) {
+    const { lim, loader, ttl } = this.checkBuy(r);
     const seed = newSeed(),
       n = this.chainLength,
       jobId = randomBytes(16);

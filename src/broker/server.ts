@@ -139,7 +139,9 @@ export async function startBroker(
   const ledger = new Ledger(o.db, o);
   const adminKeyFile = o.adminKeyFile ?? `${o.db}.admin`;
   const created = ensureAdmin(ledger.db, adminKeyFile, Math.floor(Date.now() / 1000));
-  const server = http.createServer(async (req, res) => {
+  // Every error is caught inside and answered: nothing is left to reject.
+  const server = http.createServer((req, res) => void answer(req, res));
+  async function answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let status = 200,
       out: unknown,
       who: Principal | undefined;
@@ -173,7 +175,7 @@ export async function startBroker(
     if (status === 401 || status === 403) o.log?.warn(line, 'refused');
     else o.log?.info(line, 'request');
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
-  });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port ?? 0, o.host ?? '127.0.0.1', resolve);

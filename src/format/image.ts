@@ -333,36 +333,45 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
       throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
 
     outsideSlots(await fh.stat(), asm.spaceSizes, metaLength, alloc);
-    let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
-    for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
-      if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset)
-        throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
-      for (let first = 0; first < count; first += READ_RUN) {
-        const n = Math.min(READ_RUN, count - first);
-        const view = run.subarray(0, n * PAGE_SIZE);
-        if ((await readFully(fh, view, pageOffset(slot, first))) !== view.length)
-          throw corrupted('short read in the page area');
-        // Copy only the non-zero pages out, compactly, so holes cost no memory.
-        const live: number[] = [];
-        for (let i = 0; i < n; i++)
-          if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
-        if (live.length === 0) continue;
-        if (live.length * 2 >= n) {
-          // Mostly live: keep the run buffer itself (no copy) and read into a fresh one.
-          for (const i of live)
-            asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-          run = Buffer.alloc(READ_RUN * PAGE_SIZE);
-          continue;
-        }
-        const keep = Buffer.allocUnsafe(live.length * PAGE_SIZE);
-        live.forEach((i, j) => {
-          view.copy(keep, j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
-          asm.setPage(slot, first + i, keep.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE));
-        });
-      }
-    }
+    await readPages(fh, asm, metaOffset);
     return asm.result('image', size, dec.signed);
   } finally {
     await fh.close();
+  }
+}
+
+/** The page area: every slot's pages read in runs, only the non-zero ones kept. */
+async function readPages(
+  fh: FileHandle,
+  asm: CheckpointAssembler,
+  metaOffset: number,
+): Promise<void> {
+  let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
+  for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
+    if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset)
+      throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
+    for (let first = 0; first < count; first += READ_RUN) {
+      const n = Math.min(READ_RUN, count - first);
+      const view = run.subarray(0, n * PAGE_SIZE);
+      if ((await readFully(fh, view, pageOffset(slot, first))) !== view.length)
+        throw corrupted('short read in the page area');
+      // Copy only the non-zero pages out, compactly, so holes cost no memory.
+      const live: number[] = [];
+      for (let i = 0; i < n; i++)
+        if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
+      if (live.length === 0) continue;
+      if (live.length * 2 >= n) {
+        // Mostly live: keep the run buffer itself (no copy) and read into a fresh one.
+        for (const i of live)
+          asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
+        run = Buffer.alloc(READ_RUN * PAGE_SIZE);
+        continue;
+      }
+      const keep = Buffer.allocUnsafe(live.length * PAGE_SIZE);
+      live.forEach((i, j) => {
+        view.copy(keep, j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
+        asm.setPage(slot, first + i, keep.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE));
+      });
+    }
   }
 }

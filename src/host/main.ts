@@ -13,6 +13,25 @@ const int = (v: string): number => {
   throw new InvalidArgumentError('expected a whole number.');
 };
 
+interface NodeOptions {
+  id: string;
+  secretFile: string;
+  listen: string;
+  capacity: number;
+  price: number;
+  memPrice: number;
+  state: string;
+  vmHost: string;
+  warm: number;
+  grace: number;
+  retention: number;
+  topupBudget: number;
+  vmOverhead: number;
+  vmReserve: number;
+  cgroups?: boolean;
+  vmUid?: number;
+}
+
 await new Command('roam node')
   .description('run the node daemon: packetd on one UDP socket, the VM launcher and the meter')
   .requiredOption('--id <node>', 'this node id, as enrolled at the broker')
@@ -45,7 +64,7 @@ await new Command('roam node')
     'after',
     '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.',
   )
-  .action(async (o) => {
+  .action(async (o: NodeOptions) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
     for (const [flag, file] of [
       ['--secret-file', o.secretFile],

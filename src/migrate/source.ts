@@ -33,7 +33,7 @@ import {
   SILENT_MS,
 } from './arbiter.js';
 import { abortAtHome, commitOrAbort } from './commit.js';
-import { channelTarget } from './target.js';
+import { channelTarget, type ChannelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
 export interface MigrateOptions {
@@ -95,26 +95,29 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
   compressed: boolean;
 }
 
+const failure = (o: MigrateOptions, err: unknown): Error =>
+  new Error(
+    `${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`,
+    { cause: err },
+  );
+
+const hostPort = (to: string): [string, number] => {
+  const { host, port } = parseHostPort(to);
+  return [host, port];
+};
+
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
-  const { host, port } = parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});
-  const failed = (err: unknown) =>
-    new Error(
-      `${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`,
-      { cause: err },
-    );
+  const failed = (err: unknown): Error => failure(o, err);
   // Warm the freeze's code on a throwaway VM while the connection is made and the
   // first rounds run (see rehearsal.ts); the freeze waits for it.
   const warm = rehearse(kernel.modules()).catch(() => undefined);
   const migration = newMigrationId();
   const windowMs = o.windowMs ?? DEFAULT_COMMIT_WINDOW_MS;
   const session = o.home ? new HomeSession(o.home, o.psk, migration, 'source', phase) : null;
-  let ch: Channel;
-  try {
-    ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
-  } catch (err) {
-    throw failed(err);
-  }
+  const ch = await connectChannel(...hostPort(o.to), { psk: o.psk, timeoutMs: 10_000 }).catch(
+    (err: unknown) => Promise.reject(failed(err)),
+  );
   // A silent link or a frozen peer fails the channel instead of hanging it.
   ch.keepalive(KEEPALIVE_MS, SILENT_MS);
   let cleaner: PageCleaner | undefined;
@@ -122,24 +125,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   /** performance.now() when home answered BEGIN (0: home has not heard of this migration). */
   let windowFrom = 0;
   try {
-    phase(`connected to ${o.to}; uploading the loader`);
-    await ch.send(Msg.LOADER, loaderManifest());
-    const ok = await ch.next(10_000);
-    if (!ok) throw new Error(`${o.to} closed the connection instead of accepting the loader`);
-    if (ok.type === Msg.REFUSE)
-      throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
-    if (ok.type !== Msg.LOADER_OK)
-      throw new Error(`${o.to} answered the loader with message ${ok.type}`);
-    const arbiter: ArbiterInfo = { migration, home: o.home ?? null };
-    await ch.send(Msg.ARBITER, json(arbiter));
-    for (const hash of new Set(
-      [...kernel.processes.values()]
-        .filter((p) => p.status !== 'exited')
-        .map((p) => p.mod.meta.hash),
-    )) {
-      const packed = packPrepared(hash);
-      if (packed) await ch.send(Msg.PREPARED, packed);
-    }
+    await sendLoaderAndModules(ch, kernel, o.to, { migration, home: o.home ?? null }, phase);
 
     const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
     // The destination speaks again only to say READY, or to refuse and hang up.
@@ -152,44 +138,8 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       : Promise.resolve();
     begun.catch((err: Error) => void target.abort(err));
 
-    const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
-    cleaner = new PageCleaner(kernel, target, {
-      beforeFreeze: Promise.all([warm, begun]),
-      // 1 MiB batches: the programs get a slice between batches (every 20 ms of the
-      // cleaner's work), so a server's clients wait no longer than that for a reply.
-      batchPages: 256,
-      kind: o.kind,
-      fence: o.kind === 'migration',
-      keepFencedOnError: true,
-      strict: true,
-      priority: true,
-      throttle: o.throttle ?? true,
-      maxRounds: o.maxRounds,
-      verifyAtFreeze: o.verify,
-      // As many pages as the link moves in the allowed downtime (at least the
-      // starting buffer): the thesis' WSS-adaptive buffer, capped.
-      bufferLimit: () => {
-        const rate = target.meter.rate ?? o.maxBandwidth;
-        return rate ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096)) : Infinity;
-      },
-      onRound: (r) =>
-        o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
-      onProgress: o.onProgress,
-    });
-    let res: CheckpointResult;
-    try {
-      res = await cleaner.run();
-    } catch (err) {
-      // If the destination refused or home could not be reached, that is the better message.
-      const why = await Promise.race([
-        Promise.all([reply.ready, begun]).then(
-          () => null,
-          (e: Error) => e,
-        ),
-        new Promise<null>((r) => setTimeout(() => r(null), 100)),
-      ]);
-      throw why ?? err;
-    }
+    cleaner = sourceCleaner(kernel, target, o, Promise.all([warm, begun]));
+    const res = await runExplained(cleaner, [reply.ready, begun]);
     const sentMs = wallNow() - cleaner.frozenAt;
     phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to be ready`);
     decided = true; // from here on only the arbiter's decision unfences
@@ -213,48 +163,27 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     }
     const confirmMs = wallNow() - cleaner.frozenAt;
     o.onConfirm?.();
-    const started = out.started;
-    return {
-      ...res,
-      to: o.to,
-      kind: o.kind,
-      vmId: out.vmId ?? kernel.vmId,
-      migration,
-      arbiter: o.home ?? 'source',
-      freezeMs: res.downtimeMs,
-      confirmMs,
-      frozenAt: cleaner.frozenAt,
-      downtimeMs: started ? started.at - cleaner.frozenAt : null,
-      timeline: started
-        ? {
-            sentMs,
-            endMs: started.endAt - cleaner.frozenAt,
-            verifiedMs: started.verifiedAt - cleaner.frozenAt,
-            builtMs: started.builtAt - cleaner.frozenAt,
-            firstInstructionMs: started.at - cleaner.frozenAt,
-          }
-        : { sentMs },
-      linkRate: target.meter.rate,
-      compressed: target.compressing,
-    };
+    return resultOf(
+      res,
+      o,
+      out,
+      { migration, vmId: kernel.vmId },
+      cleaner.frozenAt,
+      { sentMs, confirmMs },
+      target,
+    );
   } catch (err) {
     if (decided) throw err;
     ch.destroy();
-    // Once home has heard of the migration, only its abort lets this copy run on.
-    if (session && windowFrom > 0) {
-      const d = await abortAtHome(session, windowFrom, windowMs, phase);
-      if (d === 'commit') {
-        session.close();
-        o.onConfirm?.(); // the destination has the VM: this copy stops
-        throw new Error(
-          `${o.kind} to ${o.to} committed at home after a failure here: ${(err as Error).message}`,
-        );
-      }
-    }
-    session?.close();
-    // Nothing escaped while fenced; release it and carry on here.
-    if (kernel.fenced) kernel.unfence();
-    throw failed(err);
+    return await failBeforeDecision(err, {
+      kernel,
+      o,
+      session,
+      windowFrom,
+      windowMs,
+      phase,
+      failed,
+    });
   }
 }
 
@@ -296,4 +225,147 @@ function replies(
     }
   })();
   return { ready, started };
+}
+
+/** The loader (the destination may refuse it), who arbitrates, and the prepared modules. */
+async function sendLoaderAndModules(
+  ch: Channel,
+  kernel: Kernel,
+  to: string,
+  arbiter: ArbiterInfo,
+  phase: (m: string) => void,
+): Promise<void> {
+  phase(`connected to ${to}; uploading the loader`);
+  await ch.send(Msg.LOADER, loaderManifest());
+  const ok = await ch.next(10_000);
+  if (!ok) throw new Error(`${to} closed the connection instead of accepting the loader`);
+  if (ok.type === Msg.REFUSE)
+    throw new Error(`${to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
+  if (ok.type !== Msg.LOADER_OK)
+    throw new Error(`${to} answered the loader with message ${ok.type}`);
+  await ch.send(Msg.ARBITER, json(arbiter));
+  for (const hash of new Set(
+    [...kernel.processes.values()].filter((p) => p.status !== 'exited').map((p) => p.mod.meta.hash),
+  )) {
+    const packed = packPrepared(hash);
+    if (packed) await ch.send(Msg.PREPARED, packed);
+  }
+}
+
+/** The source's page cleaner: fenced, strict, at priority, its buffer capped by what the link moves in the downtime budget. */
+function sourceCleaner(
+  kernel: Kernel,
+  target: ChannelTarget,
+  o: MigrateOptions,
+  beforeFreeze: Promise<unknown>,
+): PageCleaner {
+  const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
+  return new PageCleaner(kernel, target, {
+    beforeFreeze,
+    // 1 MiB batches: the programs get a slice between batches (every 20 ms of the
+    // cleaner's work), so a server's clients wait no longer than that for a reply.
+    batchPages: 256,
+    kind: o.kind,
+    fence: o.kind === 'migration',
+    keepFencedOnError: true,
+    strict: true,
+    priority: true,
+    throttle: o.throttle ?? true,
+    maxRounds: o.maxRounds,
+    verifyAtFreeze: o.verify,
+    // As many pages as the link moves in the allowed downtime (at least the
+    // starting buffer): the thesis' WSS-adaptive buffer, capped.
+    bufferLimit: () => {
+      const rate = target.meter.rate ?? o.maxBandwidth;
+      return rate ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096)) : Infinity;
+    },
+    onRound: (r) => o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+    onProgress: o.onProgress,
+  });
+}
+
+function resultOf(
+  res: CheckpointResult,
+  o: MigrateOptions,
+  out: Awaited<ReturnType<typeof commitOrAbort>>,
+  ids: { migration: string; vmId: string },
+  frozenAt: number,
+  t: { sentMs: number; confirmMs: number },
+  target: ChannelTarget,
+): MigrateResult {
+  const { sentMs, confirmMs } = t;
+  const { migration } = ids;
+  const started = out.started;
+  return {
+    ...res,
+    to: o.to,
+    kind: o.kind,
+    vmId: out.vmId ?? ids.vmId,
+    migration,
+    arbiter: o.home ?? 'source',
+    freezeMs: res.downtimeMs,
+    confirmMs,
+    frozenAt: frozenAt,
+    downtimeMs: started ? started.at - frozenAt : null,
+    timeline: started
+      ? {
+          sentMs,
+          endMs: started.endAt - frozenAt,
+          verifiedMs: started.verifiedAt - frozenAt,
+          builtMs: started.builtAt - frozenAt,
+          firstInstructionMs: started.at - frozenAt,
+        }
+      : { sentMs },
+    linkRate: target.meter.rate,
+    compressed: target.compressing,
+  };
+}
+
+/** The cleaner's run; if it fails, the destination's refusal or home's silence is the better message. */
+async function runExplained(
+  cleaner: PageCleaner,
+  others: Promise<unknown>[],
+): Promise<CheckpointResult> {
+  try {
+    return await cleaner.run();
+  } catch (err) {
+    const why = await Promise.race([
+      Promise.all(others).then(
+        () => null,
+        (e: Error) => e,
+      ),
+      new Promise<null>((r) => setTimeout(() => r(null), 100)),
+    ]);
+    throw why ?? err;
+  }
+}
+
+/** A failure before the decision: once home has heard of the migration, only its abort lets this copy run on. */
+async function failBeforeDecision(
+  err: unknown,
+  c: {
+    kernel: Kernel;
+    o: MigrateOptions;
+    session: HomeSession | null;
+    windowFrom: number;
+    windowMs: number;
+    phase: (m: string) => void;
+    failed: (e: unknown) => Error;
+  },
+): Promise<never> {
+  const { kernel, o, session } = c;
+  if (session && c.windowFrom > 0) {
+    const d = await abortAtHome(session, c.windowFrom, c.windowMs, c.phase);
+    if (d === 'commit') {
+      session.close();
+      o.onConfirm?.(); // the destination has the VM: this copy stops
+      throw new Error(
+        `${o.kind} to ${o.to} committed at home after a failure here: ${(err as Error).message}`,
+      );
+    }
+  }
+  session?.close();
+  // Nothing escaped while fenced; release it and carry on here.
+  if (kernel.fenced) kernel.unfence();
+  throw c.failed(err);
 }

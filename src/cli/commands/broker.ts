@@ -29,6 +29,106 @@ const ADMIN_KEY = [
   "the broker's admin credential (DB.admin, written on first start)",
 ] as const;
 
+function defineEnrollNode(broker: Command): void {
+  broker
+    .command('enroll-node')
+    .description('enrol a node: the broker generates its shared secret, shown only this once')
+    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
+    .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
+    .option('--price <n>', 'money per unit on this node', intArg(0), 1)
+    .option(
+      '-o, --secret-out <file>',
+      'write the secret to this file (mode 0600) instead of printing it',
+    )
+    .action(
+      async (o: {
+        broker: string;
+        adminKey: string;
+        node: string;
+        price: number;
+        secretOut?: string;
+      }) => {
+        const r = await brokerClient(o).enrollNode(o.node, o.price);
+        if (o.secretOut) {
+          writeFileSync(o.secretOut, `${r.secret}\n`, { mode: 0o600, flag: 'wx' });
+          process.stdout.write(
+            `node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`,
+          );
+        } else {
+          process.stdout.write(`${r.secret}\n`);
+          process.stderr.write(
+            `node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`,
+          );
+        }
+      },
+    );
+}
+
+function defineAddCustomer(broker: Command): void {
+  broker
+    .command('add-customer')
+    .description('create a customer account')
+    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
+    .requiredOption('--customer <id>', 'customer id')
+    .option('--balance <amount>', 'initial deposit', intArg(0), 0)
+    .option(
+      '-o, --key-out <file>',
+      "write the customer's credential here (0600) instead of printing it",
+    )
+    .action(
+      async (o: {
+        broker: string;
+        adminKey: string;
+        customer: string;
+        balance: number;
+        keyOut?: string;
+      }) => {
+        const r = await brokerClient(o).addCustomer(o.customer, o.balance);
+        if (o.keyOut) writeFileSync(o.keyOut, `${r.key}\n`, { mode: 0o600, flag: 'wx' });
+        else process.stdout.write(`${r.key}\n`);
+        process.stderr.write(
+          `customer ${r.id} balance ${r.balance}; credential ${o.keyOut ? `in ${o.keyOut}` : 'above'} (shown only this once)\n`,
+        );
+      },
+    );
+}
+
+function defineDeposit(broker: Command): void {
+  broker
+    .command('deposit')
+    .description("add money to a customer's account")
+    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
+    .requiredOption('--customer <id>', 'customer id')
+    .requiredOption('--amount <amount>', 'amount', intArg(1, 1_000_000_000))
+    .action(async (o: { broker: string; adminKey: string; customer: string; amount: number }) => {
+      const r = await brokerClient(o).deposit(o.customer, o.amount);
+      process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
+    });
+}
+
+function defineBalance(broker: Command): void {
+  broker
+    .command('balance')
+    .description("show a customer's balance")
+    .requiredOption('--broker <url>', 'broker URL')
+    .option('--customer <id>', 'customer id (default: the --customer-key one)')
+    .option('--customer-key <file>', "the customer's credential")
+    .option(...ADMIN_KEY)
+    .action(
+      async (o: { broker: string; customer?: string; customerKey?: string; adminKey?: string }) => {
+        const c = brokerClient(o);
+        const id = o.customer ?? c.who;
+        if (!id || id === 'admin')
+          throw new InvalidArgumentError('--customer <id> is required with --admin-key');
+        const r = await c.customer(id);
+        process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
+      },
+    );
+}
+
 export function register(program: Command): void {
   const broker = program
     .command('broker')
@@ -77,95 +177,8 @@ export function register(program: Command): void {
       },
     );
 
-  broker
-    .command('enroll-node')
-    .description('enrol a node: the broker generates its shared secret, shown only this once')
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption(...ADMIN_KEY)
-    .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
-    .option('--price <n>', 'money per unit on this node', intArg(0), 1)
-    .option(
-      '-o, --secret-out <file>',
-      'write the secret to this file (mode 0600) instead of printing it',
-    )
-    .action(
-      async (o: {
-        broker: string;
-        adminKey: string;
-        node: string;
-        price: number;
-        secretOut?: string;
-      }) => {
-        const r = await brokerClient(o).enrollNode(o.node, o.price);
-        if (o.secretOut) {
-          writeFileSync(o.secretOut, `${r.secret}\n`, { mode: 0o600, flag: 'wx' });
-          process.stdout.write(
-            `node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`,
-          );
-        } else {
-          process.stdout.write(`${r.secret}\n`);
-          process.stderr.write(
-            `node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`,
-          );
-        }
-      },
-    );
-
-  broker
-    .command('add-customer')
-    .description('create a customer account')
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption(...ADMIN_KEY)
-    .requiredOption('--customer <id>', 'customer id')
-    .option('--balance <amount>', 'initial deposit', intArg(0), 0)
-    .option(
-      '-o, --key-out <file>',
-      "write the customer's credential here (0600) instead of printing it",
-    )
-    .action(
-      async (o: {
-        broker: string;
-        adminKey: string;
-        customer: string;
-        balance: number;
-        keyOut?: string;
-      }) => {
-        const r = await brokerClient(o).addCustomer(o.customer, o.balance);
-        if (o.keyOut) writeFileSync(o.keyOut, `${r.key}\n`, { mode: 0o600, flag: 'wx' });
-        else process.stdout.write(`${r.key}\n`);
-        process.stderr.write(
-          `customer ${r.id} balance ${r.balance}; credential ${o.keyOut ? `in ${o.keyOut}` : 'above'} (shown only this once)\n`,
-        );
-      },
-    );
-
-  broker
-    .command('deposit')
-    .description("add money to a customer's account")
-    .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption(...ADMIN_KEY)
-    .requiredOption('--customer <id>', 'customer id')
-    .requiredOption('--amount <amount>', 'amount', intArg(1, 1_000_000_000))
-    .action(async (o: { broker: string; adminKey: string; customer: string; amount: number }) => {
-      const r = await brokerClient(o).deposit(o.customer, o.amount);
-      process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
-    });
-
-  broker
-    .command('balance')
-    .description("show a customer's balance")
-    .requiredOption('--broker <url>', 'broker URL')
-    .option('--customer <id>', 'customer id (default: the --customer-key one)')
-    .option('--customer-key <file>', "the customer's credential")
-    .option(...ADMIN_KEY)
-    .action(
-      async (o: { broker: string; customer?: string; customerKey?: string; adminKey?: string }) => {
-        const c = brokerClient(o);
-        const id = o.customer ?? c.who;
-        if (!id || id === 'admin')
-          throw new InvalidArgumentError('--customer <id> is required with --admin-key');
-        const r = await c.customer(id);
-        process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
-      },
-    );
+  defineEnrollNode(broker);
+  defineAddCustomer(broker);
+  defineDeposit(broker);
+  defineBalance(broker);
 }

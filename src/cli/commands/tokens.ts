@@ -58,19 +58,13 @@ const CUSTOMER_KEY = [
   'your broker credential (from roam broker add-customer -o FILE)',
 ] as const;
 
-export function register(program: Command): void {
-  const tokens = program
-    .command('tokens')
-    .description('buy, top up, check and refund laundromat tokens');
-  const udpOptions = (c: Command) =>
-    c
-      .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
-      .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
-      .option(
-        '--key <file>',
-        "the job's key, which signs requests to the node (default: TOKEN.key)",
-      );
+const udpOptions = (c: Command): Command =>
+  c
+    .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
+    .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
+    .option('--key <file>', "the job's key, which signs requests to the node (default: TOKEN.key)");
 
+function defineBuy(tokens: Command): void {
   tokens
     .command('buy')
     .description('buy a boot token with COUNT units for one job on one node')
@@ -130,7 +124,9 @@ export function register(program: Command): void {
         );
       },
     );
+}
 
+function defineTopup(tokens: Command): void {
   udpOptions(
     tokens
       .command('topup')
@@ -166,7 +162,9 @@ export function register(program: Command): void {
         );
     },
   );
+}
 
+function defineSync(tokens: Command): void {
   udpOptions(
     tokens
       .command('sync')
@@ -194,7 +192,9 @@ export function register(program: Command): void {
       );
     },
   );
+}
 
+function defineStatus(tokens: Command): void {
   udpOptions(
     tokens
       .command('status')
@@ -211,7 +211,9 @@ export function register(program: Command): void {
       process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
     },
   );
+}
 
+function defineRefund(tokens: Command): void {
   udpOptions(
     tokens
       .command('refund')
@@ -243,7 +245,9 @@ export function register(program: Command): void {
       );
     },
   );
+}
 
+function defineRedeem(tokens: Command): void {
   tokens
     .command('redeem')
     .description('redeem a saved redemption certificate at the broker')
@@ -259,6 +263,19 @@ export function register(program: Command): void {
         `job ${r.jobId}: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`,
       );
     });
+}
+
+export function register(program: Command): void {
+  const tokens = program
+    .command('tokens')
+    .description('buy, top up, check and refund laundromat tokens');
+
+  defineBuy(tokens);
+  defineTopup(tokens);
+  defineSync(tokens);
+  defineStatus(tokens);
+  defineRefund(tokens);
+  defineRedeem(tokens);
 }
 
 // Sends s_{n-released} with k = released - credited, so that top-ups whose
