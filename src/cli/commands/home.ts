@@ -46,9 +46,15 @@ ABORT. \`roam home ledger --db FILE\` lists the decisions.`,
     .option('--db <file>', 'the ledger (SQLite)', 'home.db')
     .option('--json', 'one JSON object per line')
     .action((_o, cmd: Command) => {
-      // `--db` may have been taken by `roam home` itself, before or after `ledger`.
-      const o = cmd.optsWithGlobals<{ db: string; json?: boolean }>();
-      const ledger = new HomeLedger(o.db);
+      // `--db` may have been given to `roam home` itself (`roam home --db F ledger`):
+      // whichever the user typed wins over the other's default.
+      const o = cmd.opts<{ db: string; json?: boolean }>();
+      const parent = cmd.parent;
+      const db =
+        cmd.getOptionValueSource('db') !== 'cli' && parent?.getOptionValueSource('db') === 'cli'
+          ? parent.opts<{ db: string }>().db
+          : o.db;
+      const ledger = new HomeLedger(db);
       for (const r of ledger.list(1000)) {
         if (o.json) console.log(JSON.stringify(r));
         else
