@@ -12,6 +12,8 @@ const FLOORS: Record<string, number> = {
   util: 0,
   memory: 1,
   tokens: 1,
+  // Pulse is a library of datagrams and sockets, on util alone: control and agent use it.
+  pulse: 1,
   wasm: 2,
   format: 2,
   host: 2,

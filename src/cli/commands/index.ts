@@ -9,6 +9,7 @@ import { register as tokens } from './tokens.js';
 import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
+import { register as pulse } from './pulse.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -21,4 +22,5 @@ export const commands: Array<(program: Command) => void> = [
   boot,
   cstrap,
   migrate,
+  pulse,
 ];
