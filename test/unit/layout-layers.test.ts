@@ -18,11 +18,16 @@ const FLOORS: Record<string, number> = {
   format: 2,
   host: 2,
   broker: 2,
+  // The control service buys boot tokens with the broker's client and announces changes with Pulse.
+  control: 3,
   guest: 3,
   checkpoint: 4,
   migrate: 5,
   vm: 6,
-  cli: 7,
+  // The agent drives a node: its daemon (host), the VMs it uploads and migrates (vm), the
+  // control service's client (control) and Pulse; only the CLI is above it.
+  agent: 7,
+  cli: 8,
 };
 
 const SRC = path.join(ROOT, 'src');

@@ -10,6 +10,8 @@ import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
 import { register as pulse } from './pulse.js';
+import { register as control } from './control.js';
+import { register as agent } from './agent.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -23,4 +25,6 @@ export const commands: Array<(program: Command) => void> = [
   cstrap,
   migrate,
   pulse,
+  control,
+  agent,
 ];
