@@ -218,7 +218,9 @@ export async function cluster(count: number, agentArgs: string[] = []): Promise<
       // Agents first (so nothing reboots), then the daemons (their VMs go with them), then the services.
       for (const n of nodes) n.agent?.proc.kill('SIGKILL');
       for (const n of nodes) n.daemon.proc.kill('SIGTERM');
-      await Promise.all(nodes.map((n) => n.daemon.exited));
+      // A daemon waits for its VMs to suspend; one that takes too long is killed (its VMs follow it).
+      await Promise.race([Promise.all(nodes.map((n) => n.daemon.exited)), sleep(15_000)]);
+      for (const n of nodes) n.daemon.proc.kill('SIGKILL');
       for (const k of kids) k.proc.kill('SIGKILL');
     },
   };

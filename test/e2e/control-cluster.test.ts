@@ -62,7 +62,7 @@ async function converge(
       const gone = await Promise.all(
         [0, 1].map((k) => echo(want.base + want.instances + k, 'anyone?', 500)),
       );
-      if (answers.every((a, i) => a === `hello ${i}`) && gone.every((g) => g === null)) {
+      if (answers.every((a, i) => a?.endsWith(`: hello ${i}`)) && gone.every((g) => g === null)) {
         const cap = Math.ceil(want.instances / want.nodes.length);
         for (const n of want.nodes)
           assert.ok((perNode.get(n) ?? 0) <= cap, `${what}: ${n} holds more than its share`);
@@ -130,6 +130,7 @@ void test(
     } catch (e) {
       // ROAM_DEBUG_DIR keeps every process' output for a post-mortem (the runner removes TMPDIR).
       const keep = process.env.ROAM_DEBUG_DIR;
+      if (keep) fs.writeFileSync(path.join(keep, 'error.txt'), String((e as Error).stack));
       if (keep)
         for (const [i, k] of c.kids.entries())
           fs.writeFileSync(
