@@ -216,9 +216,9 @@ function spawnNode(args: string[], ns?: string): Proc {
   live.add(proc);
   let out = '',
     err = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (err += d));
-  proc.stdin!.on('error', () => {});
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (err += d));
+  proc.stdin.on('error', () => {});
   const exited = new Promise<number>((r) =>
     proc.on('close', (code, sig) => {
       live.delete(proc);
@@ -231,7 +231,7 @@ function spawnNode(args: string[], ns?: string): Proc {
     err: () => err,
     exited,
     send: (s) => {
-      if (proc.exitCode === null) proc.stdin!.write(s);
+      if (proc.exitCode === null) proc.stdin.write(s);
     },
   };
 }
@@ -680,12 +680,12 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
     if (clients) {
       const after = minSeq();
       await until(
-        () => minSeq() >= after + 40 || clients!.proc.exitCode !== null,
+        () => minSeq() >= after + 40 || clients.proc.exitCode !== null,
         'the clients to carry on with the destination',
         20_000,
       );
       clients.send('stop\n');
-      await until(() => clients!.proc.exitCode !== null, 'the clients to stop', 10_000);
+      await until(() => clients.proc.exitCode !== null, 'the clients to stop', 10_000);
       const fin = status()!;
       rec.client_gap_ms = Math.max(...fin.clients.map((c) => c.gap));
       rec.client_gap_detail = fin.clients.reduce((a, c) => (c.gap > a.gap ? c : a)).gapDetail;
@@ -763,7 +763,7 @@ interface HypercubeRun {
 /** CPU time (user + system) a process has used so far, ms (Linux /proc). */
 function cpuMs(pid: number | undefined): number {
   try {
-    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return 0;
@@ -1083,9 +1083,9 @@ if (hypercube) {
     table(
       hypercube.runs.map((x, i) => ({
         ...(RUNS > 1 ? { run: i + 1 } : {}),
-        [`fork to ${hypercube!.copies} ms`]: x.hypercube.ok ? f(x.hypercube.ms) : 'FAILED',
+        [`fork to ${hypercube.copies} ms`]: x.hypercube.ok ? f(x.hypercube.ms) : 'FAILED',
         'single forks ms': x.singles.map((y) => (y.ok ? f(y.ms) : 'FAILED')).join(' + '),
-        [`${hypercube!.rounds} singles ms`]: f(x.singles.reduce((a, y) => a + (y.ms ?? 0), 0)),
+        [`${hypercube.rounds} singles ms`]: f(x.singles.reduce((a, y) => a + (y.ms ?? 0), 0)),
         ratio: f(x.ratio, 2),
         // CPU of every VM process over the run, and the least wall time it allows on this host's cores.
         'CPU ms (fork / singles)': `${f(x.hypercube.cpuMs)} / ${f(x.singles.reduce((a, y) => a + (y.cpuMs ?? 0), 0))}`,

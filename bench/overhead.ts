@@ -7,7 +7,6 @@
 //     freeze; and the time to restore it in a fresh process.
 // Usage: npm run bench:overhead -- [--json FILE] [--runs N] [--quick]
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -99,7 +99,7 @@ async function startNode(warm: number, dir: string): Promise<Node> {
   );
   let out = '';
   const addr = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const m = /udp:\/\/(\S+)/.exec(out);
       if (m) resolve(m[1]);

@@ -75,7 +75,7 @@ async function connect(port: number) {
           s.write(line + '\n');
           const next = await it.next();
           if (next.done) throw new Error('connection closed');
-          const r = next.value as string;
+          const r = next.value;
           console.log(
             `  client> ${line.padEnd(18)} server> ${r}  (${(performance.now() - t0).toFixed(1)} ms)`,
           );

@@ -63,19 +63,19 @@ export function start(
   track(proc);
   let out = '',
     err = '';
-  proc.stdout!.on('data', (d) => (out += d));
+  proc.stdout.on('data', (d) => (out += d));
   let gotId: (id: string) => void, noId: (e: Error) => void;
   const vmId = new Promise<string>((res, rej) => {
     gotId = res;
     noId = rej;
   });
-  proc.stderr!.on('data', (d) => {
+  proc.stderr.on('data', (d) => {
     err += d;
     const m = /roam: vm ([0-9a-f]+) (running|restored|arrived)/.exec(err);
     if (m) gotId(m[1]);
   });
-  if (opts.input !== undefined) proc.stdin!.end(opts.input);
-  else proc.stdin!.end();
+  if (opts.input !== undefined) proc.stdin.end(opts.input);
+  else proc.stdin.end();
   const exited = new Promise<number>((res) =>
     proc.on('close', (code, sig) => {
       noId(new Error(`roam exited (${code ?? sig}) before printing a VM id: ${err}`));

@@ -19,7 +19,7 @@ export async function restoreVm(
     );
   let state: KernelState;
   try {
-    state = JSON.parse(cp.kernel.toString('utf8'));
+    state = JSON.parse(cp.kernel.toString('utf8')) as KernelState;
   } catch {
     throw new CheckpointError('corrupted', 'the kernel state in the checkpoint is not valid JSON');
   }

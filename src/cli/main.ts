@@ -1,19 +1,8 @@
 // The `roam` command line. Each subcommand lives in its own file under
 // ./commands and registers itself on the program; this file only wires them up.
-import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.js';
-import { describeError } from '../util/errors.js';
-
-export function buildProgram(): Command {
-  const program = new Command('roam')
-    .description(
-      'Self-migrating WebAssembly virtual machines: run WASI programs in VMs that checkpoint and move themselves while they run',
-    )
-    .version('0.1.0')
-    .showHelpAfterError('(add --help for usage)');
-  for (const register of commands) register(program);
-  return program;
-}
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
+import { describeError, EXIT_CODES } from '../util/errors.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = buildProgram();
@@ -21,7 +10,8 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode);
+    // Help and --version exit 0; any other complaint of commander's is a usage error.
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.usage);
     const e = describeError(err);
     // Under --json a script reads the refusal as it reads results: one JSON line on stdout.
     if (argv.includes('--json'))
@@ -29,7 +19,7 @@ export async function main(argv = process.argv): Promise<void> {
         `${JSON.stringify({ event: 'error', code: e.code, message: e.message })}\n`,
       );
     else process.stderr.write(`roam: ${e.message} [${e.code}]\n`);
-    process.exit(1);
+    process.exit(EXIT_CODES[e.kind]);
   }
 }
 

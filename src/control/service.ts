@@ -18,6 +18,8 @@ export interface ServiceOptions {
   lifetimeS?: number;
   /** The loader every token pins (the cstrap refuses any other): this roam's. */
   loaderSha256?: string;
+  /** Called as soon as a change to these nodes' descriptions is committed (before Pulse announces it). */
+  onCommit?: (nodes: string[]) => void;
   log?: (m: string) => void;
 }
 
@@ -297,6 +299,7 @@ export class ControlService {
   }
 
   async announce(nodes: Set<string>): Promise<void> {
+    if (nodes.size) this.o.onCommit?.([...nodes]);
     const secrets = [...nodes].map((n) => this.pending.get(n)).filter((s): s is string => !!s);
     for (const n of nodes) this.pending.delete(n);
     if (!this.o.rendezvous.length) return;

@@ -114,15 +114,15 @@ export class CheckpointAssembler {
       throw new Error(
         'internal error: pages kept outside the assembler need hashAsWeGo for VERIFY',
       );
-    this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data!));
+    this.digests?.set(slot, page, zero ? null : this.presence ? PRESENT : pageDigest(data));
     let m = this.spaces.get(slot);
     if (zero || taken) {
       m?.delete(page);
       if (m?.size === 0) this.spaces.delete(slot);
       return;
     }
-    if (!m) this.spaces.set(slot, (m = new Map()));
-    m.set(page, data!);
+    if (!m) this.spaces.set(slot, (m = new Map<number, Buffer>()));
+    m.set(page, data);
   }
 
   /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */

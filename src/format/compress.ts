@@ -88,7 +88,7 @@ export function compressionGain(sample: readonly Uint8Array[]): CompressionGain 
     return !ZERO_PAGE.equals(asBuffer(p));
   });
   if (pages.length === 0) return { ratio: 1, compressUsPerPage: 0 };
-  lz4Compress(pages[0]!); // warm-up: the first call into the addon is not representative
+  lz4Compress(pages[0]); // warm-up: the first call into the addon is not representative
   let bytes = 0;
   const t0 = process.hrtime.bigint();
   for (const p of pages) bytes += pageEntryBytes(lz4Compress(p));

@@ -15,7 +15,8 @@ export type CheckpointErrorCode =
   | 'trailing' // bytes after END
   | 'verify-mismatch' // recomputed VERIFY differs
   | 'module-hash' // MODULE bytes do not match their hash
-  | 'missing'; // no HEADER / KERNEL / VERIFY
+  | 'missing' // no HEADER / KERNEL / VERIFY
+  | 'not-a-file'; // an output path that is a device, directory or link, not a regular file
 
 export class CheckpointError extends RoamError {
   declare readonly code: CheckpointErrorCode;

@@ -8,13 +8,9 @@ import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
 import { CheckpointAssembler, type Checkpoint } from './assemble.js';
 import { CheckpointError } from './errors.js';
 import { RecordDecoder, RecordType, type DecoderOptions } from './records.js';
-import {
-  isZeroPage,
-  StreamWriter,
-  type PageEntry,
-  type SpaceSizes,
-  type StreamHeader,
-} from './stream.js';
+import { isZeroPage, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import { StreamWriter } from './writer.js';
+import { asError } from '../util/errors.js';
 
 export const IMAGE_MAGIC = Buffer.from('ROAMIMG1', 'latin1');
 export const IMAGE_VERSION = 1;
@@ -50,7 +46,7 @@ export class ImageWriter {
   /** One past the highest frame that has bytes on disk. */
   private frameEnd = 0;
   private tail: Promise<void> = Promise.resolve();
-  private failure: unknown;
+  private failure: Error | undefined;
   private done = false;
   bytesWritten = 0;
   pagesWritten = 0;
@@ -92,7 +88,7 @@ export class ImageWriter {
         last.set(frameOf(e.slot, e.page), e);
       }
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
     const frames = [...last.keys()].sort((a, b) => a - b);
     const runs: Array<{ frame: number; buf: Buffer }> = [];
@@ -114,7 +110,7 @@ export class ImageWriter {
       }
       if (zero) this.nonZero.delete(f);
       else this.nonZero.add(f);
-      const bytes = zero ? ZERO_PAGE : d!;
+      const bytes = zero ? ZERO_PAGE : d;
       if (run && run.frame + run.pages.length === f) run.pages.push(bytes);
       else {
         close();
@@ -137,7 +133,7 @@ export class ImageWriter {
         }
         this.pagesWritten += count;
       } catch (e) {
-        this.failure = e;
+        this.failure = asError(e);
         throw e;
       }
     };

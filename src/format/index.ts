@@ -18,7 +18,6 @@ export {
   FORMAT_VERSION,
   MAX_PAGES_PER_RECORD,
   PageKind,
-  StreamWriter,
   pageDigest,
   computeVerify,
   PageDigests,
@@ -31,10 +30,10 @@ export {
   type PageEntry,
   type DecodedPage,
   type SpaceSizes,
-  type Sink,
   type TypedRecord,
   type EncodeOptions,
 } from './stream.js';
+export { StreamWriter, type Sink } from './writer.js';
 export {
   lz4Compress,
   lz4Decompress,

@@ -67,7 +67,7 @@ function kernelFacts(kernel: Buffer): { counts: Map<number, number>; processes?:
         pid: Number(p.pid),
         slot,
         argv: Array.isArray(p.argv) ? p.argv.map(String) : [],
-        status: String(p.status ?? ''),
+        status: typeof p.status === 'string' ? p.status : '',
       });
       const n = Number.isInteger(p.pageCount)
         ? p.pageCount
@@ -131,11 +131,11 @@ function human(n: number): string {
 
 /** Columns padded to their widest cell; numeric columns right-aligned. */
 function table(head: string[], rows: string[][], right: boolean[]): string[] {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]): string =>
     '  ' +
     r
-      .map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
+      .map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i])))
       .join('  ')
       .trimEnd();
   return [line(head), ...rows.map(line)];

@@ -2,13 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KEY_SIZE } from './records.js';
+import { roamHome } from '../util/home.js';
 
 /** `$ROAM_HOME/checkpoint.key`, ROAM_HOME defaulting to `~/.roam`. */
 export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.ROAM_HOME || join(homedir(), '.roam'), 'checkpoint.key');
+  return join(roamHome(env), 'checkpoint.key');
 }
 
 /** Reads a key file: 32 raw bytes, or 64 hex digits (so a key can be pasted). */

@@ -308,7 +308,7 @@ export class RecordDecoder {
         `${this.name} is corrupted: END record at offset ${offset} has ${payload.length} bytes, expected ${1 + DIGEST_SIZE}`,
       );
     }
-    const mode = payload[0]!;
+    const mode = payload[0];
     const want = payload.subarray(1);
     if (this.transport !== (mode === EndMode.TRANSPORT)) {
       throw new CheckpointError(

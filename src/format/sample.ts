@@ -36,24 +36,25 @@ function rng(seed: number): () => number {
   };
 }
 
-export function sampleCheckpoint(
-  opts: { seed?: number; slots?: Record<number, number>; rounds?: number } = {},
-): SampleCheckpoint {
-  const rand = rng(opts.seed ?? 1);
-  const spaces: SpaceSizes = opts.slots ?? { 0: 6, 1: 9, 3: 5 };
-  const nRounds = opts.rounds ?? 3;
-  const randomPage = (): Buffer => {
-    const b = Buffer.alloc(PAGE_SIZE);
-    // Sparse-ish content: a few random runs, so some bytes stay zero.
-    const runs = 1 + Math.floor(rand() * 4);
-    for (let r = 0; r < runs; r++) {
-      const at = Math.floor(rand() * PAGE_SIZE);
-      const len = Math.min(PAGE_SIZE - at, 1 + Math.floor(rand() * 600));
-      for (let i = 0; i < len; i++) b[at + i] = Math.floor(rand() * 256);
-    }
-    b[Math.floor(rand() * PAGE_SIZE)] = 1 + Math.floor(rand() * 255); // never all zero
-    return b;
-  };
+function randomPageOf(rand: () => number): Buffer {
+  const b = Buffer.alloc(PAGE_SIZE);
+  // Sparse-ish content: a few random runs, so some bytes stay zero.
+  const runs = 1 + Math.floor(rand() * 4);
+  for (let r = 0; r < runs; r++) {
+    const at = Math.floor(rand() * PAGE_SIZE);
+    const len = Math.min(PAGE_SIZE - at, 1 + Math.floor(rand() * 600));
+    for (let i = 0; i < len; i++) b[at + i] = Math.floor(rand() * 256);
+  }
+  b[Math.floor(rand() * PAGE_SIZE)] = 1 + Math.floor(rand() * 255); // never all zero
+  return b;
+}
+
+/** Pre-copy rounds over `spaces`, and each page's final content (null: zero). */
+function sampleRounds(
+  rand: () => number,
+  spaces: SpaceSizes,
+  nRounds: number,
+): { rounds: PageEntry[][]; current: Map<string, Buffer | null> } {
   const current = new Map<string, Buffer | null>();
   const rounds: PageEntry[][] = [];
   for (let round = 0; round < nRounds; round++) {
@@ -68,7 +69,7 @@ export function sampleCheckpoint(
         if (x < 0.2) data = null;
         else if (x < 0.3)
           data = new Uint8Array(PAGE_SIZE); // explicit zeros must count as zero
-        else data = randomPage();
+        else data = randomPageOf(rand);
         batch.push({ slot, page, data });
         current.set(
           `${slot}:${page}`,
@@ -79,10 +80,19 @@ export function sampleCheckpoint(
     // Shuffle so writers cannot rely on ordered batches.
     for (let i = batch.length - 1; i > 0; i--) {
       const j = Math.floor(rand() * (i + 1));
-      [batch[i], batch[j]] = [batch[j]!, batch[i]!];
+      [batch[i], batch[j]] = [batch[j], batch[i]];
     }
     rounds.push(batch);
   }
+  return { rounds, current };
+}
+
+export function sampleCheckpoint(
+  opts: { seed?: number; slots?: Record<number, number>; rounds?: number } = {},
+): SampleCheckpoint {
+  const rand = rng(opts.seed ?? 1);
+  const spaces: SpaceSizes = opts.slots ?? { 0: 6, 1: 9, 3: 5 };
+  const { rounds, current } = sampleRounds(rand, spaces, opts.rounds ?? 3);
   const final = new Map<number, Map<number, Buffer>>();
   for (const [k, v] of current) {
     if (!v) continue;
@@ -107,7 +117,7 @@ export function sampleCheckpoint(
   const modules = [
     Buffer.concat([
       Buffer.from('\0asm\x01\0\0\0', 'latin1'),
-      Buffer.from(randomPage().subarray(0, 300)),
+      Buffer.from(randomPageOf(rand).subarray(0, 300)),
     ]),
   ];
   const digests: Array<[number, number, Buffer]> = [];

@@ -1,16 +1,13 @@
 // What the page cleaner writes a checkpoint to: a stream sink (socket, queue, file)
 // or a file in either format. File targets write beside the real name and rename
 // only once complete, so a failed checkpoint never replaces an older good one.
+import { lstatSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
+import { CheckpointError } from './errors.js';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { ImageWriter } from './image.js';
-import {
-  StreamWriter,
-  type PageEntry,
-  type Sink,
-  type SpaceSizes,
-  type StreamHeader,
-} from './stream.js';
+import { type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
+import { StreamWriter, type Sink } from './writer.js';
 
 export interface CheckpointTarget {
   begin(header: StreamHeader, modules: Buffer[]): Promise<void>;
@@ -57,9 +54,10 @@ export function streamTarget(
       // Queue everything synchronously, then wait once: fewer turns, same order.
       await Promise.all([w.spaces(spaces), w.kernel(kernel), w.verify(verify), w.end()]);
     },
-    async abort(reason) {
+    abort(reason) {
       // A stream without END is refused by every reader; there is nothing to undo.
       aborted = reason;
+      return Promise.resolve();
     },
     get bytesWritten() {
       return w.bytesWritten;
@@ -77,6 +75,20 @@ export function fileTarget(
   path: string,
   opts: { format: 'stream' | 'image'; key?: Buffer },
 ): CheckpointTarget {
+  // The file is written aside and renamed over `path`: over a device or a FIFO
+  // that would replace it (as root, /dev/null itself), so only a regular file or a
+  // new name is taken.
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(path);
+  } catch {
+    // a new file
+  }
+  if (st && !st.isFile())
+    throw new CheckpointError(
+      'not-a-file',
+      `${path} is ${st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}: a checkpoint is written to a regular file (a new or an existing one)`,
+    );
   const partial = `${path}.partial`;
   return opts.format === 'image'
     ? imageFileTarget(path, partial, opts.key)

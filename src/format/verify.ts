@@ -29,8 +29,7 @@ export const PRESENT: Uint8Array = new Uint8Array(DIGEST_BYTES);
 
 /** SHA-256 of one 4096-byte page. */
 // One-shot hashing: per-page calls dominate checkpoint time, and this avoids a Hash object each.
-export const pageDigest = (data: Uint8Array): Buffer =>
-  hash('sha256', data, 'buffer') as unknown as Buffer;
+export const pageDigest = (data: Uint8Array): Buffer => hash('sha256', data, 'buffer');
 
 /** murmur3's finaliser: a cheap bijective mix of 32 bits. */
 function fmix32(h: number): number {
@@ -121,7 +120,7 @@ export class PageDigests {
   /** The running sum: 8 u32 LE lanes. */
   sum(): Buffer {
     const out = Buffer.alloc(DIGEST_BYTES);
-    for (let j = 0; j < LANES; j++) out.writeUInt32LE(this.acc[j]!, 4 * j);
+    for (let j = 0; j < LANES; j++) out.writeUInt32LE(this.acc[j], 4 * j);
     return out;
   }
 
@@ -140,9 +139,9 @@ export class PageDigests {
     const frame = fmix32((page ^ fmix32(slot + 0x9e3779b9)) >>> 0);
     for (let j = 0; j < LANES; j++) {
       const o = at + 4 * j;
-      const lane = (d[o]! | (d[o + 1]! << 8) | (d[o + 2]! << 16) | (d[o + 3]! << 24)) >>> 0;
+      const lane = (d[o] | (d[o + 1] << 8) | (d[o + 2] << 16) | (d[o + 3] << 24)) >>> 0;
       const term = (lane ^ fmix32((frame + Math.imul(j + 1, 0x9e3779b9)) >>> 0)) >>> 0;
-      this.acc[j] = sign === 1 ? this.acc[j]! + term : this.acc[j]! - term;
+      this.acc[j] = sign === 1 ? this.acc[j] + term : this.acc[j] - term;
     }
   }
 }

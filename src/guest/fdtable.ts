@@ -1,6 +1,7 @@
 // A process' file descriptors. Entries are plain data (mount index + handle,
 // socket id, device name) so that the table is part of the kernel's serialisable state.
 import type { Handle } from './fs.js';
+import type { DevName } from './wasi/devices.js';
 
 export type Fd =
   | { t: 'stdin' }
@@ -12,7 +13,7 @@ export type Fd =
   | { t: 'netdir'; preopen: string; sub: string }
   | {
       t: 'dev';
-      name: 'null' | 'zero' | 'urandom' | 'checkpoint';
+      name: DevName;
       session?: number;
       arrived?: boolean;
     }

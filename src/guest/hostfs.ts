@@ -420,7 +420,7 @@ export class HostFs implements FsBackend {
   /** The cached host fd for a handle, opened on demand (e.g. after a restore). */
   private fdFor(h: Handle, write: boolean): number {
     const rel = this.handle(h);
-    let c = this.fds.get(rel);
+    const c = this.fds.get(rel);
     if (c && (c.writable || !write)) return c.fd;
     const o = this.openFd(rel, write);
     if (c) {

@@ -15,7 +15,8 @@ import { PagePool } from './page-pool.js';
 import { Process, type SavedProcess } from './process.js';
 import { RamDisk } from './ramdisk.js';
 import { Scheduler } from './scheduler.js';
-import { wasiImports } from './wasi.js';
+import { devicePreopens, markArrived } from './wasi/devices.js';
+import { wasiImports } from './wasi/index.js';
 
 export const KERNEL_VERSION = 'roam-kernel/1';
 
@@ -165,8 +166,7 @@ export class Kernel {
     table.add({ t: 'stdout' });
     table.add({ t: 'stderr' });
     table.add({ t: 'dir', mount: 0, h: this.ramdisk.root(), preopen: '/' });
-    table.add({ t: 'devdir', preopen: '/dev' });
-    table.add({ t: 'netdir', preopen: '/net', sub: '' });
+    for (const d of devicePreopens()) table.add(d);
     this.dirs.forEach((d, i) =>
       table.add({ t: 'dir', mount: i + 1, h: this.mounts[i + 1].root(), preopen: d.guest }),
     );
@@ -406,9 +406,7 @@ export class Kernel {
     for (const ps of state.processes) {
       const mod = await module(ps.module);
       const table = FdTable.from(ps.fds);
-      // A program blocked reading /dev/checkpoint learns that it has arrived.
-      for (const fd of table.entries.values())
-        if (fd.t === 'dev' && fd.name === 'checkpoint') fd.arrived = true;
+      markArrived(table);
       const memory = ps.status === 'exited' ? undefined : prebuilt(ps.slot);
       const p = k.addProcess(ps.pid, mod, ps.argv, ps.env, table, memory);
       p.status = ps.status;

@@ -50,7 +50,7 @@ export class Listener {
         // the port within milliseconds, and clients are waiting.
         this.retries++;
         this.retry = setTimeout(
-          () => this.listen(false).then(resolve, reject),
+          () => void this.listen(false).then(resolve, reject),
           this.retries < 500 ? 5 : 200,
         );
       });

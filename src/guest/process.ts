@@ -9,8 +9,10 @@ export type Variant = 'plain' | 'tracked';
 export type ProcStatus = 'new' | 'runnable' | 'blocked' | 'exited';
 
 /** Thrown by proc_exit to leave the WASM stack. */
-export class ProcExit {
-  constructor(readonly code: number) {}
+export class ProcExit extends Error {
+  constructor(readonly code: number) {
+    super(`proc_exit(${code})`);
+  }
 }
 
 /** asyncify_get_state() while the stack is being unwound into memory. */
@@ -78,7 +80,7 @@ export class Process implements FrameSpace {
         maximum: limit + meta.regionPages,
       });
     this.imports = imports(this);
-    (this.imports as any).roam = { ...(this.imports as any).roam, memory: this.memory };
+    this.imports.roam = { ...this.imports.roam, memory: this.memory };
     const effects = instantiationEffects(mod.original);
     // A fresh process gets its data segments once; a restored memory keeps its pages.
     this.instances = { plain: this.instantiate(mod.plain, memory !== undefined) };
@@ -115,14 +117,15 @@ export class Process implements FrameSpace {
     return (this.instances.tracked ??= this.instantiate(this.mod.tracked, true));
   }
 
-  private get exports(): AsyncifyExports & Record<string, any> {
-    return this.instance(this.variant).exports as any;
+  private get exports(): AsyncifyExports & Record<string, unknown> {
+    return this.instance(this.variant).exports as unknown as AsyncifyExports &
+      Record<string, unknown>;
   }
 
   /** Views of linear memory, refreshed when memory.grow replaced the buffer. */
   bytes(): Uint8Array {
     if (this.bufferRef !== this.memory.buffer) {
-      this.bufferRef = this.memory.buffer as ArrayBuffer;
+      this.bufferRef = this.memory.buffer;
       this.u8 = new Uint8Array(this.bufferRef);
       this.dv = new DataView(this.bufferRef);
     }
@@ -227,10 +230,14 @@ export class Process implements FrameSpace {
     const from = this.exports;
     this.variant = variant;
     const to = this.exports;
-    for (const g of this.mod.meta.globals)
-      (to[g.name] as WebAssembly.Global).value = (from[g.name] as WebAssembly.Global).value;
-    for (const n of ['roam_virt_pages', 'roam_dirty_base'])
-      (to[n] as WebAssembly.Global).value = (from[n] as WebAssembly.Global).value;
+    // Numeric globals only (the module's mutable globals and roam's own): number or bigint.
+    type NumGlobal = WebAssembly.Global<'i32' | 'i64' | 'f32' | 'f64'>;
+    const names = [
+      ...this.mod.meta.globals.map((g) => g.name),
+      'roam_virt_pages',
+      'roam_dirty_base',
+    ];
+    for (const n of names) (to[n] as NumGlobal).value = (from[n] as NumGlobal).value;
   }
 
   save(): SavedProcess {

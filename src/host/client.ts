@@ -22,7 +22,7 @@ export async function request(
 ): Promise<Message> {
   const { host, port } = parseHostPort(target);
   const reqId = randomInt(1, 2 ** 31);
-  const datagram = encodeMessage({ ...req, reqId } as Message);
+  const datagram = encodeMessage({ ...req, reqId });
   const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const tries = 1 + (o.retries ?? 4);
   let timer: NodeJS.Timeout | undefined;

@@ -342,7 +342,7 @@ export class Channel implements AsyncIterable<Message> {
 
   /** One frame's pieces in one writev: joining a 4 MiB frame first would copy it. */
   private writeParts(parts: Buffer[]): boolean {
-    if (parts.length === 1) return this.write(parts[0]!);
+    if (parts.length === 1) return this.write(parts[0]);
     this.socket.cork();
     let ok = true;
     for (const p of parts) if (p.length > 0) ok = this.write(p);
@@ -530,7 +530,7 @@ export class Channel implements AsyncIterable<Message> {
         `migration stream from ${this.remote} failed authentication (tampered, replayed or corrupted) at frame ${frame}`,
       );
     }
-    return { type: plain[0]!, payload: plain.subarray(1) };
+    return { type: plain[0], payload: plain.subarray(1) };
   }
 
   private onEnd(): void {

@@ -39,7 +39,7 @@ export function checkLoader(
     return `loader hash ${hash.slice(0, 16)}… is not the pinned ${pinnedHash.slice(0, 16)}…`;
   let m: Partial<LoaderManifest>;
   try {
-    m = JSON.parse(bytes.toString('utf8'));
+    m = JSON.parse(bytes.toString('utf8')) as Partial<LoaderManifest>;
   } catch {
     return 'the loader is not a roam loader manifest';
   }
@@ -48,9 +48,8 @@ export function checkLoader(
     return `the VM runs guest kernel ${String(m.kernelVersion)}; this host runs ${KERNEL_VERSION}`;
   if (m.format !== FORMAT_VERSION)
     return `the VM speaks stream format ${String(m.format)}; this host reads ${FORMAT_VERSION}`;
-  const missing = (Array.isArray(m.features) ? m.features : []).filter(
-    (f) => !hostFeatures.includes(f),
-  );
+  const wanted: unknown[] = Array.isArray(m.features) ? m.features : [];
+  const missing = wanted.map(String).filter((f) => !hostFeatures.includes(f));
   if (missing.length) return `this host lacks WASM feature(s) the VM needs: ${missing.join(', ')}`;
   return null;
 }

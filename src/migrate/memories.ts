@@ -29,8 +29,8 @@ export class Memories {
       this.disabled = true;
       return;
     }
-    this.maximum = layouts[0]!.maximum;
-    this.region = layouts[0]!.region;
+    this.maximum = layouts[0].maximum;
+    this.region = layouts[0].region;
     for (const [slot, page, data] of replay) this.put(slot, page, data);
   }
 

@@ -3,7 +3,12 @@
 // cleaner into the encrypted channel (pre-copy rounds, throttling, freeze), and
 // wait for the destination to confirm. Until it does, nothing is lost: a failure
 // at any point unfences the source, which runs on with its held output released.
-import { PageCleaner, type CheckpointResult, type RoundStats } from '../checkpoint/cleaner.js';
+import {
+  PageCleaner,
+  type CheckpointResult,
+  type RoundProgress,
+  type RoundStats,
+} from '../checkpoint/cleaner.js';
 import { loaderManifest } from './loader.js';
 import { packPrepared } from '../wasm/prepare.js';
 import type { Kernel } from '../guest/kernel.js';
@@ -22,6 +27,8 @@ import { channelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
 export interface MigrateOptions {
+  /** The channel another way (a pull: the destination connected to this VM's boot URI); default: connect to `to`. */
+  connect?: () => Promise<Channel>;
   /** HOST:PORT of a cstrap. */
   to: string;
   kind: 'migration' | 'fork';
@@ -39,6 +46,7 @@ export interface MigrateOptions {
   /** How long to wait for the destination to build the VM and confirm. */
   confirmTimeoutMs?: number;
   onRound?: (r: RoundStats & { rate: number | null; compressing: boolean }) => void;
+  onProgress?: (p: RoundProgress) => void;
   onPhase?: (msg: string) => void;
   /**
    * The destination has confirmed: it runs the VM. Called at once, before waiting
@@ -75,7 +83,7 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
 }
 
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
-  const { host, port } = parseHostPort(o.to);
+  const { host, port } = o.connect ? { host: '', port: 0 } : parseHostPort(o.to);
   const phase = o.onPhase ?? (() => {});
   const failed = (err: unknown) =>
     new Error(
@@ -87,7 +95,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   const warm = rehearse(kernel.modules()).catch(() => undefined);
   let ch: Channel;
   try {
-    ch = await connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 });
+    ch = await (o.connect?.() ?? connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 }));
   } catch (err) {
     throw failed(err);
   }
@@ -136,6 +144,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       },
       onRound: (r) =>
         o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
+      onProgress: o.onProgress,
     });
     let res: CheckpointResult;
     try {

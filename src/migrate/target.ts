@@ -84,8 +84,10 @@ export function channelTarget(
     async drain() {
       live();
       const done = new Promise<void>((ok, fail) => waiting.push({ ok, fail }));
-      await channel.send(Msg.SYNC);
-      await done;
+      // Both at once: if the send fails, `done` (rejected later, when the channel
+      // fails) still has a handler; awaited one after the other it had none and
+      // crashed the source VM.
+      await Promise.all([channel.send(Msg.SYNC), done]);
     },
     synced() {
       waiting.shift()?.ok();

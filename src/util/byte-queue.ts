@@ -15,7 +15,7 @@ export class ByteQueue {
   /** The first n queued bytes (n <= length), without removing them. */
   peek(n: number): Buffer {
     if (n === 0) return EMPTY;
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
     return Buffer.concat(this.chunks, this.length).subarray(0, n);
   }
 
@@ -23,7 +23,7 @@ export class ByteQueue {
   take(n: number): Buffer {
     if (n === 0) return EMPTY;
     this.length -= n;
-    const first = this.chunks[0]!;
+    const first = this.chunks[0];
     if (first.length >= n) {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
@@ -32,7 +32,7 @@ export class ByteQueue {
     const out = Buffer.allocUnsafe(n);
     let at = 0;
     while (at < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[0];
       const k = Math.min(c.length, n - at);
       c.copy(out, at, 0, k);
       at += k;

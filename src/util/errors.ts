@@ -33,3 +33,6 @@ export function describeError(err: unknown): { code: string; kind: ErrorKind; me
     return { code: sys.toLowerCase(), kind: 'refused', message };
   return { code: 'error', kind: 'internal', message };
 }
+
+/** A caught value as an Error (JavaScript lets anything be thrown). */
+export const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

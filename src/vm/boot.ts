@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { awaitVm, resume } from './cstrap.js';
+import { pullVm } from './pull.js';
 import { HostChannel, SUSPEND_FILE } from './host-channel.js';
 import { serveRestored } from './session.js';
 import { vmExit } from './exit.js';
@@ -12,6 +13,9 @@ import { openCheckpoint } from './open.js';
 import { restoreVm } from '../checkpoint/restore.js';
 import { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from '../format/index.js';
 import { roamHome } from '../util/home.js';
+import { RoamError } from '../util/errors.js';
+import { newVmId } from '../guest/kernel.js';
+import { serveControl } from './control.js';
 
 export interface CstrapBootOptions {
   listen: { host: string; port: number };
@@ -21,6 +25,10 @@ export interface CstrapBootOptions {
   keyFile?: string;
   features: readonly string[];
   quiet: boolean;
+  /** Report as JSON lines on stderr instead of text. */
+  json?: boolean;
+  /** Pull the VM from this URI (a VM serving itself) instead of listening. */
+  bootUri?: string;
 }
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
@@ -41,29 +49,80 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     : o.keyFile
       ? await loadKey(o.keyFile)
       : await vmKey;
-  const log = (m: string): void => {
-    if (!o.quiet) process.stderr.write(`roam: cstrap: ${m}\n`);
+  const say = (text: string, event: Record<string, unknown>): void => {
+    process.stderr.write(o.json ? `${JSON.stringify(event)}\n` : `${text}\n`);
   };
-  const a = await awaitVm({
-    listen: o.listen,
-    psk,
-    loaderHash: o.loaderHash,
-    features: o.features,
-    log,
-    kernel: { onExit: vmExit },
-    onListening: (addr) => {
-      process.stderr.write(`roam: cstrap listening on ${addr}\n`);
-      host?.ready(addr);
-    },
-  });
+  const log = (m: string): void => {
+    if (!o.quiet) say(`roam: cstrap: ${m}`, { event: 'log', message: m });
+  };
+  let waiting: ReturnType<typeof serveWaiting> | undefined;
+  const pulled =
+    o.bootUri === undefined || !Buffer.isBuffer(psk)
+      ? undefined
+      : pullVm(o.bootUri, {
+          psk,
+          loaderHash: o.loaderHash,
+          features: o.features,
+          log,
+          kernel: { onExit: vmExit },
+        });
+  const a = pulled
+    ? await pulled
+    : await awaitVm({
+        listen: o.listen,
+        psk,
+        loaderHash: o.loaderHash,
+        features: o.features,
+        log,
+        kernel: { onExit: vmExit },
+        onListening: (addr) => {
+          say(`roam: cstrap listening on ${addr}`, { event: 'listening', addr });
+          host?.ready(addr);
+          waiting = serveWaiting(addr);
+        },
+      });
+  waiting?.close();
   const key = await vmKey;
   // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
   resume(a);
   const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true, key });
   if (!o.quiet)
-    process.stderr.write(
-      `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})\n`,
+    say(
+      `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})`,
+      {
+        event: 'arrived',
+        id: rec.id,
+        from: a.from,
+        kind: a.header.kind,
+        of: a.header.vmId,
+        control: rec.socket,
+      },
     );
+}
+
+/** While it waits, an empty cstrap is listed by `roam ps` and can be ended by `roam stop`. */
+function serveWaiting(addr: string): ReturnType<typeof serveControl> {
+  const id = newVmId();
+  return serveControl(
+    { id, program: '(empty cstrap)', args: [], kind: 'cstrap', listen: addr },
+    (req) => {
+      if (req.op === 'status')
+        return Promise.resolve({
+          event: 'status',
+          id,
+          pid: process.pid,
+          processes: [],
+          stdoutBytes: 0,
+        });
+      if (req.op === 'stop') {
+        setTimeout(() => process.exit(143), 50);
+        return Promise.resolve({ event: 'stopped', id });
+      }
+      return Promise.reject(
+        new RoamError('empty-cstrap', `cstrap ${id} holds no VM yet: nothing to ${req.op}`),
+      );
+    },
+  );
 }
 
 /** Revival: resume the checkpoint this VM suspended to (renamed first, so a later exit is not taken for a new suspension). */

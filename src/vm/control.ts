@@ -6,6 +6,16 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { roamHome } from '../util/home.js';
+import { describeError, RoamError } from '../util/errors.js';
+import {
+  parseControlRequest,
+  type ControlEvent,
+  type ControlRequest,
+  type FinalEvent,
+  type ProgressEvent,
+} from './control-protocol.js';
+
+export type * from './control-protocol.js';
 
 export interface VmRecord {
   id: string;
@@ -15,13 +25,15 @@ export interface VmRecord {
   socket: string;
   started: string;
   restoredFrom?: string;
+  /** An empty cstrap waiting for a VM (at `listen`), or a VM (the default). */
+  kind?: 'vm' | 'cstrap';
+  listen?: string;
 }
 
-export type ControlEvent = { event: string; [k: string]: unknown };
 export type ControlHandler = (
-  req: Record<string, any>,
-  emit: (e: ControlEvent) => void,
-) => Promise<ControlEvent>;
+  req: ControlRequest,
+  emit: (e: ProgressEvent) => void,
+) => Promise<FinalEvent>;
 
 export const vmDir = (): string => path.join(roamHome(), 'vms');
 
@@ -44,24 +56,23 @@ export function serveControl(
     const emit = (e: ControlEvent) => {
       if (!conn.destroyed) conn.write(JSON.stringify(e) + '\n');
     };
+    const fail = (err: unknown): void => {
+      const e = describeError(err);
+      emit({ event: 'error', message: e.message, code: e.code });
+      conn.end();
+    };
     rl.on('line', (line) => {
-      let req: Record<string, any>;
+      let req: ControlRequest;
       try {
-        req = JSON.parse(line);
-      } catch {
-        emit({ event: 'error', message: 'bad request: not JSON' });
+        req = parseControlRequest(line);
+      } catch (err) {
+        fail(err);
         return;
       }
-      handler(req, emit).then(
-        (res) => {
-          emit(res);
-          conn.end();
-        },
-        (err: Error) => {
-          emit({ event: 'error', message: err.message });
-          conn.end();
-        },
-      );
+      handler(req, emit).then((res) => {
+        emit(res);
+        conn.end();
+      }, fail);
     });
     conn.on('error', () => {});
   });
@@ -70,12 +81,8 @@ export function serveControl(
   const record: VmRecord = { ...rec, socket, pid: process.pid, started: new Date().toISOString() };
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
   const cleanup = () => {
-    try {
-      fs.unlinkSync(file);
-    } catch {}
-    try {
-      fs.unlinkSync(socket);
-    } catch {}
+    fs.rmSync(file, { force: true });
+    fs.rmSync(socket, { force: true });
   };
   process.on('exit', cleanup);
   return {
@@ -125,7 +132,7 @@ export function listVms(): VmRecord[] {
   const out: VmRecord[] = [];
   for (const n of names.filter((x) => x.endsWith('.json'))) {
     try {
-      const r: VmRecord = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8'));
+      const r = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8')) as VmRecord;
       if (alive(r.pid)) out.push(r);
       else {
         fs.rmSync(path.join(vmDir(), n), { force: true });
@@ -145,16 +152,17 @@ export function findVm(ref: string): VmRecord {
   if (hits.length === 1) return hits[0];
   // One VM caught mid-migration on this host: the newer process is where it is going.
   if (hits.length > 1 && hits.every((h) => h.id === hits[0].id)) return hits[hits.length - 1];
-  if (hits.length === 0) throw new Error(`no running VM "${ref}" on this host (see \`roam ps\`)`);
-  throw new Error(`"${ref}" matches ${hits.length} VMs; give more of the id`);
+  if (hits.length === 0)
+    throw new RoamError('no-such-vm', `no running VM "${ref}" on this host (see \`roam ps\`)`);
+  throw new RoamError('ambiguous-vm', `"${ref}" matches ${hits.length} VMs; give more of the id`);
 }
 
 /** Send one request; `onEvent` sees progress events; resolves with the final one. */
-export function controlRequest(
+export function controlRequest<T extends FinalEvent>(
   vm: VmRecord,
-  req: Record<string, unknown>,
-  onEvent?: (e: ControlEvent) => void,
-): Promise<ControlEvent> {
+  req: ControlRequest,
+  onEvent?: (e: ProgressEvent) => void,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const conn = net.connect(vm.socket);
     let last: ControlEvent | null = null;
@@ -172,7 +180,8 @@ export function controlRequest(
     rl.on('error', () => undefined); // readline repeats the socket's error, handled above
     rl.on('line', (line) => {
       const e = JSON.parse(line) as ControlEvent;
-      if (last) onEvent?.(last);
+      if (last && (last.event === 'round' || last.event === 'progress' || last.event === 'phase'))
+        onEvent?.(last);
       last = e;
     });
     conn.on('close', () => {
@@ -180,14 +189,14 @@ export function controlRequest(
         return reject(
           new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
         );
-      if (last.event === 'error') reject(new Error(String(last.message)));
-      else if (last.event === 'round' || last.event === 'phase')
+      if (last.event === 'error') reject(new RoamError(last.code ?? 'vm-refused', last.message));
+      else if (last.event === 'round' || last.event === 'progress' || last.event === 'phase')
         reject(
           new Error(
             `VM ${vm.id} closed the control connection before the request finished (did it exit?)`,
           ),
         );
-      else resolve(last);
+      else resolve(last as T);
     });
   });
 }

@@ -34,7 +34,7 @@ export class HostChannel {
     lines.on('line', (line) => {
       const [op, a, b, c] = line.trim().split(/\s+/);
       if (op === 'boot' && /^[0-9a-f]{64}$/.test(a ?? '') && /^[0-9a-f]{64}$/.test(b ?? '')) {
-        booted({ key: Buffer.from(a!, 'hex'), loaderHash: b!, memoryMiB: Number(c) || 0 });
+        booted({ key: Buffer.from(a, 'hex'), loaderHash: b, memoryMiB: Number(c) || 0 });
       } else if (op === 'notice') {
         this.pending = [a ?? 'evict', Number(b) || 0];
         this.notice(...this.pending);

@@ -8,8 +8,16 @@ import { roamHome } from '../util/home.js';
 import { PageCleaner } from '../checkpoint/cleaner.js';
 import { CheckpointDevice } from '../checkpoint/device.js';
 import { defaultKeyPath, fileTarget, loadKeySync, loadOrCreateKey } from '../format/index.js';
-import { controlRequest, serveControl, type ControlEvent, type VmRecord } from './control.js';
+import {
+  controlRequest,
+  serveControl,
+  type ControlRequest,
+  type FinalEvent,
+  type ProgressEvent,
+  type VmRecord,
+} from './control.js';
 import type { Kernel } from '../guest/kernel.js';
+import { awaitPuller } from '../migrate/http-pull.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
@@ -28,6 +36,9 @@ export function serveRestored(
     ...o,
   });
 }
+
+/** A VM ended from outside exits as a process ended by SIGTERM does. */
+const EXIT_STOPPED = 143;
 
 type ServeInfo = {
   program: string;
@@ -79,15 +90,33 @@ class VmSession {
   /** The VM's exit waits for a checkpoint under way (its requester is waiting for it) and closes the control socket. */
   wrapExit(): void {
     const prevExit = this.kernel.opts.onExit;
-    this.kernel.opts.onExit = async (code) => {
-      while (this.busy) await this.busy;
-      this.control?.close();
-      prevExit?.(code);
+    this.kernel.opts.onExit = (code) => {
+      void (async () => {
+        while (this.busy) await this.busy;
+        this.control?.close();
+        prevExit?.(code);
+      })();
     };
+  }
+
+  /** The VM ends here and now (`roam stop`, SIGTERM, SIGINT): its control socket and registry entry go with it. */
+  end(why: string, code: number): void {
+    this.kernel.log(`${why}; the VM ends`);
+    this.release();
+    // Let the control reply reach `roam stop` before the process goes.
+    setTimeout(() => {
+      this.control?.close();
+      process.exit(code);
+    }, 50);
   }
 
   open(): VmRecord {
     const { kernel, info } = this;
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const)
+      process.once(sig, () => this.end(`${sig}`, code));
     this.control = serveControl(
       { id: kernel.vmId, program: info.program, args: info.args, restoredFrom: info.restoredFrom },
       (req, emit) => this.handle(req, emit),
@@ -149,11 +178,29 @@ class VmSession {
     return res;
   }
 
-  private async handle(
-    req: Record<string, any>,
-    emit: (e: ControlEvent) => void,
-  ): Promise<ControlEvent> {
+  /** Serve this VM at its boot URI until the destination pulls it (src/migrate/http-pull.ts). */
+  private servePull(listen: string, key: string | undefined, emit: (e: ProgressEvent) => void) {
+    return awaitPuller({
+      listen,
+      psk: key !== undefined ? Buffer.from(key, 'hex') : this.key,
+      onListening: (uri) => {
+        emit({ event: 'phase', message: `serving the VM at ${uri}` });
+        // controlRequest hands an event on when the next one comes: this one makes the URI show now.
+        emit({
+          event: 'phase',
+          message: 'waiting for a cstrap to pull it (roam cstrap --boot-uri)',
+        });
+      },
+    });
+  }
+
+  private async handle(req: ControlRequest, emit: (e: ProgressEvent) => void): Promise<FinalEvent> {
     switch (req.op) {
+      case 'stop':
+        // Once a checkpoint under way has finished: its requester is waiting for it.
+        while (this.busy) await this.busy;
+        this.end(`stopped by \`roam stop\``, EXIT_STOPPED);
+        return { event: 'stopped', id: this.kernel.vmId };
       case 'status':
         return {
           event: 'status',
@@ -169,24 +216,19 @@ class VmSession {
           stdoutBytes: this.kernel.stdoutBytes,
         };
       case 'checkpoint': {
-        if (typeof req.path !== 'string' || !path.isAbsolute(req.path))
-          throw new Error('checkpoint needs an absolute output path');
-        const target = fileTarget(req.path, {
-          format: req.format === 'image' ? 'image' : 'stream',
-          key: this.key,
-        });
+        const target = fileTarget(req.path, { format: req.format, key: this.key });
         const res = await this.exclusive(() =>
           new PageCleaner(this.kernel, target, {
             maxRounds: req.maxRounds,
-            verifyAtFreeze: req.verify === true,
+            verifyAtFreeze: req.verify,
             onRound: (r) => emit({ event: 'round', ...r }),
+            onProgress: (p) => emit({ event: 'progress', ...p }),
           }).run(),
         );
         return { event: 'done', path: req.path, ...res, rounds: res.rounds.length };
       }
       case 'migrate':
       case 'fork': {
-        if (typeof req.to !== 'string') throw new Error(`${req.op} needs a destination HOST:PORT`);
         const res = await this.migrate({
           kind: req.op === 'fork' ? 'fork' : 'migration',
           to: req.to,
@@ -195,15 +237,15 @@ class VmSession {
           throttle: req.throttle,
           compress: req.compress,
           maxRounds: req.maxRounds,
-          verify: req.verify === true,
-          psk: typeof req.key === 'string' ? Buffer.from(req.key, 'hex') : undefined,
+          verify: req.verify,
+          psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
+          connect: req.serve ? () => this.servePull(req.to, req.key, emit) : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
+          onProgress: (p) => emit({ event: 'progress', ...p }),
           onPhase: (message) => emit({ event: 'phase', message }),
         });
         return { event: 'done', ...res };
       }
-      default:
-        throw new Error(`unknown request "${String(req.op)}"`);
     }
   }
 

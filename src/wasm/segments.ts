@@ -24,7 +24,7 @@ class Reader {
   constructor(readonly b: Uint8Array) {}
   byte(): number {
     if (this.at >= this.b.length) throw new Error('truncated');
-    return this.b[this.at++]!;
+    return this.b[this.at++];
   }
   u32(): number {
     let result = 0,

@@ -95,7 +95,7 @@ const viaProxy = (name: string, hook: FrameHook, why: RegExp, dstWhy: RegExp) =>
     await expectCstrapStillWorks(dst);
   });
 
-viaProxy(
+void viaProxy(
   'a byte flipped in the stream: the destination refuses (authentication)',
   (dir, i, f) => {
     if (dir === 'up' && i === 3) {
@@ -109,14 +109,14 @@ viaProxy(
   /failed authentication/,
 );
 
-viaProxy(
+void viaProxy(
   'a frame replayed: the destination refuses',
   (dir, i, f) => (dir === 'up' && i === 3 ? [f, f] : f),
   /failed|closed/,
   /failed authentication/,
 );
 
-viaProxy(
+void viaProxy(
   'stream truncated (connection cut in pre-copy): the destination discards it',
   (dir, i, f) => (dir === 'up' && i === 4 ? 'cut' : f),
   /closed|reset|EPIPE|failed/,

@@ -25,7 +25,7 @@ test('data segments: a fresh process has them, a prebuilt memory keeps its pages
   const mod = await prepare(fs.readFileSync(example('counter')));
   const ranges = dataSegmentRanges(mod.original);
   assert.ok(ranges && ranges.length > 0, 'counter has active data segments');
-  const [a, b] = ranges[0]!;
+  const [a, b] = ranges[0];
   const fresh = new Process(1, 1, ['counter'], [], mod, stubs(mod.plain));
   assert.ok(
     fresh

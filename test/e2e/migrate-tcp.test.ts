@@ -71,12 +71,12 @@ test('game server migrated while 4 clients talk to it: every reply consistent, c
   const id = await vm.vmId;
   await until(() => vm.stdout().includes('listening'), 'server start');
   let stopping = false,
-    failed: unknown = null;
+    failed: Error | null = null;
   const clients = [1, 2, 3, 4].map((i) => client(port, i, () => stopping || failed !== null));
   // A wrong reply stops every client at once and fails the test (not a wait for a timeout).
   for (const c of clients)
     c.done.catch((e) => {
-      failed ??= e;
+      failed ??= e as Error;
     });
   const progress = (pred: () => boolean) => () => {
     if (failed) throw failed;

@@ -57,7 +57,7 @@ function imageMeta(): { offset: number; length: number } {
   return { offset: Number(sb.readBigUInt64LE(16)), length: Number(sb.readBigUInt64LE(24)) };
 }
 
-/** Both commands refuse `file`: exit 1, the message matches `why`, nothing on stdout, no VM, no stack trace. */
+/** Both commands refuse `file`: exit 3 (refused input), the message matches `why`, nothing on stdout, no VM, no stack trace. */
 async function refused(file: string, why: RegExp, env?: Record<string, string>): Promise<void> {
   const [r, i] = await Promise.all([
     roam(['restore', file], { env }),
@@ -68,7 +68,7 @@ async function refused(file: string, why: RegExp, env?: Record<string, string>):
     ['inspect', i],
   ] as const) {
     const ctx = `roam ${cmd} ${path.basename(file)}: code ${res.code}, stderr ${JSON.stringify(res.stderr)}`;
-    assert.equal(res.code, 1, ctx);
+    assert.equal(res.code, 3, ctx);
     assert.equal(res.stdout, '', `${ctx}: nothing may run or be described`);
     assert.match(res.stderr, /^roam: /, ctx);
     assert.match(res.stderr, why, ctx);

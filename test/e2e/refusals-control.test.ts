@@ -16,7 +16,7 @@ const noCrash = (stderr: string) =>
 test('checkpoint of a VM that does not exist: refused, pointing at `roam ps`', async () => {
   const out = path.join(dir, 'nosuchvm.ckpt');
   const r = await roam(['checkpoint', 'nosuchvm', '-o', out]);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 3, r.stderr);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /no running VM "nosuchvm"/);
   assert.match(r.stderr, /roam ps/);
@@ -57,7 +57,7 @@ test('checkpoint into unwritable places fails cleanly, leaves no file, and the V
       const before = fs.readdirSync(dir).sort();
       const r = await roam(['checkpoint', id, '-o', b.out, '--format', fmt]);
       const ctx = `checkpoint -o ${b.out} --format ${fmt}: code ${r.code}, stderr ${JSON.stringify(r.stderr)}`;
-      assert.equal(r.code, 1, ctx);
+      assert.equal(r.code, 3, ctx);
       assert.equal(r.stdout, '', ctx);
       assert.match(r.stderr, b.why, ctx);
       noCrash(r.stderr);

@@ -60,7 +60,7 @@ test('an ordinary reader (a file) refuses transport mode; a transport reader ref
 test('transport VERIFY covers the set of non-zero pages and the kernel state', async () => {
   const { CheckpointAssembler } = await import('../../src/format/assemble.js');
   const { FORMAT_VERSION, PRESENT, StreamWriter, computeVerify } =
-    await import('../../src/format/stream.js');
+    await import('../../src/format/index.js');
   const header = {
     format: FORMAT_VERSION,
     pageSize: 4096,

@@ -22,7 +22,7 @@ test('describeCheckpoint and its text rendering', async () => {
   assert.equal(d.bytes, Buffer.concat(parts).length);
   assert.equal(d.vmId, 'vm-sample-4');
   assert.deepEqual(d.features, ['bulk-memory', 'mutable-globals']);
-  assert.deepEqual(d.modules, [{ hash: [...cp.modules.keys()][0], size: s.modules[0]!.length }]);
+  assert.deepEqual(d.modules, [{ hash: [...cp.modules.keys()][0], size: s.modules[0].length }]);
   assert.deepEqual(
     d.slots.map((x) => [x.slot, x.pageCount, x.pageCountFrom, x.pagesPresent, x.bytes]),
     [0, 1, 2].map((slot) => {
@@ -48,9 +48,9 @@ test('describeCheckpoint and its text rendering', async () => {
   const head = lines.findIndex((l) => /SLOT +WHAT +PAGES +PRESENT +BYTES/.test(l));
   assert.ok(head > 0);
   // Aligned: the PAGES column ends at the same place in every row.
-  const end = lines[head]!.indexOf('PAGES') + 'PAGES'.length;
+  const end = lines[head].indexOf('PAGES') + 'PAGES'.length;
   for (let i = 1; i <= 3; i++) {
-    const row = lines[head + i]!;
+    const row = lines[head + i];
     assert.match(row.slice(0, end), new RegExp(`${s.spaces[i - 1]}$`), row);
   }
   assert.match(text, /^ +1 +1 +running +prog1 --flag$/m);

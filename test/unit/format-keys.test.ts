@@ -4,10 +4,20 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../src/format/keys.js';
+import { roamHome } from '../../src/util/home.js';
 
 test('defaultKeyPath honours ROAM_HOME, else ~/.roam', () => {
   assert.equal(defaultKeyPath({ ROAM_HOME: '/srv/roam' }), '/srv/roam/checkpoint.key');
   assert.equal(defaultKeyPath({}), join(homedir(), '.roam', 'checkpoint.key'));
+});
+
+test('an empty ROAM_HOME means ~/.roam for the key and for everything else alike', () => {
+  assert.equal(defaultKeyPath({ ROAM_HOME: '' }), join(homedir(), '.roam', 'checkpoint.key'));
+  assert.equal(roamHome({ ROAM_HOME: '' }), join(homedir(), '.roam'));
+  assert.equal(
+    join(roamHome({ ROAM_HOME: '/x' }), 'checkpoint.key'),
+    defaultKeyPath({ ROAM_HOME: '/x' }),
+  );
 });
 
 test('loadOrCreateKey creates a 0600 key in a new directory, then reloads the same key', async (t) => {

@@ -20,9 +20,9 @@ import {
   encodePages,
   pageDigest,
   PageKind,
-  StreamWriter,
   type PageEntry,
 } from '../../src/format/stream.js';
+import { StreamWriter } from '../../src/format/writer.js';
 
 async function* chunked(buf: Buffer, size: number): AsyncGenerator<Buffer> {
   for (let at = 0; at < buf.length; at += size) yield buf.subarray(at, at + size);
@@ -94,7 +94,7 @@ function entryKinds(stream: Buffer, key?: Buffer): PageKind[] {
     const p = r.payload;
     let at = 4;
     for (let i = 0; i < p.readUInt32LE(0); i++) {
-      const k = p[at + 8]! as PageKind;
+      const k = p[at + 8] as PageKind;
       kinds.push(k);
       at +=
         9 + (k === PageKind.RAW ? PAGE_SIZE : k === PageKind.LZ4 ? 4 + p.readUInt32LE(at + 9) : 0);
@@ -156,14 +156,14 @@ test('mixed batches round trip through StreamWriter with compression on; each pa
   const kinds: Kind[] = [];
   const batch: PageEntry[] = [];
   for (let p = 0; p < 1500; p++) {
-    const k = KINDS[p % KINDS.length]!;
+    const k = KINDS[p % KINDS.length];
     kinds.push(k);
     batch.push({ slot: 2, page: p, data: page(k, rand) });
   }
   // Round 2 rewrites some pages (text -> random, random -> pattern, pattern -> zero) in another slot mix.
   const round2: PageEntry[] = [];
   for (let p = 0; p < 60; p++) {
-    const k = kinds[p]!;
+    const k = kinds[p];
     round2.push({
       slot: 2,
       page: p,
@@ -229,10 +229,10 @@ test('decoded LZ4 pages are fresh buffers; the writer copies (compresses) page b
   const payload = encodePages([{ slot: 0, page: 0, data: original }], { compress: true });
   assert.equal(payload[12], PageKind.LZ4);
   const [d] = decodePages(payload);
-  assert.deepEqual(d!.data, original);
-  assert.notEqual(d!.data!.buffer, payload.buffer);
+  assert.deepEqual(d.data, original);
+  assert.notEqual(d.data.buffer, payload.buffer);
   payload.fill(0xee, 17);
-  assert.deepEqual(d!.data, original, 'decoded page does not alias the payload');
+  assert.deepEqual(d.data, original, 'decoded page does not alias the payload');
 });
 
 test('compression shrinks a compressible stream; the writer reports raw vs written page bytes', async () => {
@@ -301,7 +301,7 @@ test('corrupted LZ4 data and wrong compressed lengths are refused as corrupted',
   const text = textPage(rng(9));
   const block = lz4Compress(text);
   assert.ok(block.length + 4 <= LZ4_MAX_ENTRY);
-  assert.deepEqual(decodePages(lz4Payload(block))[0]!.data, text, 'hand-made entry is valid as is');
+  assert.deepEqual(decodePages(lz4Payload(block))[0].data, text, 'hand-made entry is valid as is');
 
   // Length field: beyond the record, cut off, too short (the rest is left over), too long by one.
   refusedCorrupted(() => decodePages(lz4Payload(block, block.length + 1)), /claims/);

@@ -74,7 +74,7 @@ test('decoder returns the same records whatever the chunk size', () => {
     whole.map((r) => r.type),
     [RecordType.HEADER, RecordType.KERNEL, RecordType.PAGES],
   );
-  assert.equal(whole[1]!.payload.toString(), 'kernel state');
+  assert.equal(whole[1].payload.toString(), 'kernel state');
   for (const chunk of [1, 2, 3, 7, 8, 9, 16, 33]) {
     const got = decodeAll(buf, chunk);
     assert.deepEqual(

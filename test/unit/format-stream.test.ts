@@ -5,13 +5,8 @@ import { PAGE_SIZE } from '../../src/memory/frames.js';
 import { decodeStream } from '../../src/format/checkpoint.js';
 import { RecordDecoder, RecordType } from '../../src/format/records.js';
 import { sampleCheckpoint, writeSample, type SampleCheckpoint } from '../../src/format/sample.js';
-import {
-  computeVerify,
-  decodePages,
-  pageDigest,
-  StreamWriter,
-  type PageEntry,
-} from '../../src/format/stream.js';
+import { computeVerify, decodePages, pageDigest, type PageEntry } from '../../src/format/stream.js';
+import { StreamWriter } from '../../src/format/writer.js';
 import { streamTarget } from '../../src/format/target.js';
 import type { Checkpoint } from '../../src/format/assemble.js';
 
@@ -162,7 +157,7 @@ test('StreamWriter copies page bytes at call time and keeps call order without a
   dec.finish();
   const pages = recs
     .filter((r) => r.type === RecordType.PAGES)
-    .map((r) => decodePages(r.payload)[0]!.data![0]);
+    .map((r) => decodePages(r.payload)[0].data![0]);
   assert.deepEqual(pages, [1, 2]);
   const cp = await decodeStream(chunked(Buffer.concat(parts), () => 100));
   assert.equal(cp.spaces.get(0)!.get(0)![0], 2);

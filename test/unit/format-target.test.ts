@@ -22,7 +22,7 @@ for (const format of ['stream', 'image'] as const) {
 
     const t2 = fileTarget(path, { format });
     await t2.begin({ ...s.header, vmId: 'newer' }, s.modules);
-    await t2.pages(s.rounds[0]!);
+    await t2.pages(s.rounds[0]);
     assert.ok(t2.bytesWritten > 0);
     assert.deepEqual((await readdir(dir)).sort(), ['vm.ckpt', 'vm.ckpt.partial']);
     assert.deepEqual(await readFile(path), good, 'real file untouched while writing');
@@ -31,7 +31,7 @@ for (const format of ['stream', 'image'] as const) {
     assert.deepEqual(await readFile(path), good);
     assert.equal((await stat(path)).ino, ino, 'not replaced');
     assert.equal((await readCheckpoint(path)).header.vmId, s.header.vmId);
-    await assert.rejects(t2.pages(s.rounds[1]!), /failed|not begun/);
+    await assert.rejects(t2.pages(s.rounds[1]), /failed|not begun/);
   });
 
   test(`fileTarget(${format}): finish renames onto the real path`, async (t) => {
@@ -75,12 +75,12 @@ test('streamTarget: sink errors propagate; an aborted target refuses more work',
     if (++n === 3) throw new Error('EPIPE: peer went away');
   });
   await tg.begin(s.header, s.modules); // magic+header, module
-  await assert.rejects(tg.pages(s.rounds[0]!), /EPIPE/);
+  await assert.rejects(tg.pages(s.rounds[0]), /EPIPE/);
   await assert.rejects(tg.finish(s.spaces, s.kernel, s.verify), /EPIPE/);
 
   const chunks: Buffer[] = [];
   const ok = streamTarget((b) => void chunks.push(b));
   await ok.begin(s.header, s.modules);
   await ok.abort(new Error('cancelled by user'));
-  await assert.rejects(ok.pages(s.rounds[0]!), /aborted: cancelled by user/);
+  await assert.rejects(ok.pages(s.rounds[0]), /aborted: cancelled by user/);
 });

@@ -23,8 +23,8 @@ test('rehearsal: checkpoints and rebuilds a VM of the modules without running a 
   const runSlice = Process.prototype.runSlice;
   const restore = Kernel.restore;
   let slices = 0,
-    restores = 0,
-    built: import('../../src/guest/kernel.js').Kernel[] = [];
+    restores = 0;
+  const built: import('../../src/guest/kernel.js').Kernel[] = [];
   Process.prototype.runSlice = function (this: InstanceType<typeof Process>) {
     slices++;
     return runSlice.call(this);
@@ -52,7 +52,7 @@ test('rehearsal: checkpoints and rebuilds a VM of the modules without running a 
   }
   assert.equal(restores, 1, 'the throwaway VM was built from its checkpoint');
   assert.deepEqual(
-    [...built[0]!.processes.values()].map((p) => p.status),
+    [...built[0].processes.values()].map((p) => p.status),
     ['new', 'new'],
     'both programs are in it, never started',
   );

@@ -25,7 +25,7 @@ test('successive top-ups are credited and STATUS reports the balance', async () 
 });
 
 test('a top-up is never credited twice, and only the next elements are accepted', async () => {
-  const { d, ask, pid } = await daemon();
+  const { d, ask } = await daemon();
   try {
     const m = mint({ units: 10, n: 100 });
     await ask({ type: 'BOOT', token: m.raw });

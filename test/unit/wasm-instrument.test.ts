@@ -38,10 +38,10 @@ function build() {
     wasi_snapshot_preview1: { sched_yield: () => 0 },
   };
   const inst = (m: Uint8Array) =>
-    new WebAssembly.Instance(
-      new WebAssembly.Module(m as BufferSource),
-      imports as unknown as WebAssembly.Imports,
-    ).exports as Record<string, any>;
+    new WebAssembly.Instance(new WebAssembly.Module(m as BufferSource), imports).exports as Record<
+      string,
+      any
+    >;
   return { meta, memory, plain: inst(plain), tracked: inst(tracked), polls: () => polls };
 }
 

@@ -1,6 +1,19 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { controlRequest, findVm } from '../../vm/control.js';
+import { controlRequest, findVm, type CheckpointDone, type RoundEvent } from '../../vm/control.js';
+import { choice, mib, positiveInt } from '../options.js';
+import { Progress } from '../progress.js';
+
+interface CheckpointOptions {
+  output: string;
+  format: 'stream' | 'image';
+  maxRounds: number;
+  verify?: boolean;
+  json?: boolean;
+}
+
+export const roundLine = (e: RoundEvent): string =>
+  `round ${e.round}: sent ${e.sent} pages (${mib(e.bytes)}) in ${e.ms.toFixed(0)} ms, postponed ${e.postponed}, WSS ${e.wss} / buffer ${e.buffer}`;
 
 export function register(program: Command): void {
   program
@@ -13,20 +26,20 @@ export function register(program: Command): void {
     .option(
       '--format <fmt>',
       'stream (records, as sent over the network) or image (1:1 page layout, sparse)',
+      choice(['stream', 'image'] as const),
       'stream',
     )
-    .option('--max-rounds <n>', 'pre-copy rounds before freezing anyway', (v) => Number(v), 30)
+    .option('--max-rounds <n>', 'pre-copy rounds before freezing anyway', positiveInt, 30)
     .option(
       '--verify',
       'at the freeze, hash all memory and check the pre-copied pages against it (slower freeze; for testing)',
     )
     .option('--json', 'print the result as JSON')
-    .action(async (ref: string, o) => {
-      if (o.format !== 'stream' && o.format !== 'image')
-        throw new Error(`--format must be stream or image, not "${o.format}"`);
+    .action(async (ref: string, o: CheckpointOptions) => {
       const vm = findVm(ref);
       const out = path.resolve(o.output);
-      const res = await controlRequest(
+      const shown = new Progress();
+      const res = await controlRequest<CheckpointDone>(
         vm,
         {
           op: 'checkpoint',
@@ -36,16 +49,15 @@ export function register(program: Command): void {
           verify: !!o.verify,
         },
         (e) => {
-          if (e.event === 'round' && !o.json)
-            process.stderr.write(
-              `round ${e.round}: sent ${e.sent} pages (${((e.bytes as number) / 1048576).toFixed(1)} MiB) in ${(e.ms as number).toFixed(0)} ms, postponed ${e.postponed}, WSS ${e.wss} / buffer ${e.buffer}\n`,
-            );
+          if (o.json) return;
+          if (e.event === 'progress') shown.tick(e);
+          else if (e.event === 'round') shown.line(roundLine(e));
         },
       );
       if (o.json) console.log(JSON.stringify(res));
       else
         console.log(
-          `checkpoint of VM ${vm.id} written to ${out}: ${((res.bytes as number) / 1048576).toFixed(1)} MiB, ${res.rounds} rounds, ${res.pagesSent} pages, freeze ${(res.downtimeMs as number).toFixed(2)} ms, total ${((res.totalMs as number) / 1000).toFixed(2)} s`,
+          `checkpoint of VM ${vm.id} written to ${out}: ${mib(res.bytes)}, ${res.rounds} rounds, ${res.pagesSent} pages, freeze ${res.downtimeMs.toFixed(2)} ms, total ${(res.totalMs / 1000).toFixed(2)} s`,
         );
     });
 }

@@ -1,8 +1,41 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loaderHash } from '../../migrate/loader.js';
 import { WASM_FEATURES } from '../../memory/features.js';
 import { parseHostPort } from '../../util/address.js';
 import { bootCstrap } from '../../vm/boot.js';
+
+function sha256Hex(v: string): string {
+  if (!/^[0-9a-f]{64}$/i.test(v))
+    throw new InvalidArgumentError(
+      'expected a SHA-256 as 64 hex digits (`roam cstrap --print-loader-hash`).',
+    );
+  return v.toLowerCase();
+}
+
+function featureList(v: string): string[] {
+  const list = v
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  const unknown = list.filter((f) => !WASM_FEATURES.includes(f));
+  if (unknown.length)
+    throw new InvalidArgumentError(
+      `unknown feature(s) ${unknown.join(', ')}; known: ${WASM_FEATURES.join(', ')}.`,
+    );
+  return list;
+}
+
+interface CstrapOptions {
+  listen: string;
+  loaderHash?: string;
+  key?: string;
+  wasmFeatures?: string[];
+  printLoaderHash?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  hostChannel?: boolean;
+  bootUri?: string;
+}
 
 export function register(program: Command): void {
   program
@@ -18,6 +51,7 @@ export function register(program: Command): void {
     .option(
       '--loader-hash <sha256>',
       'accept only the loader with this SHA-256 (a boot token pins it)',
+      sha256Hex,
     )
     .option(
       '--key <file>',
@@ -25,10 +59,19 @@ export function register(program: Command): void {
     )
     .option(
       '--wasm-features <list>',
-      'WASM features this host offers, comma-separated (default: all roam uses)',
+      `WASM features this host offers, comma-separated, from: ${WASM_FEATURES.join(', ')} (default: all)`,
+      featureList,
+    )
+    .option(
+      '--boot-uri <url>',
+      'do not listen: pull the VM from a VM serving itself there (roam migrate VM --serve HOST:PORT prints it)',
     )
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
+    .option(
+      '--json',
+      'report on stderr as JSON lines ({"event":"listening","addr":...}, then "arrived")',
+    )
     .option(
       '--host-channel',
       'started by roam node: take the key and loader pin from stdin, report the address on fd 3, obey notices',
@@ -41,25 +84,21 @@ it a VM with \`roam migrate VM --to HOST:PORT\` (or \`roam fork\`). Connections 
 fail the key exchange, send another loader or a corrupt stream are refused and
 the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
     )
-    .action(async (o) => {
+    .action(async (o: CstrapOptions) => {
       if (o.printLoaderHash) {
         console.log(loaderHash());
         return;
       }
-      const features =
-        o.wasmFeatures !== undefined
-          ? String(o.wasmFeatures)
-              .split(',')
-              .map((f) => f.trim())
-              .filter(Boolean)
-          : WASM_FEATURES;
+      const features = o.wasmFeatures ?? WASM_FEATURES;
       await bootCstrap({
         listen: parseHostPort(o.listen, { allowPortZero: true }),
         hostChannel: !!o.hostChannel,
+        bootUri: o.bootUri,
         loaderHash: o.loaderHash,
         keyFile: o.key,
         features,
         quiet: !!o.quiet,
+        json: !!o.json,
       });
     });
 }

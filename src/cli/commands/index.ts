@@ -9,6 +9,8 @@ import { register as tokens } from './tokens.js';
 import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
+import { register as stop } from './stop.js';
+import { register as logs } from './logs.js';
 import { register as pulse } from './pulse.js';
 import { register as control } from './control.js';
 import { register as agent } from './agent.js';
@@ -24,6 +26,8 @@ export const commands: Array<(program: Command) => void> = [
   boot,
   cstrap,
   migrate,
+  stop,
+  logs,
   pulse,
   control,
   agent,

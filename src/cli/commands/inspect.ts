@@ -12,12 +12,12 @@ export function register(program: Command): void {
       'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
     )
     .option('--json', 'print JSON')
-    .action(async (file: string, o) => {
+    .action(async (file: string, o: { key?: string; json?: boolean }) => {
       const cp = await openCheckpoint(file, o.key);
       const d = describeCheckpoint(cp);
       console.log(
         o.json
-          ? JSON.stringify(d, (_k, v) => (typeof v === 'bigint' ? String(v) : v), 1)
+          ? JSON.stringify(d, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v), 1)
           : formatDescription(d),
       );
     });

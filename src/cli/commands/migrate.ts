@@ -1,44 +1,66 @@
+import { RoamError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { loadKey } from '../../format/index.js';
-import { controlRequest, findVm, type ControlEvent } from '../../vm/control.js';
+import {
+  controlRequest,
+  findVm,
+  type CompressMode,
+  type MigrateDone,
+  type PhaseEvent,
+  type RoundEvent,
+} from '../../vm/control.js';
 import { DEFAULT_MAX_DOWNTIME_MS } from '../../migrate/protocol.js';
-import { formatRate, parseRate } from '../../migrate/rate.js';
+import { formatRate } from '../../migrate/rate.js';
+import { choice, durationMs, mib, positiveInt, rate } from '../options.js';
+import { Progress } from '../progress.js';
 
-const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+interface MigrateOptions {
+  to?: string;
+  maxDowntime: number;
+  maxBandwidth?: number;
+  throttle: boolean;
+  compress: CompressMode;
+  maxRounds: number;
+  verify?: boolean;
+  key?: string;
+  serve?: string;
+  json?: boolean;
+}
 
-function progress(e: ControlEvent): string {
-  const rate = typeof e.rate === 'number' ? ` at ${formatRate(e.rate)}` : '';
-  const thr = Object.entries((e.throttled as Record<string, string>) ?? {})
+function progress(e: RoundEvent | PhaseEvent): string {
+  if (e.event === 'phase') return e.message;
+  const rateText = typeof e.rate === 'number' ? ` at ${formatRate(e.rate)}` : '';
+  const thr = Object.entries(e.throttled ?? {})
     .map(([pid, s]) => `pid ${pid} ${s}`)
     .join(', ');
   return (
-    `round ${e.round}: sent ${e.sent} pages (${mib(e.bytes as number)}) in ${(e.ms as number).toFixed(0)} ms${rate}` +
+    `round ${e.round}: sent ${e.sent} pages (${mib(e.bytes)}) in ${e.ms.toFixed(0)} ms${rateText}` +
     `, WSS ${e.wss} / buffer ${e.buffer}${e.postponed ? `, postponed ${e.postponed}` : ''}${e.compressing ? ', lz4' : ''}${thr ? `, throttled ${thr}` : ''}`
   );
 }
 
-/** `roam migrate` and `roam fork` differ only in what the source does after the destination confirms. */
-function define(program: Command, kind: 'migrate' | 'fork'): void {
-  const fork = kind === 'fork';
-  program
-    .command(kind)
-    .description(
-      fork
-        ? 'Copy a running VM live to a cstrap: both copies run on, the child with a new VM id'
-        : 'Move a running VM live to a cstrap on another host (pre-copy rounds, then a freeze of milliseconds)',
-    )
-    .argument('<vm>', 'VM id (or unique prefix, or pid), see `roam ps`')
-    .requiredOption(
-      '--to <host:port>',
-      'a cstrap waiting for the VM (`roam cstrap --listen HOST:PORT`)',
+const AFTER_FORK = `
+The parent learns nothing new; a program in the child that was reading
+/dev/checkpoint sees -1 (ECANCELED): "I am the copy".`;
+const AFTER_MIGRATE = `
+The source ends only after the destination has received and verified the whole
+stream and confirmed. If the destination or the link fails before that, the
+source runs on with nothing lost, and this command reports why.`;
+
+function options(cmd: Command): Command {
+  return cmd
+    .option('--to <host:port>', 'a cstrap waiting for the VM (`roam cstrap --listen HOST:PORT`)')
+    .option(
+      '--serve <host:port>',
+      'instead of --to: serve the VM at http://HOST:PORT/v1/vm until a cstrap pulls it (`roam cstrap --boot-uri URL`)',
     )
     .option(
       '--max-downtime <ms>',
-      'largest final copy, in link time: sets the snapshot-buffer limit',
-      (v) => Number(v),
+      'largest final copy, in link time (e.g. 20ms, 0.05s): sets the snapshot-buffer limit',
+      durationMs,
       DEFAULT_MAX_DOWNTIME_MS,
     )
-    .option('--max-bandwidth <rate>', 'pace the stream, e.g. 100Mbit, 1Gbit, 12MB', parseRate)
+    .option('--max-bandwidth <rate>', 'pace the stream, e.g. 100Mbit, 1Gbit, 12MB', rate)
     .option(
       '--no-throttle',
       'abort instead of slowing down programs that dirty memory faster than the link',
@@ -46,9 +68,10 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
     .option(
       '--compress <mode>',
       'LZ4 pages: auto (when the measured link is slow enough to gain), always, never',
+      choice(['auto', 'always', 'never'] as const),
       'auto',
     )
-    .option('--max-rounds <n>', 'pre-copy rounds before throttling harder', (v) => Number(v), 30)
+    .option('--max-rounds <n>', 'pre-copy rounds before throttling harder', positiveInt, 30)
     .option(
       '--verify',
       'at the freeze, hash all memory and check the pre-copied pages against it (slower freeze; for testing)',
@@ -57,56 +80,66 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
       '--key <file>',
       'key shared with the cstrap (default: the VM uses $ROAM_HOME/checkpoint.key)',
     )
-    .option('--json', 'print the result as JSON (rounds in full)')
-    .addHelpText(
-      'after',
-      fork
-        ? `
-The parent learns nothing new; a program in the child that was reading
-/dev/checkpoint sees -1 (ECANCELED): "I am the copy".`
-        : `
-The source ends only after the destination has received and verified the whole
-stream and confirmed. If the destination or the link fails before that, the
-source runs on with nothing lost, and this command reports why.`,
-    )
-    .action(async (ref: string, o) => {
-      if (!['auto', 'always', 'never'].includes(o.compress))
-        throw new Error(`--compress must be auto, always or never, not "${o.compress}"`);
-      if (!(o.maxDowntime > 0))
-        throw new Error('--max-downtime must be a positive number of milliseconds');
-      const vm = findVm(ref);
-      const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
-      const res = await controlRequest(
-        vm,
-        {
-          op: kind,
-          to: o.to,
-          maxDowntimeMs: o.maxDowntime,
-          maxBandwidth: o.maxBandwidth,
-          throttle: o.throttle,
-          compress: o.compress,
-          maxRounds: o.maxRounds,
-          key,
-          verify: !!o.verify,
-        },
-        (e) => {
-          if (o.json) return;
-          if (e.event === 'round') process.stderr.write(progress(e) + '\n');
-          else if (e.event === 'phase') process.stderr.write(`${e.message}\n`);
-        },
-      );
-      if (o.json) {
-        console.log(JSON.stringify(res));
-        return;
-      }
-      const downtime =
-        typeof res.downtimeMs === 'number' ? `${res.downtimeMs.toFixed(1)} ms` : 'not reported';
-      console.log(
-        `${fork ? 'forked' : 'migrated'} vm ${vm.id} to ${o.to}${fork ? ` (child vm ${res.vmId})` : ''}: ${(res.rounds as unknown[]).length} rounds, ` +
-          `${res.pagesSent} pages, ${mib(res.bytes as number)} in ${((res.totalMs as number) / 1000).toFixed(2)} s; ` +
-          `downtime ${downtime} (source freeze ${(res.freezeMs as number).toFixed(2)} ms)${res.compressed ? ', lz4' : ''}`,
-      );
+    .option('--json', 'print the result as JSON (rounds in full)');
+}
+
+async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Promise<void> {
+  const fork = kind === 'fork';
+  if (!o.to === !o.serve)
+    throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
+      kind: 'usage',
     });
+  const vm = findVm(ref);
+  const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
+  const shown = new Progress();
+  const res = await controlRequest<MigrateDone>(
+    vm,
+    {
+      op: kind,
+      to: (o.to ?? o.serve)!,
+      serve: o.serve !== undefined,
+      maxDowntimeMs: o.maxDowntime,
+      maxBandwidth: o.maxBandwidth,
+      throttle: o.throttle,
+      compress: o.compress,
+      maxRounds: o.maxRounds,
+      key,
+      verify: !!o.verify,
+    },
+    (e) => {
+      if (o.json) return;
+      if (e.event === 'progress') shown.tick(e);
+      else shown.line(progress(e));
+    },
+  );
+  if (o.json) {
+    console.log(JSON.stringify(res));
+    return;
+  }
+  const downtime =
+    typeof res.downtimeMs === 'number' ? `${res.downtimeMs.toFixed(1)} ms` : 'not reported';
+  console.log(
+    `${fork ? 'forked' : 'migrated'} vm ${vm.id} to ${o.to ?? res.to}${fork ? ` (child vm ${res.vmId})` : ''}: ${res.rounds.length} rounds, ` +
+      `${res.pagesSent} pages, ${mib(res.bytes)} in ${(res.totalMs / 1000).toFixed(2)} s; ` +
+      `downtime ${downtime} (source freeze ${res.freezeMs.toFixed(2)} ms)${res.compressed ? ', lz4' : ''}`,
+  );
+}
+
+/** `roam migrate` and `roam fork` differ only in what the source does after the destination confirms. */
+function define(program: Command, kind: 'migrate' | 'fork'): void {
+  const fork = kind === 'fork';
+  options(
+    program
+      .command(kind)
+      .description(
+        fork
+          ? 'Copy a running VM live to a cstrap: both copies run on, the child with a new VM id'
+          : 'Move a running VM live to a cstrap on another host (pre-copy rounds, then a freeze of milliseconds)',
+      )
+      .argument('<vm>', 'VM id (or unique prefix, or pid), see `roam ps`'),
+  )
+    .addHelpText('after', fork ? AFTER_FORK : AFTER_MIGRATE)
+    .action((ref: string, o: MigrateOptions) => run(kind, ref, o));
 }
 
 export function register(program: Command): void {

@@ -1,25 +1,57 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
-import { listVms } from '../../vm/control.js';
+import { listVms, type VmRecord } from '../../vm/control.js';
+
+/** Resident memory of a process, from /proc (bytes; null where /proc does not say). */
+function residentBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+function uptime(started: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(started)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  return `${(s / 3600).toFixed(1)}h`;
+}
+
+const row = (v: VmRecord & { state: string; rss: number | null }): string[] => [
+  v.id,
+  String(v.pid),
+  v.state,
+  v.rss === null ? '-' : `${(v.rss / 1048576).toFixed(0)} MiB`,
+  uptime(v.started),
+  v.kind === 'cstrap'
+    ? `waiting on ${v.listen ?? '?'}`
+    : [v.program, ...v.args].join(' ') + (v.restoredFrom ? ` (from vm ${v.restoredFrom})` : ''),
+];
 
 export function register(program: Command): void {
   program
     .command('ps')
-    .description('List the VMs running on this host')
-    .option('--json', 'print JSON')
-    .action((o) => {
-      const vms = listVms();
+    .description('List the VMs on this host: running VMs and empty cstraps waiting for one')
+    .option('--json', 'print JSON: one object per VM')
+    .addHelpText(
+      'after',
+      `
+STATE is "running" for a VM and "waiting" for an empty cstrap. MEMORY is the
+process' resident memory (from /proc). VMs that a node daemon hosts have their
+own ROAM_HOME (their folder under the daemon's --state); list them with
+ROAM_HOME=THAT_FOLDER roam ps.`,
+    )
+    .action((o: { json?: boolean }) => {
+      const vms = listVms().map((v) => ({
+        ...v,
+        state: v.kind === 'cstrap' ? 'waiting' : 'running',
+        rss: residentBytes(v.pid),
+      }));
       if (o.json) return console.log(JSON.stringify(vms));
       if (vms.length === 0) return console.log('no VMs running');
-      const rows = [
-        ['VM', 'PID', 'STARTED', 'PROGRAM'],
-        ...vms.map((v) => [
-          v.id,
-          String(v.pid),
-          v.started,
-          [v.program, ...v.args].join(' ') +
-            (v.restoredFrom ? ` (restored from ${v.restoredFrom})` : ''),
-        ]),
-      ];
+      const rows = [['VM', 'PID', 'STATE', 'MEMORY', 'UPTIME', 'PROGRAM'], ...vms.map(row)];
       const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
       for (const r of rows)
         console.log(

@@ -20,15 +20,23 @@ export function register(program: Command): void {
       'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
     )
     .option('--quiet', 'do not print the VM id on stderr')
+    .option(
+      '--json',
+      'report on stderr as JSON lines ({"event":"restored",...}); stdout stays the program\'s',
+    )
     .addHelpText(
       'after',
       '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.',
     )
-    .action(async (file: string, o) => {
+    .action(async (file: string, o: { key?: string; quiet?: boolean; json?: boolean }) => {
       const cp = await openCheckpoint(file, o.key);
       const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
       const rec = await serveRestored(kernel, cp.header.vmId);
-      if (!o.quiet)
+      if (o.json)
+        process.stderr.write(
+          `${JSON.stringify({ event: 'restored', id: rec.id, pid: rec.pid, from: file, checkpointOf: cp.header.vmId, control: rec.socket })}\n`,
+        );
+      else if (!o.quiet)
         process.stderr.write(
           `roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`,
         );

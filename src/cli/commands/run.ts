@@ -4,6 +4,7 @@ import { uploadVm } from '../../vm/upload.js';
 import { serveVm } from '../../vm/session.js';
 import { collect, parseDir, parseEnv, positiveMiB } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
+import { detach, withoutDetach } from '../detach.js';
 
 export function register(program: Command): void {
   program
@@ -41,6 +42,10 @@ export function register(program: Command): void {
     )
     .option('--quiet', 'do not print the VM id and control socket on stderr')
     .option(
+      '-d, --detach',
+      'run the VM in the background: print its id once it runs; its output goes to `roam logs VM`',
+    )
+    .option(
       '--to <host:port>',
       'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit',
     )
@@ -67,6 +72,11 @@ the checkpoint stream of a migration; its --tcplisten sockets are opened at the
 destination. --dir folders stay on this host, so they cannot be used with --to.`,
     )
     .action(async (prog: string, args: string[], o) => {
+      if (o.detach) {
+        if (o.to)
+          throw new Error('--detach and --to do not go together: with --to nothing runs here');
+        return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
+      }
       if (o.to && o.dir.length)
         throw new Error(
           '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',

@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { logOf } from '../detach.js';
+import { listVms } from '../../vm/control.js';
+
+export function register(program: Command): void {
+  program
+    .command('logs')
+    .description('Print the output of a VM started with `roam run --detach` (stdout and stderr)')
+    .argument('<vm>', 'VM id or unique prefix (the log stays after the VM ends)')
+    .option('-f, --follow', 'keep printing what the VM writes until it ends')
+    .addHelpText(
+      'after',
+      `
+The log is $ROAM_HOME/logs/VM.log. A VM in the foreground writes to its terminal
+instead, and a node daemon's VMs to console.log in their folder.
+
+Example:
+  VM=$(roam run --detach examples/counter.wasm 100 50)
+  roam logs --follow "$VM"`,
+    )
+    .action(async (ref: string, o: { follow?: boolean }) => {
+      const file = logOf(ref);
+      let at = 0;
+      const pump = (): void => {
+        const buf = fs.readFileSync(file);
+        if (buf.length > at) process.stdout.write(buf.subarray(at));
+        at = buf.length;
+      };
+      pump();
+      if (!o.follow) return;
+      const id = file.slice(file.lastIndexOf('/') + 1, -'.log'.length);
+      while (listVms().some((v) => v.id === id)) {
+        await new Promise((r) => setTimeout(r, 200));
+        pump();
+      }
+      pump();
+    });
+}

@@ -1,0 +1,162 @@
+// StreamWriter: writes a checkpoint stream's records, in call order, to any sink.
+import {
+  encodeHeader,
+  encodeModule,
+  encodePagesCounted,
+  encodeSpaces,
+  FORMAT_VERSION,
+  MAX_PAGES_PER_RECORD,
+  type PageEntry,
+  type SpaceSizes,
+  type StreamHeader,
+} from './stream.js';
+import { RECORD_HEADER_SIZE, RecordEncoder, RecordType, type EncoderOptions } from './records.js';
+import { PAGE_SIZE } from '../memory/frames.js';
+import { asError } from '../util/errors.js';
+
+export type Sink = (chunk: Buffer) => void | Promise<void>;
+
+/**
+ * Writes a checkpoint stream to any sink. Each call encodes synchronously (so page
+ * views are copied at call time) and queues the bytes; the sink sees chunks in call
+ * order even if calls are not awaited. A sink failure fails every later call.
+ */
+export class StreamWriter {
+  private readonly enc: RecordEncoder;
+  private tail: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+  private state: 'new' | 'open' | 'ended' = 'new';
+  /** Bytes handed to the sink (completed writes). */
+  bytesWritten = 0;
+  /** Page entries written, zero pages included. */
+  pagesWritten = 0;
+  /** PAGE_SIZE per non-zero page written: what their data would take uncompressed. */
+  rawPageBytes = 0;
+  /** Bytes the non-zero pages' data actually took (RAW: PAGE_SIZE, LZ4: 4 + block); compare with rawPageBytes. */
+  pageDataBytes = 0;
+  /** LZ4-compress pages from the next pages() call on (each page stays RAW where compression does not pay). */
+  compress = false;
+
+  constructor(
+    private readonly sink: Sink,
+    opts: EncoderOptions = {},
+  ) {
+    this.enc = new RecordEncoder(opts);
+  }
+
+  header(h: StreamHeader): Promise<void> {
+    if (this.state !== 'new')
+      return Promise.reject(new Error('StreamWriter: HEADER must be the first record'));
+    if (h.format !== FORMAT_VERSION || h.pageSize !== PAGE_SIZE) {
+      return Promise.reject(
+        new Error(
+          `StreamWriter: header must have format ${FORMAT_VERSION} and pageSize ${PAGE_SIZE}`,
+        ),
+      );
+    }
+    this.state = 'open';
+    return this.record(RecordType.HEADER, encodeHeader(h));
+  }
+
+  module(wasm: Uint8Array): Promise<void> {
+    return this.record(RecordType.MODULE, encodeModule(wasm));
+  }
+
+  /** Splits the batch into PAGES records of at most MAX_PAGES_PER_RECORD entries. */
+  pages(batch: readonly PageEntry[]): Promise<void> {
+    const bufs: Buffer[] = [];
+    const counts = { pages: batch.length, raw: 0, data: 0 };
+    try {
+      this.open();
+      for (let i = 0; i < batch.length; i += MAX_PAGES_PER_RECORD) {
+        const e = encodePagesCounted(
+          batch.slice(i, i + MAX_PAGES_PER_RECORD),
+          this.compress,
+          RECORD_HEADER_SIZE,
+        );
+        counts.raw += e.nonZero * PAGE_SIZE;
+        counts.data += e.dataBytes;
+        bufs.push(this.enc.encodeFramed(RecordType.PAGES, e.framed));
+      }
+    } catch (e) {
+      return Promise.reject(asError(e));
+    }
+    return this.queue(bufs, counts);
+  }
+
+  spaces(s: SpaceSizes): Promise<void> {
+    return this.record(RecordType.SPACES, encodeSpaces(s));
+  }
+
+  kernel(state: Uint8Array): Promise<void> {
+    return this.record(RecordType.KERNEL, state);
+  }
+
+  verify(digest: Uint8Array): Promise<void> {
+    if (digest.length !== 32)
+      return Promise.reject(new RangeError(`VERIFY digest must be 32 bytes, got ${digest.length}`));
+    return this.record(RecordType.VERIFY, digest);
+  }
+
+  end(): Promise<void> {
+    let buf: Buffer;
+    try {
+      this.open();
+      buf = this.enc.end();
+      this.state = 'ended';
+    } catch (e) {
+      return Promise.reject(asError(e));
+    }
+    return this.queue([buf]);
+  }
+
+  /** Resolves when everything queued so far reached the sink. */
+  flush(): Promise<void> {
+    return this.tail.then(() => {
+      if (this.failure !== undefined) throw this.failure;
+    });
+  }
+
+  private open(): void {
+    if (this.state === 'new') throw new Error('StreamWriter: HEADER must be the first record');
+    if (this.state === 'ended') throw new Error('StreamWriter: stream already ended');
+  }
+
+  private record(type: RecordType, payload: Uint8Array): Promise<void> {
+    let buf: Buffer;
+    try {
+      if (type !== RecordType.HEADER) this.open();
+      buf = this.enc.encode(type, payload);
+    } catch (e) {
+      return Promise.reject(asError(e));
+    }
+    return this.queue([buf]);
+  }
+
+  private queue(
+    bufs: Buffer[],
+    counts?: { pages: number; raw: number; data: number },
+  ): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.failure !== undefined) throw this.failure;
+      try {
+        for (const b of bufs) {
+          await this.sink(b);
+          this.bytesWritten += b.length;
+        }
+        if (counts) {
+          this.pagesWritten += counts.pages;
+          this.rawPageBytes += counts.raw;
+          this.pageDataBytes += counts.data;
+        }
+      } catch (e) {
+        this.failure = asError(e);
+        throw e;
+      }
+    };
+    const p = this.tail.then(run);
+    // Keep the chain alive without an unhandled rejection; callers get p itself.
+    this.tail = p.catch(() => undefined);
+    return p;
+  }
+}

@@ -1,0 +1,156 @@
+// What goes over a VM's control socket: one JSON request line in; progress
+// events, then one final event, out. Requests come from any local process that
+// can open the socket, so each is checked field by field before the VM acts.
+import type { CheckpointResult, RoundProgress, RoundStats } from '../checkpoint/cleaner.js';
+import type { MigrateResult } from '../migrate/source.js';
+import { RoamError } from '../util/errors.js';
+
+export type CompressMode = 'auto' | 'always' | 'never';
+
+export type ControlRequest =
+  | { op: 'status' }
+  | { op: 'stop' }
+  | {
+      op: 'checkpoint';
+      path: string;
+      format: 'stream' | 'image';
+      maxRounds?: number;
+      verify: boolean;
+    }
+  | {
+      op: 'migrate' | 'fork';
+      to: string;
+      maxDowntimeMs?: number;
+      maxBandwidth?: number;
+      throttle?: boolean;
+      compress?: CompressMode;
+      maxRounds?: number;
+      /** The channel key, hex (default: the VM's own). */
+      key?: string;
+      verify: boolean;
+      /** Pull: `to` is where to serve this VM (http://to/v1/vm); whoever pulls it with the key gets it. */
+      serve?: boolean;
+    };
+
+export interface RoundEvent extends RoundStats {
+  event: 'round';
+  rate?: number | null;
+  compressing?: boolean;
+}
+export interface ProgressTick extends RoundProgress {
+  event: 'progress';
+}
+export interface PhaseEvent {
+  event: 'phase';
+  message: string;
+}
+export interface CheckpointDone extends Omit<CheckpointResult, 'rounds'> {
+  event: 'done';
+  path: string;
+  rounds: number;
+}
+export interface MigrateDone extends MigrateResult {
+  event: 'done';
+}
+export interface StatusEvent {
+  event: 'status';
+  id: string;
+  pid: number;
+  processes: Array<{
+    pid: number;
+    argv: string[];
+    status: string;
+    exitCode: number | null;
+    memoryPages: number;
+  }>;
+  stdoutBytes: number;
+}
+export interface StoppedEvent {
+  event: 'stopped';
+  id: string;
+}
+export interface ErrorEvent {
+  event: 'error';
+  message: string;
+  code?: string;
+}
+export type ProgressEvent = RoundEvent | ProgressTick | PhaseEvent;
+export type FinalEvent = CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
+export type ControlEvent = ProgressEvent | FinalEvent;
+
+const bad = (why: string): RoamError => new RoamError('bad-request', `bad control request: ${why}`);
+
+function optNumber(r: Record<string, unknown>, k: string): number | undefined {
+  const v = r[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw bad(`${k} must be a positive number`);
+  return v;
+}
+
+function optBool(r: Record<string, unknown>, k: string): boolean | undefined {
+  const v = r[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw bad(`${k} must be true or false`);
+  return v;
+}
+
+/** Check one request line, as sent by `roam checkpoint/migrate/fork/ps`. */
+export function parseControlRequest(line: string): ControlRequest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not an object');
+  const r = raw as Record<string, unknown>;
+  switch (r.op) {
+    case 'status':
+      return { op: 'status' };
+    case 'stop':
+      return { op: 'stop' };
+    case 'checkpoint': {
+      if (typeof r.path !== 'string' || !r.path.startsWith('/'))
+        throw bad('checkpoint needs an absolute output path');
+      if (r.format !== undefined && r.format !== 'stream' && r.format !== 'image')
+        throw bad('format must be stream or image');
+      const format = r.format === 'image' ? 'image' : 'stream';
+      return {
+        op: 'checkpoint',
+        path: r.path,
+        format,
+        maxRounds: optNumber(r, 'maxRounds'),
+        verify: optBool(r, 'verify') ?? false,
+      };
+    }
+    case 'migrate':
+    case 'fork': {
+      if (typeof r.to !== 'string' || r.to === '')
+        throw bad(`${r.op} needs a destination HOST:PORT`);
+      if (
+        r.compress !== undefined &&
+        r.compress !== 'auto' &&
+        r.compress !== 'always' &&
+        r.compress !== 'never'
+      )
+        throw bad('compress must be auto, always or never');
+      if (r.key !== undefined && (typeof r.key !== 'string' || !/^[0-9a-f]{64}$/.test(r.key)))
+        throw bad('key must be 32 bytes in hex');
+      return {
+        op: r.op,
+        to: r.to,
+        maxDowntimeMs: optNumber(r, 'maxDowntimeMs'),
+        maxBandwidth: optNumber(r, 'maxBandwidth'),
+        throttle: optBool(r, 'throttle'),
+        compress: r.compress,
+        maxRounds: optNumber(r, 'maxRounds'),
+        key: r.key,
+        verify: optBool(r, 'verify') ?? false,
+        serve: optBool(r, 'serve'),
+      };
+    }
+    default:
+      throw bad(`unknown op ${JSON.stringify(r.op)}`);
+  }
+}

@@ -1,0 +1,23 @@
+// docs/cli.md is generated from the CLI's own definitions: it must be current.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../helpers.js';
+import { cliReference } from '../../src/cli/docs.js';
+import { buildProgram } from '../../src/cli/program.js';
+
+test('docs/cli.md is what `npm run docs` writes now (run it after changing a command)', () => {
+  const want = cliReference(buildProgram());
+  const have = fs.readFileSync(path.join(ROOT, 'docs/cli.md'), 'utf8');
+  assert.equal(have, want);
+});
+
+test('every command and subcommand has a description and --help', () => {
+  const walk = (c: ReturnType<typeof buildProgram>, at: string): string[] =>
+    c.commands.flatMap((s) => [
+      ...(s.description() ? [] : [`${at} ${s.name()}`]),
+      ...walk(s, `${at} ${s.name()}`),
+    ]);
+  assert.deepEqual(walk(buildProgram(), 'roam'), []);
+});

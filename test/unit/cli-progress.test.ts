@@ -1,0 +1,33 @@
+// Progress on stderr: redrawn in place on a terminal, only the lasting lines elsewhere.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Progress } from '../../src/cli/progress.js';
+
+const stream = (isTTY: boolean) => {
+  const chunks: string[] = [];
+  const s = { isTTY, write: (c: string) => chunks.push(c) > 0 } as unknown as NodeJS.WriteStream;
+  return { s, text: () => chunks.join('') };
+};
+const tick = { event: 'progress' as const, round: 0, sent: 1200, bytes: 4915200, ms: 500 };
+
+test('on a terminal a round is redrawn in place, then replaced by its lasting line', () => {
+  const { s, text } = stream(true);
+  const p = new Progress(s);
+  p.tick(tick);
+  p.tick({ ...tick, sent: 2400, bytes: 9830400, ms: 1000 });
+  p.line('round 0: sent 2400 pages');
+  assert.equal(
+    text(),
+    '\r\x1b[Kround 0: 1200 pages, 4.7 MiB, 9 MiB/s, 0.5 s' +
+      '\r\x1b[Kround 0: 2400 pages, 9.4 MiB, 9 MiB/s, 1.0 s' +
+      '\r\x1b[Kround 0: sent 2400 pages\n',
+  );
+});
+
+test('into a pipe or a log only the lasting lines appear', () => {
+  const { s, text } = stream(false);
+  const p = new Progress(s);
+  p.tick(tick);
+  p.line('round 0: sent 2400 pages');
+  assert.equal(text(), 'round 0: sent 2400 pages\n');
+});
