@@ -15,7 +15,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from '../src/host/client.js';
+import dgram from 'node:dgram';
+import { request, signedDatagram } from '../src/host/client.js';
+import { vmKey } from '../src/tokens/mac.js';
 import { iterate, mintBootToken, newSeed, verifyBootToken } from '../src/tokens/index.js';
 import { jsonPath, table, writeJson } from './util.js';
 
@@ -71,7 +73,7 @@ interface Node {
   stop(): Promise<void>;
 }
 
-async function startNode(warm: number, dir: string): Promise<Node> {
+async function startNode(warm: number, dir: string, extra: string[] = []): Promise<Node> {
   fs.writeFileSync(path.join(dir, 'secret'), SECRET.toString('hex'));
   const child = spawn(
     process.execPath,
@@ -94,6 +96,7 @@ async function startNode(warm: number, dir: string): Promise<Node> {
       '0',
       '--grace',
       '1',
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -230,6 +233,96 @@ async function idle(
   }
 }
 
+/**
+ * A TOPUP flood from the job's own customer (it holds the key, so the MAC passes):
+ * 200 datagrams a second, each claiming 10,000 units with a wrong element, so each
+ * costs the node 10,000 hashes before it refuses. Meanwhile PING every 50 ms: its
+ * round trip under the flood against the same node idle. budget: --topup-budget.
+ */
+async function flood(budget?: number) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-bench-flood-'));
+  const node = await startNode(0, dir, budget ? ['--topup-budget', String(budget)] : []);
+  const seed = newSeed(),
+    jobId = randomBytes(16),
+    key = vmKey(SECRET, jobId);
+  const tok = mintBootToken(
+    {
+      ...{ nodeId: 'bench', jobId, anchor: iterate(seed, 100), payment: iterate(seed, 90) },
+      ...{ units: 10, memoryMiB: 64, cpuShare: 100, ports: 1, lifetimeS: 3600 },
+      ...{ loaderSha256: Buffer.alloc(32), expiry: Math.floor(Date.now() / 1000) + 3600 },
+    },
+    SECRET,
+  );
+  const pings = async (ms: number) => {
+    const out: number[] = [];
+    for (const t0 = performance.now(); performance.now() - t0 < ms; await sleep(50)) {
+      const p0 = performance.now();
+      await request(node.addr, { type: 'PING' }, { timeoutMs: 10_000, retries: 0 });
+      out.push(performance.now() - p0);
+    }
+    return out;
+  };
+  try {
+    await request(node.addr, { type: 'BOOT', token: tok }, { timeoutMs: 5000, retries: 0 });
+    const idlePing = await pings(2000);
+    const [host, port] = [
+      node.addr.slice(0, node.addr.lastIndexOf(':')),
+      Number(node.addr.split(':').pop()),
+    ];
+    const s = dgram.createSocket('udp4');
+    const counts = new Map<number, number>();
+    s.on('message', (b) => {
+      const why = b[0] === 0xff ? b[5] : -1;
+      counts.set(why, (counts.get(why) ?? 0) + 1);
+    });
+    let sent = 0;
+    const seconds = quick ? 3 : 6;
+    const sender = setInterval(() => {
+      for (let i = 0; i < 10; i++, sent++)
+        s.send(
+          signedDatagram(
+            { type: 'TOPUP', jobId, element: randomBytes(32), units: 10_000 },
+            sent + 1,
+            key,
+          ),
+          port,
+          host,
+        );
+    }, 50);
+    const floodPing = await pings(seconds * 1000);
+    clearInterval(sender);
+    await sleep(1000);
+    s.close();
+    const REFUSED_CHAIN = 10,
+      REFUSED_RATE = 20; // reason codes (tokens/reasons.ts)
+    const verified = counts.get(REFUSED_CHAIN) ?? 0;
+    return {
+      budget: budget ?? 'default',
+      sent,
+      verifiedPerS: verified / seconds,
+      rateLimited: counts.get(REFUSED_RATE) ?? 0,
+      idlePingP50: pct(idlePing, 50),
+      idlePingP99: pct(idlePing, 99),
+      floodPingP50: pct(floodPing, 50),
+      floodPingP99: pct(floodPing, 99),
+    };
+  } finally {
+    await node.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--flood-only')) {
+  const rows = [await flood(), await flood(1e12)];
+  console.log(
+    "\nTOPUP flood (200/s, 10,000 hashes each) from the job's own customer, PING every 50 ms:\n",
+  );
+  console.log(table(rows));
+  writeJson(jsonPath('tokens-flood'), { flood: rows });
+  process.exit(0);
+}
+const floodRows = [await flood(), await flood(1e12)];
+
 const v1 = verifications(1),
   v100 = verifications(100);
 console.log(
@@ -281,7 +374,13 @@ console.log(
   ]),
 );
 
+console.log(
+  "\nTOPUP flood (200/s, 10,000 hashes each) from the job's own customer, PING every 50 ms; the second row has the budget lifted (as before issue 13):\n",
+);
+console.log(table(floodRows));
+
 writeJson(jsonPath('tokens'), {
+  topupFlood: floodRows,
   machine: {
     cpus: os.cpus().length,
     totalMemMiB: Math.round(os.totalmem() / 1048576),

@@ -1,7 +1,13 @@
 // Shared fixtures for the packetd and broker tests: a chain and a token minted
 // the way the broker does, and a daemon on a real UDP socket on 127.0.0.1.
 import { randomBytes } from 'node:crypto';
-import { iterate, mintBootToken, newSeed, type BootTokenFields } from '../src/tokens/index.js';
+import {
+  iterate,
+  mintBootToken,
+  newSeed,
+  vmKey,
+  type BootTokenFields,
+} from '../src/tokens/index.js';
 import {
   Packetd,
   type Launched,
@@ -121,8 +127,14 @@ export async function daemon(o: Partial<PacketdOptions> & { noLauncher?: boolean
   });
   const a = await d.listen(0, '127.0.0.1');
   const addr = `127.0.0.1:${a.port}`;
+  // As the job's customer asks: its requests signed with the job's key (TOKEN.key).
+  const secret = o.secret ?? SECRET;
   const ask = (req: Parameters<typeof request>[1]): Promise<Message> =>
-    request(addr, req, { timeoutMs: 300, retries: 5 });
+    request(addr, req, {
+      timeoutMs: 300,
+      retries: 5,
+      key: 'jobId' in req ? vmKey(secret, req.jobId) : undefined,
+    });
   /** pid of the n-th VM this daemon launched (0-based). */
   const pid = (n = 0) => first + n;
   return { d, addr, ask, launches, stopped, vms, pid };

@@ -1,10 +1,11 @@
 // A fetch-based client for the broker's HTTP API; refusals become BrokerError
 // with the broker's code, so callers can tell them apart.
+import { readFileSync, statSync } from 'node:fs';
 import { BrokerError } from './errors.js';
 import type { Limits } from './ledger.js';
 
 export interface BuyOptions extends Partial<Limits> {
-  customer: string;
+  customer?: string; // the credential's own account; another is refused
   node: string;
   count: number;
   loaderSha256?: string;
@@ -48,10 +49,41 @@ export interface JobInfo {
   element: string;
 }
 
+/** A credential file (the admin's, or a customer's from add-customer): refused if others may read it. */
+export function readKeyFile(file: string, flag: string): string {
+  let text: string;
+  try {
+    if (statSync(file).mode & 0o077)
+      throw new BrokerError(
+        0,
+        'key-file-mode',
+        `${flag} ${file} is readable by others: chmod 600 ${file}`,
+      );
+    text = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    if (e instanceof BrokerError) throw e;
+    throw new BrokerError(0, 'no-key-file', `${flag} ${file}: ${(e as Error).message}`);
+  }
+  if (!/^(admin|customer):[A-Za-z0-9._-]{1,64}:[0-9a-f]{64}$/.test(text))
+    throw new BrokerError(0, 'bad-key-file', `${flag} ${file} does not hold a broker credential`);
+  return text;
+}
+
 export class BrokerClient {
   private readonly base: string;
-  constructor(url: string) {
+  /** `credential`: ROLE:ID:SECRET, sent as a bearer token with every request. */
+  constructor(
+    url: string,
+    private readonly credential?: string,
+  ) {
     this.base = url.replace(/\/+$/, '');
+  }
+  /** The customer (or admin) id of this client's credential. */
+  get who(): string | undefined {
+    return this.credential?.split(':')[1];
+  }
+  as(credential: string): BrokerClient {
+    return new BrokerClient(this.base, credential);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -59,7 +91,10 @@ export class BrokerClient {
     try {
       res = await fetch(this.base + path, {
         method,
-        headers: body ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(this.credential ? { authorization: `Bearer ${this.credential}` } : {}),
+        },
         body: body ? JSON.stringify(body) : undefined,
       });
     } catch (e) {
@@ -86,7 +121,10 @@ export class BrokerClient {
     });
   }
   addCustomer(id: string, balance?: number) {
-    return this.call<{ id: string; balance: number }>('POST', '/v1/customers', { id, balance });
+    return this.call<{ id: string; balance: number; key: string }>('POST', '/v1/customers', {
+      id,
+      balance,
+    });
   }
   deposit(id: string, amount: number) {
     return this.call<{ id: string; balance: number }>(

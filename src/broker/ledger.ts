@@ -13,6 +13,7 @@ import {
   verifyCertificate,
   vmKey,
 } from '../tokens/index.js';
+import { issueKey } from './auth.js';
 import { BrokerError } from './errors.js';
 import { migrate } from './migrations.js';
 
@@ -48,6 +49,9 @@ interface JobRow {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+// Money per deposit, and in one account: far beyond any real use, far below 2^53.
+export const MAX_AMOUNT = 1_000_000_000;
+export const MAX_BALANCE = 1_000_000_000_000;
 const JOB_ID = /^[0-9a-f]{32}$/;
 
 function check(ok: boolean, code: string, message: string, status = 400): asserts ok {
@@ -95,9 +99,11 @@ export class Ledger {
     return { id, secret: secret.toString('hex'), price };
   }
 
-  addCustomer(id: string, balance = 0): { id: string; balance: number } {
+  // The customer's credential is returned here only; the ledger keeps its hash.
+  addCustomer(id: string, balance = 0): { id: string; balance: number; key: string } {
     check(NAME.test(id), 'bad-customer-id', 'customer id: 1-64 of A-Z a-z 0-9 . _ -');
-    check(isInt(balance, 0, Number.MAX_SAFE_INTEGER), 'bad-amount', 'balance: an integer >= 0');
+    check(isInt(balance, 0, MAX_AMOUNT), 'bad-amount', `balance: an integer in 0..${MAX_AMOUNT}`);
+    let key = '';
     this.db
       .transaction(() => {
         check(
@@ -109,17 +115,22 @@ export class Ledger {
         this.db
           .prepare('INSERT INTO customers (id, balance, created) VALUES (?, 0, ?)')
           .run(id, this.now());
+        key = issueKey(this.db, 'customer', id, this.now());
         if (balance > 0) this.move(id, balance, 'deposit', null);
       })
       .immediate();
-    return this.customer(id);
+    return { ...this.customer(id), key };
   }
 
   deposit(id: string, amount: number): { id: string; balance: number } {
-    check(isInt(amount, 1, Number.MAX_SAFE_INTEGER), 'bad-amount', 'amount: an integer > 0');
+    check(isInt(amount, 1, MAX_AMOUNT), 'bad-amount', `amount: an integer in 1..${MAX_AMOUNT}`);
     this.db
       .transaction(() => {
-        this.customer(id);
+        check(
+          this.customer(id).balance + amount <= MAX_BALANCE,
+          'bad-amount',
+          `a balance may not exceed ${MAX_BALANCE}`,
+        );
         this.move(id, amount, 'deposit', null);
       })
       .immediate();
@@ -257,13 +268,20 @@ export class Ledger {
 
   // Refunds, once per job, every released unit the node says was not spent
   // (including elements never sent: the certificate proves the job is closed).
-  redeem(certificate: Buffer) {
+  // `customer`: the caller, who must own the job (another's looks unknown).
+  redeem(certificate: Buffer, customer?: string) {
     const p = decodeCertificate(certificate);
     check(p.ok, 'bad-certificate', `certificate: ${p.ok ? '' : p.reason}`);
     const jobId = p.value.jobId.toString('hex');
     return this.db
       .transaction(() => {
         const job = this.job(jobId);
+        check(
+          customer === undefined || job.customer === customer,
+          'unknown-job',
+          `no job ${jobId}`,
+          404,
+        );
         const secret = (
           this.db.prepare('SELECT secret FROM nodes WHERE id = ?').get(job.node) as {
             secret: Buffer;

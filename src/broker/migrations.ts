@@ -36,6 +36,13 @@ const MIGRATIONS: string[] = [
      kind TEXT NOT NULL,               -- deposit | buy | topup | refund
      job TEXT,
      at INTEGER NOT NULL);`,
+  // Issue 13: credentials, stored as SHA-256 of 32 random bytes (auth.ts).
+  `CREATE TABLE keys (
+     role TEXT NOT NULL CHECK (role IN ('admin', 'customer')),
+     id TEXT NOT NULL,
+     hash BLOB NOT NULL,
+     created INTEGER NOT NULL,
+     PRIMARY KEY (role, id));`,
 ];
 
 export function migrate(db: Database.Database): number {

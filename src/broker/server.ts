@@ -2,37 +2,61 @@
 // certificates) as base64. All state and all checks live in the Ledger.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { authenticate, ensureAdmin, type Principal } from './auth.js';
 import { BrokerError } from './errors.js';
 import { Ledger, type LedgerOptions } from './ledger.js';
 
 const MAX_BODY = 64 * 1024;
 type Body = Record<string, unknown>;
+// Who may call a route: the admin, a customer acting on its own account, or either.
 type Route = [
   method: string,
   path: RegExp,
-  handler: (ledger: Ledger, m: RegExpExecArray, body: Body) => unknown,
+  who: 'admin' | 'customer' | 'any',
+  handler: (ledger: Ledger, m: RegExpExecArray, body: Body, p: Principal) => unknown,
 ];
 
 const b64 = (b: Buffer) => b.toString('base64');
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
 const opt = (v: unknown): number | undefined => (v === undefined ? undefined : num(v));
+const forbid = (what: string) =>
+  new BrokerError(403, 'forbidden', `${what} belongs to another customer`);
+
+/** The job, if it is the caller's; another customer's looks like none at all. */
+function ownJob(l: Ledger, jobId: string, p: Principal): string {
+  if (l.job(jobId).customer !== p.id) throw new BrokerError(404, 'unknown-job', `no job ${jobId}`);
+  return jobId;
+}
+function ownAccount(id: string, p: Principal): string {
+  if (p.role !== 'admin' && p.id !== id) throw forbid(`account ${id}`);
+  return id;
+}
 
 const ROUTES: Route[] = [
-  ['POST', /^\/v1\/nodes$/, (l, _m, b) => l.enrollNode(str(b.id), opt(b.price))],
-  ['POST', /^\/v1\/customers$/, (l, _m, b) => l.addCustomer(str(b.id), opt(b.balance))],
-  ['GET', /^\/v1\/customers\/([^/]+)$/, (l, m) => l.customer(decodeURIComponent(m[1]))],
+  ['POST', /^\/v1\/nodes$/, 'admin', (l, _m, b) => l.enrollNode(str(b.id), opt(b.price))],
+  ['POST', /^\/v1\/customers$/, 'admin', (l, _m, b) => l.addCustomer(str(b.id), opt(b.balance))],
+  [
+    'GET',
+    /^\/v1\/customers\/([^/]+)$/,
+    'any',
+    (l, m, _b, p) => l.customer(ownAccount(decodeURIComponent(m[1]), p)),
+  ],
   [
     'POST',
     /^\/v1\/customers\/([^/]+)\/deposit$/,
+    'admin',
     (l, m, b) => l.deposit(decodeURIComponent(m[1]), num(b.amount)),
   ],
   [
     'POST',
     /^\/v1\/tokens$/,
-    (l, _m, b) => {
+    'customer',
+    (l, _m, b, p) => {
+      if (b.customer !== undefined && b.customer !== p.id)
+        throw forbid(`account ${str(b.customer)}`);
       const r = l.buy({
-        customer: str(b.customer),
+        customer: p.id,
         node: str(b.node),
         count: num(b.count),
         memoryMiB: opt(b.memoryMiB),
@@ -45,19 +69,26 @@ const ROUTES: Route[] = [
       return { ...r, token: b64(r.token) };
     },
   ],
-  ['GET', /^\/v1\/jobs\/([0-9a-f]{32})$/, (l, m) => l.jobInfo(m[1])],
+  [
+    'GET',
+    /^\/v1\/jobs\/([0-9a-f]{32})$/,
+    'customer',
+    (l, m, _b, p) => l.jobInfo(ownJob(l, m[1], p)),
+  ],
   [
     'POST',
     /^\/v1\/jobs\/([0-9a-f]{32})\/topup$/,
-    (l, m, b) => {
-      const r = l.topup(m[1], num(b.count));
+    'customer',
+    (l, m, b, p) => {
+      const r = l.topup(ownJob(l, m[1], p), num(b.count));
       return { ...r, message: b64(r.message) };
     },
   ],
   [
     'POST',
     /^\/v1\/redemptions$/,
-    (l, _m, b) => l.redeem(Buffer.from(str(b.certificate), 'base64')),
+    'customer',
+    (l, _m, b, p) => l.redeem(Buffer.from(str(b.certificate), 'base64'), p.id),
   ],
 ];
 
@@ -80,19 +111,38 @@ async function readJson(req: http.IncomingMessage): Promise<Body> {
   throw new BrokerError(400, 'bad-json', 'body must be a JSON object');
 }
 
+/** What the broker logs to (pino in `roam broker`): every request, with who asked and the answer. */
+export interface BrokerLog {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
 export interface BrokerServer {
   url: string;
+  adminKeyFile: string;
+  /** True when this start created the admin credential (first start of a ledger). */
+  adminKeyCreated: boolean;
   ledger: Ledger;
   close(): Promise<void>;
 }
 
 export async function startBroker(
-  o: { db: string; host?: string; port?: number; log?: (msg: string) => void } & LedgerOptions,
+  o: {
+    db: string;
+    host?: string;
+    port?: number;
+    adminKeyFile?: string; // default: DB.admin
+    log?: BrokerLog;
+  } & LedgerOptions,
 ): Promise<BrokerServer> {
   const ledger = new Ledger(o.db, o);
+  const adminKeyFile = o.adminKeyFile ?? `${o.db}.admin`;
+  const created = ensureAdmin(ledger.db, adminKeyFile, Math.floor(Date.now() / 1000));
   const server = http.createServer(async (req, res) => {
     let status = 200,
-      out: unknown;
+      out: unknown,
+      who: Principal | undefined;
     try {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const hits = ROUTES.filter(([, re]) => re.test(path));
@@ -101,7 +151,14 @@ export async function startBroker(
         throw hits.length
           ? new BrokerError(405, 'bad-method', `${req.method} not allowed on ${path}`)
           : new BrokerError(404, 'not-found', `no route ${path}`);
-      out = route[2](ledger, route[1].exec(path)!, await readJson(req));
+      const p = (who = authenticate(ledger.db, req.headers.authorization));
+      if (route[2] !== 'any' && route[2] !== p.role)
+        throw new BrokerError(
+          403,
+          'forbidden',
+          `${req.method} ${path} needs the ${route[2]} credential`,
+        );
+      out = route[3](ledger, route[1].exec(path)!, await readJson(req), p);
     } catch (e) {
       if (e instanceof BrokerError) {
         status = e.status;
@@ -109,9 +166,12 @@ export async function startBroker(
       } else {
         status = 500;
         out = { error: 'internal', message: 'internal error' };
-        o.log?.(`broker: ${e instanceof Error ? e.stack : String(e)}`);
+        o.log?.error({ err: e instanceof Error ? e.stack : String(e) }, 'internal error');
       }
     }
+    const line = { method: req.method, url: req.url, status, who: who && `${who.role}:${who.id}` };
+    if (status === 401 || status === 403) o.log?.warn(line, 'refused');
+    else o.log?.info(line, 'request');
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(out));
   });
   await new Promise<void>((resolve, reject) => {
@@ -122,6 +182,8 @@ export async function startBroker(
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
   return {
     url: `http://${host}:${a.port}`,
+    adminKeyFile,
+    adminKeyCreated: created,
     ledger,
     close: () =>
       new Promise((resolve) =>

@@ -7,7 +7,13 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
 import { CheckpointAssembler, type Checkpoint } from './assemble.js';
 import { CheckpointError } from './errors.js';
-import { RecordDecoder, RecordType, type DecoderOptions } from './records.js';
+import {
+  KNOWN_RECORD_TYPES,
+  OPTIONAL_RECORD,
+  RecordDecoder,
+  RecordType,
+  type DecoderOptions,
+} from './records.js';
 import { isZeroPage, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
 import { StreamWriter } from './writer.js';
 import { asError } from '../util/errors.js';
@@ -23,6 +29,14 @@ const MAX_META = 1024 * 1024 * 1024;
 const READ_RUN = 2048;
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+/**
+ * Optional metadata record (older readers skip it): how many page frames the writer
+ * put on disk (data or zeros written over data) and in how many extents the file
+ * holds (runs of frames, superblock and metadata), u32 LE each.
+ * Under the metadata's HMAC, so the reader can bound what the file may allocate.
+ */
+export const ALLOCATED = OPTIONAL_RECORD | 1;
+const EXTENT_BLOCKS = 32768; // longest ext4 extent, in 4 KiB blocks
 
 /** Byte offset of page (slot, page) in an image. */
 export function pageOffset(slot: number, page: number): number {
@@ -45,6 +59,8 @@ export class ImageWriter {
   private readonly nonZero = new Set<number>();
   /** One past the highest frame that has bytes on disk. */
   private frameEnd = 0;
+  /** Every frame this writer put bytes at. */
+  private readonly written = new Set<number>();
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
   private done = false;
@@ -110,6 +126,7 @@ export class ImageWriter {
       }
       if (zero) this.nonZero.delete(f);
       else this.nonZero.add(f);
+      this.written.add(f);
       const bytes = zero ? ZERO_PAGE : d;
       if (run && run.frame + run.pages.length === f) run.pages.push(bytes);
       else {
@@ -159,6 +176,16 @@ export class ImageWriter {
     await w.spaces(c.spaces);
     await w.kernel(c.kernel);
     await w.verify(c.verify);
+    // Extents of the file: runs of written frames, plus the superblock's and the metadata's
+    // unless they continue a run (frame 0 follows the superblock; the metadata follows `end`).
+    const frames = [...this.written].sort((a, b) => a - b);
+    let runs = 2 - (this.written.has(0) ? 1 : 0) - (this.written.has(end - 1) ? 1 : 0);
+    frames.forEach((f, i) => (runs += i === 0 || frames[i - 1] !== f - 1 ? 1 : 0));
+    runs += Math.floor(frames.length / EXTENT_BLOCKS);
+    const alloc = Buffer.alloc(8);
+    alloc.writeUInt32LE(frames.length, 0);
+    alloc.writeUInt32LE(runs, 4);
+    await w.optional(ALLOCATED, alloc);
     await w.end();
     const meta = Buffer.concat(parts);
     await writeFully(this.fh, meta, metaOffset);
@@ -200,6 +227,36 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
     at += bytesRead;
   }
   return at;
+}
+
+/**
+ * Bytes outside every slot are never read, so nothing verifies them: refuse an image
+ * that holds any. Node has no lseek(SEEK_DATA), so the check is the file's allocated
+ * size against what the writer says it put there (ALLOCATED, under the HMAC), plus
+ * the blocks ext4 spends on extent maps beyond the 4 in its inode (340 a block).
+ * Without that record (an older image) the bound is every page of every slot.
+ */
+function outsideSlots(
+  st: { blocks: number; size: number },
+  spaces: Map<number, number>,
+  meta: number,
+  alloc: { frames: number; runs: number } | undefined,
+): void {
+  const pages = alloc?.frames ?? [...spaces.values()].reduce((a, b) => a + b, 0);
+  const extents = alloc?.runs ?? pages + 2;
+  const leaves = extents <= 4 ? 0 : Math.ceil(extents / 340);
+  const blocks =
+    1 + pages + Math.ceil(meta / PAGE_SIZE) + leaves + (leaves > 4 ? Math.ceil(leaves / 340) : 0);
+  const have = st.blocks * 512;
+  if (have > blocks * PAGE_SIZE && have < st.size)
+    throw corrupted(
+      `${have} bytes allocated, but its pages and metadata fill at most ${blocks * PAGE_SIZE}: there are bytes outside every slot`,
+    );
+  // A file system without holes: bytes outside the slots cannot be told from its zeros.
+  if (have >= st.size && st.size > blocks * PAGE_SIZE)
+    throw corrupted(
+      `${st.size} bytes on a file system without holes: bytes outside every slot cannot be checked`,
+    );
 }
 
 const corrupted = (what: string): CheckpointError =>
@@ -256,17 +313,26 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
 
     const meta = Buffer.alloc(metaLength);
     await readFully(fh, meta, metaOffset);
-    const dec = new RecordDecoder({ ...opts, name: 'checkpoint image metadata' });
+    const dec = new RecordDecoder({
+      ...opts,
+      name: 'checkpoint image metadata',
+      known: new Set([...KNOWN_RECORD_TYPES, ALLOCATED]),
+    });
+    let alloc: { frames: number; runs: number } | undefined;
     const asm = new CheckpointAssembler(false);
     let sawSpaces = false;
     for (const rec of dec.push(meta)) {
       if (rec.type === RecordType.SPACES) sawSpaces = true;
-      asm.add(rec);
+      if (rec.type !== ALLOCATED) asm.add(rec);
+      else if (rec.payload.length === 8)
+        alloc = { frames: rec.payload.readUInt32LE(0), runs: rec.payload.readUInt32LE(4) };
+      else throw corrupted('bad ALLOCATED record');
     }
     dec.finish();
     if (!sawSpaces)
       throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
 
+    outsideSlots(await fh.stat(), asm.spaceSizes, metaLength, alloc);
     let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
     for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
       if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset)

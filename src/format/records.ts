@@ -328,7 +328,7 @@ export class RecordDecoder {
       if (!this.sha) {
         throw new CheckpointError(
           'unsigned',
-          `${this.name} is not signed (no HMAC) but a key was given; refusing it, since anyone could have written it`,
+          `${this.name} is not signed (no HMAC) but a key was given; refusing it, since anyone could have written it (--allow-unsigned accepts it)`,
         );
       }
       if (!timingSafeEqual(this.sha.digest(), want)) {

@@ -10,7 +10,13 @@ import {
   type SpaceSizes,
   type StreamHeader,
 } from './stream.js';
-import { RECORD_HEADER_SIZE, RecordEncoder, RecordType, type EncoderOptions } from './records.js';
+import {
+  isOptionalType,
+  RECORD_HEADER_SIZE,
+  RecordEncoder,
+  RecordType,
+  type EncoderOptions,
+} from './records.js';
 import { PAGE_SIZE } from '../memory/frames.js';
 import { asError } from '../util/errors.js';
 
@@ -96,6 +102,13 @@ export class StreamWriter {
     if (digest.length !== 32)
       return Promise.reject(new RangeError(`VERIFY digest must be 32 bytes, got ${digest.length}`));
     return this.record(RecordType.VERIFY, digest);
+  }
+
+  /** An optional record (OPTIONAL_RECORD set): a reader that does not know it skips it. */
+  optional(type: number, payload: Uint8Array): Promise<void> {
+    if (!isOptionalType(type))
+      return Promise.reject(new RangeError(`record type ${type} is not optional`));
+    return this.record(type, payload);
   }
 
   end(): Promise<void> {

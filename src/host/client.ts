@@ -4,15 +4,29 @@
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { decodeMessage, encodeMessage, type Message } from './protocol.js';
+import { mac, REQUEST_LABEL } from '../tokens/mac.js';
+import { parseHostPort } from '../util/address.js';
 
 export interface RequestOptions {
   timeoutMs?: number;
   retries?: number;
+  /** The job's key (TOKEN.key): signs STATUS, TOPUP and REFUND. */
+  key?: Buffer;
 }
 
-import { parseHostPort } from '../util/address.js';
+type Request = Message extends infer T
+  ? T extends Message
+    ? Omit<T, 'reqId' | 'mac'> & { mac?: Buffer }
+    : never
+  : never;
 
-type Request = Message extends infer T ? (T extends Message ? Omit<T, 'reqId'> : never) : never;
+/** The datagram of a request, its job MAC (if it has one) computed under `key`. */
+export function signedDatagram(req: Request, reqId: number, key?: Buffer): Buffer {
+  const d = encodeMessage({ mac: Buffer.alloc(32), ...req, reqId });
+  if (key && 'jobId' in req && req.type !== 'ACCEPTED' && req.type !== 'BALANCE')
+    mac(key, REQUEST_LABEL, d.subarray(0, d.length - 32)).copy(d, d.length - 32);
+  return d;
+}
 
 // Resolves with the reply (which may be REFUSED); rejects only when no reply came.
 export async function request(
@@ -22,7 +36,7 @@ export async function request(
 ): Promise<Message> {
   const { host, port } = parseHostPort(target);
   const reqId = randomInt(1, 2 ** 31);
-  const datagram = encodeMessage({ ...req, reqId });
+  const datagram = signedDatagram(req, reqId, o.key);
   const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const tries = 1 + (o.retries ?? 4);
   let timer: NodeJS.Timeout | undefined;

@@ -15,6 +15,11 @@ import type { Launched, LaunchRequest } from './packetd.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/src/host -> the roam folder
 const SUSPENDED = 'suspend.ckpt'; // what a VM told to go leaves behind when it exits
+export const CODE = ['bin/*', 'dist/src/*', 'node_modules/*', 'package.json']; // what a VM may read of ROOT
+
+/** True when a VM process could read `file` (the daemon refuses to keep its secrets there). */
+export const vmReadable = (file: string): boolean =>
+  CODE.some((c) => path.resolve(file).startsWith(path.join(ROOT, c.replace(/\*$/, ''))));
 
 // What the meter reads: the process' CPU time and resident memory in /proc (Linux),
 // never a figure the VM reports. Fields after "(comm)": f[0] is field 3 of proc(5).
@@ -31,6 +36,22 @@ function usage(pid: number): ReturnType<Launched['usage']> {
   }
 }
 
+// What a VM's folder holds on disk, in MiB; Infinity past 10,000 entries (a VM
+// that makes that many files is over any quota, and the walk stays bounded).
+function diskMiB(dir: string): number {
+  let bytes = 0,
+    n = 0;
+  const todo = [dir];
+  for (let d = todo.pop(); d !== undefined; d = todo.pop())
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (++n > 10_000) return Infinity;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) todo.push(p);
+      else bytes += fs.lstatSync(p).blocks * 512;
+    }
+  return bytes / 1048576;
+}
+
 // One folder per VM in stateDir; cstraps listen on host; uid: as root, VM n runs as uid+n.
 export type LauncherOptions = {
   stateDir: string;
@@ -45,10 +66,47 @@ export class ProcessLauncher {
   private readonly pool: Promise<Launched>[] = [];
   private n = 0;
   // The state folder lets VMs of other uids through to their own folders, no further.
-  constructor(private readonly o: LauncherOptions) {
+  // keep: the folders of the job table's VMs; any other VM folder is an orphan of a crash.
+  constructor(
+    private readonly o: LauncherOptions,
+    keep = new Set<string>(),
+  ) {
     fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o711 });
+    for (const d of fs.readdirSync(o.stateDir))
+      if (/^vm-[0-9a-f]{12}$/.test(d) && !keep.has(d)) {
+        o.log(`removing ${d}: no job of this node's owns it`);
+        fs.rmSync(path.join(o.stateDir, d), { recursive: true, force: true });
+      }
     this.fill();
   }
+
+  // A VM of this node from before a restart: it exits once it has suspended
+  // itself (its pipe to the daemon closed); purge kills it if it is still ours.
+  readonly recover = (vmId: string, pid?: number): Launched => {
+    const dir = path.join(this.o.stateDir, vmId),
+      ours = () => {
+        try {
+          return !!pid && readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(dir);
+        } catch {
+          return false; // gone
+        }
+      };
+    const exited = new Promise<void>((r) => {
+      const t = setInterval(() => !ours() && (clearInterval(t), r()), 200);
+    });
+    return {
+      vmId,
+      addr: '',
+      exited,
+      usage: () => (ours() ? { ...usage(pid!)!, diskMiB: diskMiB(dir) } : null),
+      notify: () => undefined,
+      suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
+      purge: () => {
+        if (ours()) process.kill(pid!, 'SIGKILL');
+        void exited.then(() => fs.rmSync(dir, { recursive: true, force: true }));
+      },
+    };
+  };
 
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
@@ -90,7 +148,8 @@ export class ProcessLauncher {
       process.execPath,
       [
         '--experimental-permission',
-        `--allow-fs-read=${ROOT}*`,
+        // The roam code only: never the roam folder itself, where secrets and ledgers may sit.
+        ...CODE.map((c) => `--allow-fs-read=${path.join(ROOT, c)}`),
         `--allow-fs-read=${dir}/*`,
         `--allow-fs-write=${dir}/*`,
         `--max-old-space-size=${HEAP_MIB}`,
@@ -114,9 +173,13 @@ export class ProcessLauncher {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     const vm: Launched = {
       vmId,
+      pid: child.pid,
       addr: '',
       exited,
-      usage: () => usage(child.pid!),
+      usage: () => {
+        const u = usage(child.pid!);
+        return u && { ...u, diskMiB: diskMiB(dir) };
+      },
       notify: (line) => void child.stdin!.write(`${line}\n`),
       suspended: () => fs.existsSync(path.join(dir, SUSPENDED)),
       purge: () => {

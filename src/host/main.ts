@@ -2,9 +2,11 @@
 // the rest of roam, so this process holds only src/host and src/tokens (the
 // lines `npm run tcb` counts).
 import { Command, InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
-import { ProcessLauncher } from './launcher.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
+import { JobStore } from './store.js';
 
 const int = (v: string): number => {
   if (/^\d+$/.test(v)) return Number(v);
@@ -27,6 +29,9 @@ await new Command('roam node')
   .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
   .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
   .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
+  .option('--topup-budget <hashes>', 'chain hashes one source may cost per second', int, 40000)
+  .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', int, 160)
+  .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', int, 64)
   .option(
     '--vm-uid <uid>',
     'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
@@ -38,19 +43,36 @@ await new Command('roam node')
   )
   .action(async (o) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
+    for (const [flag, file] of [
+      ['--secret-file', o.secretFile],
+      ['--state', o.state],
+    ])
+      if (vmReadable(file))
+        throw new Error(
+          `${flag} ${file} is inside the roam code, which every VM may read: move it`,
+        );
+    log(
+      process.getuid?.() !== 0 || o.vmUid === undefined
+        ? 'NOT ISOLATED: VMs run as this uid (run as root with --vm-uid), share the host network (no namespaces: they can reach loopback services), and have no cgroup: memory is bounded by the RSS check, disk by the folder quota, CPU share and port count are not enforced'
+        : 'VMs run as their own uids; not isolated: the host network (no namespaces) and CPU share, port count (no cgroup or firewall)',
+    );
     const secret = readFileSync(o.secretFile, 'utf8').trim();
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
       throw new Error(
         `${o.secretFile} must hold the node secret in hex (roam broker enroll-node writes it)`,
       );
-    const launcher = new ProcessLauncher({
-      stateDir: o.state,
-      host: o.vmHost,
-      warm: o.warm,
-      uid: o.vmUid,
-      log,
-    });
+    // The job table lives beside the VM folders, out of every VM's reach (0711: no listing).
+    mkdirSync(o.state, { recursive: true, mode: 0o711 });
+    const store = new JobStore(join(o.state, 'jobs.log')),
+      saved = store.load();
+    const launcher = new ProcessLauncher(
+      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log },
+      new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : []))),
+    );
     const d = new Packetd({
+      store,
+      saved,
+      recover: launcher.recover,
       nodeId: o.id,
       secret: Buffer.from(secret, 'hex'),
       capacityMiB: o.capacity,
@@ -58,6 +80,9 @@ await new Command('roam node')
       memPrice: o.memPrice,
       graceS: o.grace,
       retentionS: o.retention,
+      hashBudget: o.topupBudget,
+      overheadMiB: o.vmOverhead,
+      reserveMiB: o.vmReserve,
       launcher: launcher.launch,
       log,
     });

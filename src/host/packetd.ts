@@ -4,14 +4,17 @@
 // to go when its credit or lifetime ends, purges it after a grace period, and
 // revives a VM that suspended itself when it is topped up. It parses tokens and
 // its own datagrams, nothing else: no program, image or checkpoint passes here.
+// A job's requests carry a MAC under the job's key; the job table is on disk
+// before any answer (store.ts); chain hashing has a budget per source.
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { verifyBootToken, type BootToken } from '../tokens/boot-token.js';
+import { decodeBootToken, verifyBootToken, type BootToken } from '../tokens/boot-token.js';
 import { MAX_UNITS, verifyElement } from '../tokens/chain.js';
 import { signCertificate } from '../tokens/certificate.js';
-import { vmKey } from '../tokens/mac.js';
+import { macOk, REQUEST_LABEL, vmKey } from '../tokens/mac.js';
 import { REASONS, type Reason } from '../tokens/reasons.js';
 import { decodeMessage, encodeMessage, type Message } from './protocol.js';
+import type { JobStore, Saved } from './store.js';
 
 // revive: the VM to resume from the state it suspended to
 export type LaunchRequest = {
@@ -19,47 +22,50 @@ export type LaunchRequest = {
   key: Buffer;
   loaderSha256: string;
   memoryMiB: number;
+  cpuShare: number;
+  ports: number;
   revive?: string;
 };
 export interface Launched {
-  // purge: kill and delete its state
   vmId: string;
+  pid?: number;
   addr: string;
   exited: Promise<void>;
-  usage(): { cpuS: number; rssMiB: number } | null;
+  usage(): { cpuS: number; rssMiB: number; diskMiB?: number } | null;
   notify(line: string): void;
   suspended(): boolean;
-  purge(): void;
+  purge(): void; // kill and delete its state
 }
 
 export interface PacketdOptions {
   nodeId: string;
   secret: Buffer;
   launcher?: (req: LaunchRequest) => Promise<Launched>; // absent: BOOT is verified, then refused with no-launcher
+  recover?: (vmId: string, pid?: number) => Launched; // a VM of the daemon before a restart
+  store?: JobStore; // where changes are written
+  saved?: Map<string, Saved>; // the job table as loaded from it
   capacityMiB?: number; // memory the node sells; each job reserves its limit
   price?: number;
   memPrice?: number; // units per CPU-second (advertised in PONG), per GiB-second resident
   graceS?: number;
   retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
+  hashBudget?: number; // chain hashes one source may cost per second (the node: 4x)
+  overheadMiB?: number; // resident memory a VM may use beyond its token's (Node itself)
+  reserveMiB?: number; // capacity each VM holds beyond its token's memory
   now?: () => number;
   log?: (msg: string) => void; // now: unix seconds
 }
-const SLACK_MIB = 512; // resident memory beyond the job's limit (Node itself) before a VM is purged
 
 // running (from BOOT, or a VM still starting) -> (no credit, lifetime, eviction) notified -> suspended | ended;
 // suspended -> (top-up) running. Running and notified VMs hold their memory limit.
 export const STATES = ['running', 'notified', 'suspended', 'ended'] as const;
-type Job = {
+type Job = Omit<Saved, 'token' | 'last' | 'certificate' | 'state'> & {
   token: BootToken;
+  raw: Buffer;
   last: Buffer;
-  seen: Set<string>;
-  credited: number;
-  spent: number;
   certificate?: Buffer;
   vm?: Launched;
   state: (typeof STATES)[number];
-  since: number;
-  deadline: number;
   cpuS: number;
   owed: number;
 };
@@ -70,10 +76,14 @@ const live = (j: Job) => j.state === 'running' || j.state === 'notified';
 export class Packetd {
   private socket?: dgram.Socket;
   private readonly jobs = new Map<string, Job>();
-  // Boot-token nonces seen, kept until the token expires (then it is refused anyway).
-  private readonly nonces = new Map<string, { expiry: number; from: string; reply?: Buffer }>();
+  // The answer to each booted nonce, for a retransmission from the same source.
+  private readonly replies = new Map<string, { from: string; reply?: Buffer }>();
+  private readonly spentHashes = new Map<string, number>(); // this second's: per source, job, and '*'
+  private second = 0;
 
-  constructor(private readonly o: PacketdOptions) {}
+  constructor(private readonly o: PacketdOptions) {
+    for (const [id, r] of o.saved ?? []) this.restore(id, r);
+  }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<AddressInfo> {
     const s = (this.socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4'));
@@ -101,7 +111,7 @@ export class Packetd {
   }
   get freeMiB(): number {
     return [...this.jobs.values()].reduce(
-      (free, j) => (live(j) ? free - j.token.memoryMiB : free),
+      (free, j) => (live(j) ? free - j.token.memoryMiB - (this.o.reserveMiB ?? 0) : free),
       this.o.capacityMiB ?? 4096,
     );
   }
@@ -119,26 +129,24 @@ export class Packetd {
       m = decodeMessage(buf);
     if (!m.ok) return this.refuse(reqId, m.reason);
     const r = m.value;
-    switch (r.type) {
-      case 'PING':
-        return encodeMessage({
-          type: 'PONG',
-          reqId,
-          nodeId: this.o.nodeId,
-          freeMiB: this.freeMiB,
-          price: this.o.price ?? 1,
-        });
-      case 'BOOT':
-        return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
-      case 'TOPUP':
-        return this.topup(r);
-      case 'STATUS':
-        return this.withJob(r, (j) => this.balance(reqId, j));
-      case 'REFUND':
-        return this.withJob(r, (j) => this.refund(reqId, j));
-      default:
-        return this.refuse(reqId, 'unknown-type');
-    }
+    if (r.type === 'PING')
+      return encodeMessage({
+        type: 'PONG',
+        reqId,
+        nodeId: this.o.nodeId,
+        freeMiB: this.freeMiB,
+        price: this.o.price ?? 1,
+      });
+    if (r.type === 'BOOT')
+      return this.boot(r.token, reqId, `${from.address}:${from.port}:${reqId}`);
+    if (!('mac' in r)) return this.refuse(reqId, 'unknown-type');
+    // The MAC first: without the job's key nothing is looked up, hashed or changed.
+    if (!macOk(vmKey(this.o.secret, r.jobId), REQUEST_LABEL, buf.subarray(0, -32), r.mac))
+      return this.refuse(reqId, 'unauthenticated');
+    const j = this.jobs.get(hex(r.jobId));
+    if (!j) return this.refuse(reqId, 'unknown-job');
+    if (r.type === 'TOPUP') return this.topup(r, j, from.address);
+    return r.type === 'STATUS' ? this.balance(reqId, j) : this.refund(reqId, j);
   }
 
   private async boot(raw: Buffer, reqId: number, from: string): Promise<Buffer | undefined> {
@@ -147,43 +155,34 @@ export class Packetd {
     if (!v.ok) return this.refuse(reqId, v.reason);
     const t = v.value,
       jobId = hex(t.jobId),
-      nonce = hex(t.nonce),
-      seen = this.nonces.get(nonce);
+      seen = this.replies.get(hex(t.nonce));
     // A retransmission of the same request gets the same answer (none while the
     // launch is under way: the answer is coming); any other reuse is a replay.
     if (seen) return seen.from !== from ? this.refuse(reqId, 'replayed') : seen.reply;
-    const no = this.jobs.has(jobId)
-      ? 'job-exists'
-      : t.memoryMiB > this.freeMiB
+    const known = this.jobs.get(jobId); // booted before a restart, or another token for the job
+    if (known) return this.refuse(reqId, known.raw.equals(raw) ? 'replayed' : 'job-exists');
+    const no =
+      t.memoryMiB + (this.o.reserveMiB ?? 0) > this.freeMiB
         ? 'no-capacity'
         : this.o.launcher
           ? null
           : 'no-launcher';
     if (no) return this.refuse(reqId, no);
-    // Record nonce, job and reservation before the await, so that concurrent copies are refused.
-    const entry: { expiry: number; from: string; reply?: Buffer } = { expiry: t.expiry, from };
-    this.nonces.set(nonce, entry);
-    if (this.nonces.size % 256 === 0)
-      for (const [n, e] of this.nonces) if (e.expiry <= now) this.nonces.delete(n);
-    const job: Job = {
-      token: t,
-      last: t.payment,
-      seen: new Set([hex(t.anchor), hex(t.payment)]),
-      credited: t.units,
-      spent: 0,
-      state: 'running',
-      since: now,
-      deadline: 0,
-      cpuS: 0,
-      owed: 0,
-    };
+    // Record the job and its reservation before the await, so that concurrent copies are refused,
+    // and on disk first, so that a crash during the launch cannot let the token boot again.
+    const entry: { from: string; reply?: Buffer } = { from };
+    this.replies.set(hex(t.nonce), entry);
+    const job: Job = { token: t, raw, last: t.payment, credited: t.units, spent: 0 } as Job;
+    Object.assign(job, { state: 'running', since: now, deadline: 0, cpuS: 0, owed: 0 });
     this.jobs.set(jobId, job);
+    this.save(job);
     const vm = await this.start(job);
     // Nothing was started: forget the job so that the same token can be tried
     // again, unless it was refunded meanwhile (then it stays closed for good).
     if (!vm && !job.certificate) {
       this.jobs.delete(jobId);
-      this.nonces.delete(nonce);
+      this.replies.delete(hex(t.nonce));
+      this.o.store?.save([[jobId, null]]);
     }
     if (!vm) return this.refuse(reqId, 'launch-failed');
     return (entry.reply = encodeMessage({
@@ -196,18 +195,25 @@ export class Packetd {
     }));
   }
 
-  private topup(r: Extract<Message, { type: 'TOPUP' }>): Buffer {
-    return this.withJob(r, (j) => {
-      if (j.certificate) return this.refuse(r.reqId, 'job-closed');
-      if (r.units < 1 || r.units > MAX_UNITS) return this.refuse(r.reqId, 'unit-limit');
-      if (j.seen.has(hex(r.element))) return this.refuse(r.reqId, 'already-credited');
-      if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
-      j.last = r.element;
-      j.seen.add(hex(r.element));
-      j.credited += r.units;
-      if (j.state === 'suspended') void this.start(j);
-      return this.balance(r.reqId, j);
-    });
+  private topup(r: Extract<Message, { type: 'TOPUP' }>, j: Job, source: string): Buffer {
+    if (j.certificate) return this.refuse(r.reqId, 'job-closed');
+    if (r.units < 1 || r.units > MAX_UNITS) return this.refuse(r.reqId, 'unit-limit');
+    if (r.element.equals(j.last)) return this.refuse(r.reqId, 'already-credited');
+    // Verifying costs r.units hashes from the last credited element: a budget per source, per job
+    // (forged source addresses share it) and for the node, renewed every second.
+    if (this.second !== this.now()) this.spentHashes.clear();
+    this.second = this.now();
+    const b = this.o.hashBudget ?? 4 * MAX_UNITS,
+      caps = { [source]: b, [hex(r.jobId)]: b, '*': 4 * b };
+    if (Object.entries(caps).some(([k, cap]) => (this.spentHashes.get(k) ?? 0) + r.units > cap))
+      return this.refuse(r.reqId, 'rate-limited');
+    for (const k in caps) this.spentHashes.set(k, (this.spentHashes.get(k) ?? 0) + r.units);
+    if (!verifyElement(r.element, r.units, j.last)) return this.refuse(r.reqId, 'chain-mismatch');
+    j.last = r.element;
+    j.credited += r.units;
+    this.save(j);
+    if (j.state === 'suspended') void this.start(j);
+    return this.balance(r.reqId, j);
   }
 
   // Closing is final: a retried REFUND gets the same certificate, never a second one.
@@ -224,7 +230,7 @@ export class Packetd {
         },
         this.o.secret,
       );
-      this.end(j, 'refunded');
+      this.end(j, 'refunded'); // saves the certificate before it is sent
     }
     return encodeMessage({ type: 'CERT', reqId, certificate: j.certificate });
   }
@@ -232,7 +238,8 @@ export class Packetd {
   // The meter, every dtS seconds: debit what each VM process used, purge one
   // over its memory, and run the notice -> grace and suspended -> retention clocks.
   tick(dtS: number): void {
-    const now = this.now();
+    const now = this.now(),
+      changed: Job[] = [];
     for (const j of this.jobs.values()) {
       if ((j.state === 'notified' || j.state === 'suspended') && now >= j.deadline) {
         this.end(j, `${j.state === 'notified' ? 'grace' : 'retention'} over`);
@@ -247,14 +254,19 @@ export class Packetd {
       const take = Math.min(Math.floor(j.owed), j.credited - j.spent);
       j.spent += take;
       j.owed -= take;
-      if (u.rssMiB > j.token.memoryMiB + SLACK_MIB)
+      if (take) changed.push(j);
+      // Its folder may hold a suspension (its memory) and as much again of its own.
+      if (u.rssMiB > j.token.memoryMiB + (this.o.overheadMiB ?? 512))
         this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
+      else if ((u.diskMiB ?? 0) > 2 * j.token.memoryMiB + 256)
+        this.end(j, `${Math.round(u.diskMiB!)} MiB on disk`);
       else if (
         j.state === 'running' &&
         (j.spent === j.credited || now >= j.since + j.token.lifetimeS)
       )
         this.notice(j, j.spent === j.credited ? 'balance' : 'lifetime');
     }
+    this.save(...changed); // one fsync for the whole tick
   }
 
   // A host that must be emptied tells every VM to go, as if its credit had run out.
@@ -265,60 +277,89 @@ export class Packetd {
   }
 
   private notice(j: Job, why: string, graceS = this.o.graceS ?? 10): void {
-    j.state = 'notified';
-    j.deadline = this.now() + graceS;
+    Object.assign(j, { state: 'notified', deadline: this.now() + graceS });
+    this.save(j);
     j.vm?.notify(`notice ${why} ${graceS}`);
   }
 
-  // Start (or revive) the job's VM and watch it: when it exits, it has either
-  // suspended itself (kept for the retention period) or ended (purged).
+  // Start (or revive) the job's VM and watch it.
   private async start(j: Job): Promise<Launched | null> {
     const t = j.token,
-      revive = j.state === 'suspended' ? j.vm?.vmId : undefined;
+      revive = j.state === 'suspended' ? j.vmId : undefined;
     if (
       revive &&
       (j.spent >= j.credited || t.memoryMiB > this.freeMiB || this.now() >= j.since + t.lifetimeS)
     )
       return null;
-    const old = j.vm;
     Object.assign(j, { state: 'running', cpuS: 0, vm: undefined }); // its lifetime runs from the BOOT
     const vm = await this.o.launcher!({
       jobId: hex(t.jobId),
       key: vmKey(this.o.secret, t.jobId),
       loaderSha256: hex(t.loaderSha256),
       memoryMiB: t.memoryMiB,
+      cpuShare: t.cpuShare,
+      ports: t.ports,
       revive,
     }).catch((e: Error) => void this.log(`launch ${hex(t.jobId)}: ${e.message}`));
-    if (!vm) {
-      Object.assign(j, { state: revive ? 'suspended' : 'ended', vm: old });
-      return null;
+    if (!vm || j.certificate) {
+      vm?.purge(); // refunded while it was starting
+      if (!j.certificate) Object.assign(j, { state: revive ? 'suspended' : 'ended' });
+      return vm || null;
     }
-    if (j.certificate) {
-      vm.purge();
-      return vm;
-    } // refunded while it was starting
-    j.vm = vm;
     if (revive) this.log(`${vm.vmId} revived`);
+    this.watch(j, vm);
+    return vm;
+  }
+
+  // When the VM exits it has either suspended itself (kept for the retention period) or ended.
+  private watch(j: Job, vm: Launched): void {
+    Object.assign(j, { vm, vmId: vm.vmId, pid: vm.pid });
+    this.save(j);
     void vm.exited.then(() => {
       if (j.vm !== vm || !live(j)) return;
       if (!vm.suspended()) return this.end(j, 'exited');
       Object.assign(j, { state: 'suspended', deadline: this.now() + (this.o.retentionS ?? 3600) });
+      this.save(j);
       this.log(`${vm.vmId} suspended to disk`);
       void this.start(j); // it may have been topped up during its grace
     });
-    return vm;
+  }
+
+  // After a restart: a VM that was running saw the daemon's pipe close and is
+  // suspending itself; it is watched again, with a grace to finish.
+  private restore(id: string, r: Saved): void {
+    const p = decodeBootToken(Buffer.from(r.token, 'hex'));
+    if (!p.ok) return this.log(`job ${id}: unreadable token in the job table`);
+    const j: Job = { ...r, token: p.value, raw: Buffer.from(r.token, 'hex') } as unknown as Job;
+    Object.assign(j, { last: Buffer.from(r.last, 'hex'), cpuS: 0, owed: 0 });
+    if (r.certificate) j.certificate = Buffer.from(r.certificate, 'hex');
+    this.jobs.set(id, j);
+    if (!live(j)) return;
+    if (!j.vmId || !this.o.recover) return this.end(j, 'lost in a restart');
+    Object.assign(j, { state: 'notified', deadline: this.now() + (this.o.graceS ?? 10) });
+    this.watch(j, this.o.recover(j.vmId, j.pid));
   }
 
   // Purge: the VM is killed and its state deleted; the job stays for STATUS and REFUND.
   private end(j: Job, why: string): void {
     if (j.state !== 'ended') this.log(`purge ${j.vm?.vmId ?? hex(j.token.jobId)}: ${why}`);
     j.state = 'ended';
-    j.vm?.purge();
+    this.save(j);
+    if (j.vm) j.vm.purge();
+    else if (j.vmId) this.o.recover?.(j.vmId).purge();
   }
 
-  private withJob(r: { reqId: number; jobId: Buffer }, fn: (j: Job) => Buffer): Buffer {
-    const j = this.jobs.get(hex(r.jobId));
-    return j ? fn(j) : this.refuse(r.reqId, 'unknown-job');
+  private save(...jobs: Job[]): void {
+    this.o.store?.save(
+      jobs.map((j) => [
+        hex(j.token.jobId),
+        {
+          ...{ token: hex(j.raw), last: hex(j.last), credited: j.credited, spent: j.spent },
+          ...{ state: j.state, since: j.since, deadline: j.deadline, vmId: j.vmId, pid: j.pid },
+          certificate: j.certificate && hex(j.certificate),
+        },
+      ]),
+    );
   }
 
   private balance(reqId: number, j: Job): Buffer {

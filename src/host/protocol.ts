@@ -7,11 +7,15 @@ import type { Parsed } from '../tokens/reasons.js';
 
 export const MAX_DATAGRAM = 1200; // fits any path MTU without fragmentation
 
-const JOB = [['jobId', 16]] as const;
+// mac: HMAC(job key, REQUEST_LABEL, the datagram before it); see tokens/mac.ts.
+const JOB = [
+  ['jobId', 16],
+  ['mac', 32],
+] as const;
 export const MESSAGES = {
   PING: [0x01, []],
   BOOT: [0x02, [['token', 'rest']]],
-  TOPUP: [0x03, TOPUP],
+  TOPUP: [0x03, [...TOPUP, ['mac', 32]]],
   STATUS: [0x04, JOB],
   REFUND: [0x05, JOB],
   PONG: [

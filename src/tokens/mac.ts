@@ -14,3 +14,7 @@ export const macOk = (secret: Buffer, label: string, body: Buffer, tag: Buffer):
 // the node derives the same from its secret, so it never crosses the network.
 export const vmKey = (nodeSecret: Buffer, jobId: Buffer): Buffer =>
   mac(nodeSecret, 'roam-vm-key-v1', jobId);
+
+// A customer's request about its job (STATUS, TOPUP, REFUND) ends in a MAC under
+// the job's key, so a job id alone (it travels in clear in the BOOT) gives nothing.
+export const REQUEST_LABEL = 'roam-job-request-v1';

@@ -42,6 +42,7 @@ export function serveControl(
   handler: ControlHandler,
 ): { record: VmRecord; close(): void } {
   fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
+  fs.chmodSync(vmDir(), 0o700); // an older folder too: only its owner may reach the sockets
   // Named by id and pid: while a VM migrates between two processes on one host,
   // both copies have the same id for a moment.
   const socket = path.join(vmDir(), `${rec.id}-${process.pid}.sock`);
@@ -76,7 +77,7 @@ export function serveControl(
     });
     conn.on('error', () => {});
   });
-  server.listen(socket);
+  server.listen(socket, () => fs.chmodSync(socket, 0o600));
   server.unref();
   const record: VmRecord = { ...rec, socket, pid: process.pid, started: new Date().toISOString() };
   fs.writeFileSync(file, JSON.stringify(record, null, 1));

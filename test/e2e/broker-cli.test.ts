@@ -67,6 +67,8 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
       url,
       '--node',
       'n1',
+      '--admin-key',
+      join(dir, 'ledger.db.admin'),
       '--price',
       '2',
       '-o',
@@ -74,13 +76,36 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
     ]);
     assert.equal(enrolled.code, 0, enrolled.err);
     assert.equal(statSync(join(dir, 'n1.secret')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'ledger.db.admin')).mode & 0o777, 0o600);
     assert.match(
-      (await roam(['broker', 'enroll-node', '--broker', url, '--node', 'n2'])).out,
+      (
+        await roam([
+          'broker',
+          'enroll-node',
+          '--broker',
+          url,
+          '--admin-key',
+          join(dir, 'ledger.db.admin'),
+          '--node',
+          'n2',
+        ])
+      ).out,
       /^[0-9a-f]{64}\n$/,
       'printed once',
     );
     assert.match(
-      (await roam(['broker', 'enroll-node', '--broker', url, '--node', 'n1'])).err,
+      (
+        await roam([
+          'broker',
+          'enroll-node',
+          '--broker',
+          url,
+          '--admin-key',
+          join(dir, 'ledger.db.admin'),
+          '--node',
+          'n1',
+        ])
+      ).err,
       /already enrolled/,
     );
     assert.match(
@@ -90,12 +115,16 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
           'add-customer',
           '--broker',
           url,
+          '--admin-key',
+          join(dir, 'ledger.db.admin'),
           '--customer',
           'alice',
           '--balance',
           '100',
+          '-o',
+          join(dir, 'alice.key'),
         ])
-      ).out,
+      ).err,
       /balance 100/,
     );
     const bought = await roam([
@@ -103,8 +132,8 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
       'buy',
       '--broker',
       url,
-      '--customer',
-      'alice',
+      '--customer-key',
+      join(dir, 'alice.key'),
       '--node',
       'n1',
       '--count',
@@ -122,8 +151,8 @@ test('roam broker, tokens buy, roam node and roam boot', async () => {
           'buy',
           '--broker',
           url,
-          '--customer',
-          'alice',
+          '--customer-key',
+          join(dir, 'alice.key'),
           '--node',
           'n1',
           '--count',

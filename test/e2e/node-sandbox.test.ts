@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ProcessLauncher } from '../../src/host/launcher.js';
-import { ROOT, tmpdir } from '../helpers.js';
+import { ROOT, roam, tmpdir } from '../helpers.js';
 
 const pidsOf = (parent: number) =>
   fs
@@ -33,6 +33,8 @@ async function oneVm(o: { uid?: number } = {}) {
     key: Buffer.alloc(32, 1),
     loaderSha256: '00'.repeat(32),
     memoryMiB: 64,
+    cpuShare: 100,
+    ports: 1,
   });
   const pid = pidsOf(process.pid).find((p) =>
     fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(path.join(stateDir, vm.vmId)),
@@ -90,6 +92,34 @@ test('a launched VM runs under the permission model, confined to its folder', as
       assert.match(r.stderr, /ERR_ACCESS_DENIED/, code);
     }
     assert.equal(fs.existsSync(path.join(ROOT, 'escape')), false);
+
+    // Issue 13, attack 7: with the README's layout the node secret and the broker's
+    // ledger sit in the roam folder. A VM reads the roam code, not them.
+    const secret = path.join(ROOT, `.attack-n1-${process.pid}.secret`);
+    fs.writeFileSync(secret, 'ab'.repeat(32), { mode: 0o644 });
+    try {
+      const r = attempt(
+        `console.log(require('fs').readFileSync(${JSON.stringify(secret)}, 'utf8'))`,
+      );
+      assert.notEqual(r.status, 0, 'a VM read a file in the roam folder');
+      assert.match(r.stderr, /ERR_ACCESS_DENIED/);
+      assert.doesNotMatch(r.stdout, /abab/);
+      const code = attempt(
+        `require('fs').readFileSync(${JSON.stringify(path.join(ROOT, 'dist/src/host/packetd.js'))})`,
+      );
+      assert.equal(code.status, 0, `the roam code stays readable: ${code.stderr}`);
+      const daemon = await roam([
+        'node',
+        '--id',
+        'n1',
+        '--secret-file',
+        path.join(ROOT, 'dist/src/x.secret'),
+      ]);
+      assert.notEqual(daemon.code, 0);
+      assert.match(daemon.stderr, /inside the roam code, which every VM may read/);
+    } finally {
+      fs.rmSync(secret, { force: true });
+    }
   } finally {
     await done();
   }

@@ -158,13 +158,18 @@ test('image: a single flipped byte is refused (superblock, live page, metadata, 
   for (const at of offsets) await refused(flipped('image', at), corrupt);
 });
 
+// Issue 13: nothing reads the bytes between slots, so the file's allocated size is
+// checked against what the (signed) metadata says was written (format-image.test.ts
+// refuses 64 KiB there). One flipped byte costs one 4 KiB block, which can still hide
+// in the extent-map block the bound allows for when it cannot tell whether ext4 merged
+// two extents; Node has no lseek(SEEK_DATA) to look.
 test(
   'image: a byte flipped in the middle of the file (outside every memory slot) is refused',
   {
-    todo: "BUG: readImage never reads the page area outside the slots' declared page counts, so a non-zero byte there is accepted (restore exits 0)",
+    todo: 'one 4 KiB block outside the slots can hide in the allowance for an ext4 extent-map block',
   },
   async () => {
-    await refused(flipped('image', Math.floor(size('image') / 2)), corrupt);
+    await refused(flipped('image', Math.floor(size('image') / 2)), /outside every slot/);
   },
 );
 

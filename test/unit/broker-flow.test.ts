@@ -11,11 +11,10 @@ test('buy, boot, top up, status, refund, redeem once', async () => {
   const b = await broker({ chainLength: 200 });
   try {
     const { secret } = await b.client.enrollNode('node-a', 3);
-    await b.client.addCustomer('alice', 1000);
+    const alice = await b.customer('alice', 1000);
     const node = await daemon({ secret: Buffer.from(secret, 'hex') });
     try {
-      const bought = await b.client.buy({
-        customer: 'alice',
+      const bought = await alice.buy({
         node: 'node-a',
         count: 10,
         memoryMiB: 32,
@@ -26,7 +25,7 @@ test('buy, boot, top up, status, refund, redeem once', async () => {
       assert.equal(acc.jobId.toString('hex'), bought.jobId);
       assert.equal(node.launches[0].memoryMiB, 32);
 
-      const t = await b.client.topup(bought.jobId, 20);
+      const t = await alice.topup(bought.jobId, 20);
       assert.deepEqual([t.released, t.cost, t.balance], [30, 60, 910]);
       const msg = decodeTopUp(t.message);
       assert.ok(msg.ok);
@@ -38,7 +37,7 @@ test('buy, boot, top up, status, refund, redeem once', async () => {
       );
 
       // A block bought but never delivered is refunded too once the job is closed.
-      await b.client.topup(bought.jobId, 5);
+      await alice.topup(bought.jobId, 5);
       charge(node.d, node.pid(), 12);
       const st = await node.ask({ type: 'STATUS', jobId: acc.jobId });
       assert.ok(st.type === 'BALANCE');
@@ -46,27 +45,27 @@ test('buy, boot, top up, status, refund, redeem once', async () => {
 
       const cert = await node.ask({ type: 'REFUND', jobId: acc.jobId });
       assert.ok(cert.type === 'CERT');
-      const r = await b.client.redeem(cert.certificate);
+      const r = await alice.redeem(cert.certificate);
       assert.deepEqual([r.units, r.amount], [35 - 12, 23 * 3]);
       assert.equal(r.balance, 1000 - 35 * 3 + 23 * 3);
-      assert.equal((await b.client.customer('alice')).balance, r.balance);
+      assert.equal((await alice.customer('alice')).balance, r.balance);
 
       await assert.rejects(
-        b.client.redeem(cert.certificate),
+        alice.redeem(cert.certificate),
         (e: BrokerError) => e.code === 'already-redeemed' && e.status === 409,
       );
       const second = await node.ask({ type: 'REFUND', jobId: acc.jobId });
       assert.ok(second.type === 'CERT');
       await assert.rejects(
-        b.client.redeem(second.certificate),
+        alice.redeem(second.certificate),
         (e: BrokerError) => e.code === 'already-redeemed',
       );
       await assert.rejects(
-        b.client.topup(bought.jobId, 1),
+        alice.topup(bought.jobId, 1),
         (e: BrokerError) => e.code === 'job-closed',
       );
-      assert.equal((await b.client.job(bought.jobId)).refunded, true);
-      assert.equal((await b.client.customer('alice')).balance, r.balance, 'refunded exactly once');
+      assert.equal((await alice.job(bought.jobId)).refunded, true);
+      assert.equal((await alice.customer('alice')).balance, r.balance, 'refunded exactly once');
     } finally {
       await node.d.close();
     }

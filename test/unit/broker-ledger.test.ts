@@ -24,7 +24,7 @@ const code = (c: string) => (e: unknown) => e instanceof BrokerError && e.code =
 
 test('migrations run once and a reopened ledger keeps its data', () => {
   withLedger((l, file) => {
-    assert.equal(l.db.pragma('user_version', { simple: true }), 1);
+    assert.equal(l.db.pragma('user_version', { simple: true }), 2);
     l.addCustomer('bob', 5);
     const again = new Ledger(file);
     assert.equal(again.customer('bob').balance, 5);

@@ -137,3 +137,21 @@ test('readCheckpoint tells the formats apart by magic', async (t) => {
   await writeFile(join(dir, 'c'), 'hello world');
   await assert.rejects(readCheckpoint(join(dir, 'c')), /not a roam checkpoint/);
 });
+
+// Issue 13, attack 8: bytes written outside every slot are read by nobody and so
+// verified by nobody. A forger who puts anything there (here 64 KiB between slot
+// 0's last page and slot 1) gets the image refused; the untouched image restores.
+test('image: bytes outside every slot are refused', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'roam-img-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const s = sampleCheckpoint({ seed: 5, slots: { 0: 8, 1: 20 }, rounds: 2 });
+  const path = join(dir, 'vm.img');
+  const key = randomBytes(32);
+  await writeSample(fileTarget(path, { format: 'image', key }), s);
+  assert.ok(await readCheckpoint(path, { key }), 'the untouched image is accepted');
+  const fh = await open(path, 'r+');
+  await fh.write(randomBytes(64 * 1024), 0, 64 * 1024, pageOffset(0, 100));
+  await fh.sync();
+  await fh.close();
+  await assert.rejects(readCheckpoint(path, { key }), /outside every slot/);
+});

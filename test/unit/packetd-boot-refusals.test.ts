@@ -1,5 +1,6 @@
 // Every reason a node refuses a boot token, over a real UDP socket.
 import { test } from 'node:test';
+import { signedDatagram } from '../../src/host/client.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { SECRET, daemon, fakeVm, mint, refusal } from '../packetd-fixtures.js';
@@ -148,7 +149,10 @@ test('while a launch is under way a retransmission gets no answer yet, and a ref
     await new Promise((r) => setImmediate(r));
     assert.equal(await d.handle(boot, from), undefined);
     const refund = decodeMessage(
-      (await d.handle(encodeMessage({ type: 'REFUND', reqId: 8, jobId: m.jobId }), from))!,
+      (await d.handle(
+        signedDatagram({ type: 'REFUND', jobId: m.jobId }, 8, vmKey(SECRET, m.jobId)),
+        from,
+      ))!,
     );
     assert.ok(refund.ok && refund.value.type === 'CERT');
     release();

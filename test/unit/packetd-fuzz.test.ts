@@ -8,6 +8,8 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { randomBytes, randomInt } from 'node:crypto';
 import { encodeMessage } from '../../src/host/protocol.js';
+import { signedDatagram } from '../../src/host/client.js';
+import { vmKey } from '../../src/tokens/mac.js';
 import { verifyCertificate } from '../../src/tokens/issue.js';
 import { SECRET, daemon, mint, type Minted } from '../packetd-fixtures.js';
 
@@ -49,25 +51,24 @@ test(`fuzz: ${COUNT} random and mutated datagrams`, { timeout: 600_000 }, async 
   };
   try {
     // Seeds: valid messages of every type, for one booted job and for unused tokens.
-    const booted = fresh();
+    const booted = fresh(),
+      key = vmKey(SECRET, booted.jobId);
     assert.equal((await ask({ type: 'BOOT', token: booted.raw })).type, 'ACCEPTED');
     const seeds = [
       encodeMessage({ type: 'PING', reqId: 1 }),
-      encodeMessage({ type: 'STATUS', reqId: 2, jobId: booted.jobId }),
-      encodeMessage({
-        type: 'TOPUP',
-        reqId: 3,
-        jobId: booted.jobId,
-        element: booted.element(50),
-        units: 5,
-      }),
-      encodeMessage({
-        type: 'TOPUP',
-        reqId: 4,
-        jobId: booted.jobId,
-        element: booted.element(45),
-        units: 10,
-      }),
+      signedDatagram({ type: 'STATUS', jobId: booted.jobId }, 2, key),
+      signedDatagram(
+        { type: 'TOPUP', jobId: booted.jobId, element: booted.element(50), units: 5 },
+        3,
+        key,
+      ),
+      signedDatagram(
+        { type: 'TOPUP', jobId: booted.jobId, element: booted.element(45), units: 10 },
+        4,
+        key,
+      ),
+      // The same without the job's key: refused before anything is looked up.
+      signedDatagram({ type: 'REFUND', jobId: booted.jobId }, 5, randomBytes(32)),
       ...Array.from({ length: 8 }, (_, i) =>
         encodeMessage({ type: 'BOOT', reqId: 10 + i, token: fresh().raw }),
       ),

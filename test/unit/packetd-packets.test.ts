@@ -54,7 +54,12 @@ test('oversize, truncated, malformed and unknown-type datagrams are refused with
         Buffer.from([0x02, 0, 0, 0]), // shorter than the header
         Buffer.alloc(0),
         encodeMessage({ type: 'BOOT', reqId: 3, token: token.subarray(0, 100) }),
-        encodeMessage({ type: 'STATUS', reqId: 4, jobId: Buffer.alloc(16) }).subarray(0, 12),
+        encodeMessage({
+          type: 'STATUS',
+          reqId: 4,
+          jobId: Buffer.alloc(16),
+          mac: Buffer.alloc(32),
+        }).subarray(0, 12),
         Buffer.concat([encodeMessage({ type: 'PING', reqId: 5 }), Buffer.from([0])]),
         Buffer.from([0x33, 0, 0, 0, 6]),
       ],

@@ -36,8 +36,8 @@ test('a top-up is never credited twice, and only the next elements are accepted'
     );
     assert.equal(
       refusal(await ask({ type: 'TOPUP', jobId: m.jobId, element: m.element(90), units: 10 })),
-      'refused:already-credited',
-      'the boot payment itself',
+      'refused:chain-mismatch',
+      'the boot payment itself: behind the last credited element',
     );
     assert.equal(
       refusal(await ask({ type: 'TOPUP', jobId: m.jobId, element: m.element(85), units: 5 })),

@@ -1,8 +1,9 @@
 // `roam broker`: run the token broker, and its administration subcommands.
 import { Command, InvalidArgumentError } from 'commander';
 import { writeFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { startBroker } from '../../broker/server.js';
-import { BrokerClient } from '../../broker/client.js';
+import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseHostPort } from '../../util/address.js';
 
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -13,6 +14,20 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
     return n;
   };
 }
+
+/** A client acting as the admin (--admin-key) or a customer (--customer-key), as the command asks. */
+export function brokerClient(o: { broker: string; adminKey?: string; customerKey?: string }) {
+  if (o.customerKey)
+    return new BrokerClient(o.broker, readKeyFile(o.customerKey, '--customer-key'));
+  if (o.adminKey) return new BrokerClient(o.broker, readKeyFile(o.adminKey, '--admin-key'));
+  throw new InvalidArgumentError(
+    'pass --customer-key FILE (from roam broker add-customer -o) or --admin-key FILE (written by roam broker on first start)',
+  );
+}
+const ADMIN_KEY = [
+  '--admin-key <file>',
+  "the broker's admin credential (DB.admin, written on first start)",
+] as const;
 
 export function register(program: Command): void {
   const broker = program
@@ -27,67 +42,112 @@ export function register(program: Command): void {
       100_000,
     )
     .option('--token-ttl <seconds>', 'default boot-token validity', intArg(1, 30 * 86400), 600)
-    .action(async (o: { listen: string; db?: string; chainLength: number; tokenTtl: number }) => {
-      if (!o.db)
-        throw new Error('--db FILE is required to run the broker (see roam broker --help)');
-      const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
-      const b = await startBroker({
-        db: o.db,
-        host,
-        port,
-        chainLength: o.chainLength,
-        tokenTtlS: o.tokenTtl,
-        log: (m) => process.stderr.write(`${m}\n`),
-      });
-      process.stdout.write(`broker listening on ${b.url} (ledger ${o.db})\n`);
-      const stop = () => void b.close().then(() => process.exit(0));
-      process.once('SIGINT', stop).once('SIGTERM', stop);
-    });
+    .option('--admin-key-out <file>', 'where the first start writes the admin credential (0600)')
+    .action(
+      async (o: {
+        listen: string;
+        db?: string;
+        chainLength: number;
+        tokenTtl: number;
+        adminKeyOut?: string;
+      }) => {
+        if (!o.db)
+          throw new Error('--db FILE is required to run the broker (see roam broker --help)');
+        const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
+        const b = await startBroker({
+          db: o.db,
+          host,
+          port,
+          chainLength: o.chainLength,
+          tokenTtlS: o.tokenTtl,
+          adminKeyFile: o.adminKeyOut,
+          // JSON lines on stderr, one per request; ROAM_LOG_LEVEL=warn keeps only refusals.
+          log: pino(
+            { name: 'roam-broker', level: process.env.ROAM_LOG_LEVEL ?? 'info' },
+            pino.destination(2),
+          ),
+        });
+        if (b.adminKeyCreated)
+          process.stdout.write(
+            `admin credential written to ${b.adminKeyFile} (mode 0600); keep it\n`,
+          );
+        process.stdout.write(`broker listening on ${b.url} (ledger ${o.db})\n`);
+        const stop = () => void b.close().then(() => process.exit(0));
+        process.once('SIGINT', stop).once('SIGTERM', stop);
+      },
+    );
 
   broker
     .command('enroll-node')
     .description('enrol a node: the broker generates its shared secret, shown only this once')
     .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
     .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
     .option('--price <n>', 'money per unit on this node', intArg(0), 1)
     .option(
       '-o, --secret-out <file>',
       'write the secret to this file (mode 0600) instead of printing it',
     )
-    .action(async (o: { broker: string; node: string; price: number; secretOut?: string }) => {
-      const r = await new BrokerClient(o.broker).enrollNode(o.node, o.price);
-      if (o.secretOut) {
-        writeFileSync(o.secretOut, `${r.secret}\n`, { mode: 0o600, flag: 'wx' });
-        process.stdout.write(
-          `node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`,
-        );
-      } else {
-        process.stdout.write(`${r.secret}\n`);
-        process.stderr.write(
-          `node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`,
-        );
-      }
-    });
+    .action(
+      async (o: {
+        broker: string;
+        adminKey: string;
+        node: string;
+        price: number;
+        secretOut?: string;
+      }) => {
+        const r = await brokerClient(o).enrollNode(o.node, o.price);
+        if (o.secretOut) {
+          writeFileSync(o.secretOut, `${r.secret}\n`, { mode: 0o600, flag: 'wx' });
+          process.stdout.write(
+            `node ${r.id} enrolled at price ${r.price}; secret written to ${o.secretOut}\n`,
+          );
+        } else {
+          process.stdout.write(`${r.secret}\n`);
+          process.stderr.write(
+            `node ${r.id} enrolled at price ${r.price}; keep this secret: it is not shown again\n`,
+          );
+        }
+      },
+    );
 
   broker
     .command('add-customer')
     .description('create a customer account')
     .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
     .option('--balance <amount>', 'initial deposit', intArg(0), 0)
-    .action(async (o: { broker: string; customer: string; balance: number }) => {
-      const r = await new BrokerClient(o.broker).addCustomer(o.customer, o.balance);
-      process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
-    });
+    .option(
+      '-o, --key-out <file>',
+      "write the customer's credential here (0600) instead of printing it",
+    )
+    .action(
+      async (o: {
+        broker: string;
+        adminKey: string;
+        customer: string;
+        balance: number;
+        keyOut?: string;
+      }) => {
+        const r = await brokerClient(o).addCustomer(o.customer, o.balance);
+        if (o.keyOut) writeFileSync(o.keyOut, `${r.key}\n`, { mode: 0o600, flag: 'wx' });
+        else process.stdout.write(`${r.key}\n`);
+        process.stderr.write(
+          `customer ${r.id} balance ${r.balance}; credential ${o.keyOut ? `in ${o.keyOut}` : 'above'} (shown only this once)\n`,
+        );
+      },
+    );
 
   broker
     .command('deposit')
     .description("add money to a customer's account")
     .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
-    .requiredOption('--amount <amount>', 'amount', intArg(1))
-    .action(async (o: { broker: string; customer: string; amount: number }) => {
-      const r = await new BrokerClient(o.broker).deposit(o.customer, o.amount);
+    .requiredOption('--amount <amount>', 'amount', intArg(1, 1_000_000_000))
+    .action(async (o: { broker: string; adminKey: string; customer: string; amount: number }) => {
+      const r = await brokerClient(o).deposit(o.customer, o.amount);
       process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
     });
 
@@ -95,9 +155,17 @@ export function register(program: Command): void {
     .command('balance')
     .description("show a customer's balance")
     .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--customer <id>', 'customer id')
-    .action(async (o: { broker: string; customer: string }) => {
-      const r = await new BrokerClient(o.broker).customer(o.customer);
-      process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
-    });
+    .option('--customer <id>', 'customer id (default: the --customer-key one)')
+    .option('--customer-key <file>', "the customer's credential")
+    .option(...ADMIN_KEY)
+    .action(
+      async (o: { broker: string; customer?: string; customerKey?: string; adminKey?: string }) => {
+        const c = brokerClient(o);
+        const id = o.customer ?? c.who;
+        if (!id || id === 'admin')
+          throw new InvalidArgumentError('--customer <id> is required with --admin-key');
+        const r = await c.customer(id);
+        process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
+      },
+    );
 }

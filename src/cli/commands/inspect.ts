@@ -11,9 +11,13 @@ export function register(program: Command): void {
       '--key <file>',
       'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
     )
+    .option(
+      '--allow-unsigned',
+      'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
+    )
     .option('--json', 'print JSON')
-    .action(async (file: string, o: { key?: string; json?: boolean }) => {
-      const cp = await openCheckpoint(file, o.key);
+    .action(async (file: string, o: { key?: string; json?: boolean; allowUnsigned?: boolean }) => {
+      const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);
       const d = describeCheckpoint(cp);
       console.log(
         o.json

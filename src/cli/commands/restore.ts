@@ -19,6 +19,10 @@ export function register(program: Command): void {
       '--key <file>',
       'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
     )
+    .option(
+      '--allow-unsigned',
+      'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
+    )
     .option('--quiet', 'do not print the VM id on stderr')
     .option(
       '--json',
@@ -28,18 +32,23 @@ export function register(program: Command): void {
       'after',
       '\nThe whole file is read and verified before anything runs: a truncated, corrupted or tampered file is refused.',
     )
-    .action(async (file: string, o: { key?: string; quiet?: boolean; json?: boolean }) => {
-      const cp = await openCheckpoint(file, o.key);
-      const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
-      const rec = await serveRestored(kernel, cp.header.vmId);
-      if (o.json)
-        process.stderr.write(
-          `${JSON.stringify({ event: 'restored', id: rec.id, pid: rec.pid, from: file, checkpointOf: cp.header.vmId, control: rec.socket })}\n`,
-        );
-      else if (!o.quiet)
-        process.stderr.write(
-          `roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`,
-        );
-      kernel.start();
-    });
+    .action(
+      async (
+        file: string,
+        o: { key?: string; quiet?: boolean; json?: boolean; allowUnsigned?: boolean },
+      ) => {
+        const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);
+        const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
+        const rec = await serveRestored(kernel, cp.header.vmId);
+        if (o.json)
+          process.stderr.write(
+            `${JSON.stringify({ event: 'restored', id: rec.id, pid: rec.pid, from: file, checkpointOf: cp.header.vmId, control: rec.socket })}\n`,
+          );
+        else if (!o.quiet)
+          process.stderr.write(
+            `roam: vm ${rec.id} restored from ${file} (checkpoint of vm ${cp.header.vmId}, control ${rec.socket})\n`,
+          );
+        kernel.start();
+      },
+    );
 }

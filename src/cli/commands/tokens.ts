@@ -1,16 +1,16 @@
 // `roam tokens`: buy boot tokens and top-ups from the broker, check a job's
 // balance on its node, and turn the unspent balance back into money.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loaderHash } from '../../migrate/loader.js';
-import { BrokerClient } from '../../broker/client.js';
+import type { BrokerClient } from '../../broker/client.js';
 import { decodeBootToken, type BootToken } from '../../tokens/boot-token.js';
 import { request, type RequestOptions } from '../../host/client.js';
 import { reasonName } from '../../tokens/issue.js';
 import type { Message } from '../../host/protocol.js';
 import { STATES } from '../../host/packetd.js';
-import { intArg } from './broker.js';
+import { brokerClient, intArg } from './broker.js';
 
 export function readToken(file: string): { raw: Buffer; token: BootToken } {
   const raw = readFileSync(file);
@@ -32,10 +32,31 @@ export function expect<T extends Message['type']>(
 const balanceLine = (m: Extract<Message, { type: 'BALANCE' }>) =>
   `job ${m.jobId.toString('hex')} balance ${m.balance} (credited ${m.credited}, spent ${m.spent}), vm ${STATES[m.state] ?? 'unknown'}${m.closed ? ', closed' : ''}`;
 
-const udp = (o: { timeout: number; retries: number }): RequestOptions => ({
-  timeoutMs: o.timeout,
-  retries: o.retries,
-});
+// The job's key signs its requests to the node (STATUS, TOPUP, REFUND): TOKEN.key unless --key.
+const udp = (o: {
+  timeout: number;
+  retries: number;
+  token: string;
+  key?: string;
+}): RequestOptions => {
+  const file = o.key ?? `${o.token}.key`;
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (e) {
+    throw new InvalidArgumentError(
+      `the job's key ${file}: ${(e as Error).message} (written by roam tokens buy beside the token; or pass --key FILE)`,
+    );
+  }
+  if (key.length !== 32)
+    throw new InvalidArgumentError(`${file} is not a job key (32 bytes, from roam tokens buy)`);
+  return { timeoutMs: o.timeout, retries: o.retries, key };
+};
+const customer = (o: { broker: string; customerKey: string }): BrokerClient => brokerClient(o);
+const CUSTOMER_KEY = [
+  '--customer-key <file>',
+  'your broker credential (from roam broker add-customer -o FILE)',
+] as const;
 
 export function register(program: Command): void {
   const tokens = program
@@ -44,13 +65,18 @@ export function register(program: Command): void {
   const udpOptions = (c: Command) =>
     c
       .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
-      .option('--retries <n>', 'resend this many times', intArg(0, 100), 4);
+      .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
+      .option(
+        '--key <file>',
+        "the job's key, which signs requests to the node (default: TOKEN.key)",
+      );
 
   tokens
     .command('buy')
     .description('buy a boot token with COUNT units for one job on one node')
     .requiredOption('--broker <url>', 'broker URL')
-    .requiredOption('--customer <id>', 'customer account to charge')
+    .requiredOption(...CUSTOMER_KEY)
+    .option('--customer <id>', "customer account to charge (must be the credential's own)")
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
     .requiredOption('--count <k>', 'units to buy', intArg(1))
     .requiredOption(
@@ -70,7 +96,8 @@ export function register(program: Command): void {
     .action(
       async (o: {
         broker: string;
-        customer: string;
+        customerKey: string;
+        customer?: string;
         node: string;
         count: number;
         out: string;
@@ -85,7 +112,7 @@ export function register(program: Command): void {
         const loaderSha256 = o.loader
           ? createHash('sha256').update(readFileSync(o.loader)).digest('hex')
           : (o.loaderSha256?.toLowerCase() ?? loaderHash());
-        const r = await new BrokerClient(o.broker).buy({
+        const r = await customer(o).buy({
           customer: o.customer,
           node: o.node,
           count: o.count,
@@ -109,6 +136,7 @@ export function register(program: Command): void {
       .command('topup')
       .description('buy COUNT more units for the job of TOKEN; with --node, deliver them at once')
       .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--count <k>', 'units to buy', intArg(1))
       .option('--node <host:port>', "deliver the top-up to the job's node")
@@ -116,7 +144,9 @@ export function register(program: Command): void {
   ).action(
     async (o: {
       broker: string;
+      customerKey: string;
       token: string;
+      key?: string;
       count: number;
       node?: string;
       out?: string;
@@ -124,14 +154,15 @@ export function register(program: Command): void {
       retries: number;
     }) => {
       const jobId = readToken(o.token).token.jobId;
-      const r = await new BrokerClient(o.broker).topup(jobId.toString('hex'), o.count);
+      const signed = o.node ? udp(o) : undefined; // before paying: a missing key is found first
+      const r = await customer(o).topup(jobId.toString('hex'), o.count);
       if (o.out) writeFileSync(o.out, r.message, { mode: 0o600 });
       process.stdout.write(
         `bought ${r.units} units for ${r.cost} (element s_{n-${r.released}} = ${r.element}); balance ${r.balance}\n`,
       );
       if (o.node)
         process.stdout.write(
-          `${await deliver(o.node, jobId, Buffer.from(r.element, 'hex'), r.released, udp(o))}\n`,
+          `${await deliver(o.node, jobId, Buffer.from(r.element, 'hex'), r.released, signed!)}\n`,
         );
     },
   );
@@ -143,18 +174,21 @@ export function register(program: Command): void {
         'deliver every unit bought for the job but not yet credited on its node (after a lost top-up)',
       )
       .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node"),
   ).action(
     async (o: {
       broker: string;
+      customerKey: string;
       token: string;
+      key?: string;
       node: string;
       timeout: number;
       retries: number;
     }) => {
       const jobId = readToken(o.token).token.jobId;
-      const j = await new BrokerClient(o.broker).job(jobId.toString('hex'));
+      const j = await customer(o).job(jobId.toString('hex'));
       process.stdout.write(
         `${await deliver(o.node, jobId, Buffer.from(j.element, 'hex'), j.released, udp(o))}\n`,
       );
@@ -167,27 +201,32 @@ export function register(program: Command): void {
       .description("ask the job's node for its balance")
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node"),
-  ).action(async (o: { token: string; node: string; timeout: number; retries: number }) => {
-    const m = await request(
-      o.node,
-      { type: 'STATUS', jobId: readToken(o.token).token.jobId },
-      udp(o),
-    );
-    process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
-  });
+  ).action(
+    async (o: { token: string; key?: string; node: string; timeout: number; retries: number }) => {
+      const m = await request(
+        o.node,
+        { type: 'STATUS', jobId: readToken(o.token).token.jobId },
+        udp(o),
+      );
+      process.stdout.write(`${balanceLine(expect(m, 'BALANCE'))}\n`);
+    },
+  );
 
   udpOptions(
     tokens
       .command('refund')
       .description('close the job on its node and redeem the unspent units at the broker')
       .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node")
       .option('--certificate-out <file>', 'keep the redemption certificate here as well'),
   ).action(
     async (o: {
       broker: string;
+      customerKey: string;
       token: string;
+      key?: string;
       node: string;
       certificateOut?: string;
       timeout: number;
@@ -198,7 +237,7 @@ export function register(program: Command): void {
         'CERT',
       );
       if (o.certificateOut) writeFileSync(o.certificateOut, m.certificate, { mode: 0o600 });
-      const r = await new BrokerClient(o.broker).redeem(m.certificate);
+      const r = await customer(o).redeem(m.certificate);
       process.stdout.write(
         `job ${r.jobId} closed: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`,
       );
@@ -209,12 +248,13 @@ export function register(program: Command): void {
     .command('redeem')
     .description('redeem a saved redemption certificate at the broker')
     .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption(...CUSTOMER_KEY)
     .requiredOption(
       '--certificate <file>',
       'certificate written by tokens refund --certificate-out',
     )
-    .action(async (o: { broker: string; certificate: string }) => {
-      const r = await new BrokerClient(o.broker).redeem(readFileSync(o.certificate));
+    .action(async (o: { broker: string; customerKey: string; certificate: string }) => {
+      const r = await customer(o).redeem(readFileSync(o.certificate));
       process.stdout.write(
         `job ${r.jobId}: ${r.units} units refunded for ${r.amount}; balance ${r.balance}\n`,
       );
