@@ -13,8 +13,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBroker } from '../src/broker/server.js';
-import { BrokerClient } from '../src/broker/client.js';
+import { broker } from '../test/broker-fixtures.js';
 import { startControl } from '../src/control/server.js';
 import { ControlClient } from '../src/control/client.js';
 import { SqliteStore } from '../src/control/store.js';
@@ -77,11 +76,10 @@ class Watcher {
 async function changeLatency(nodes: number, changes: number, intervalMs: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-bench-control-'));
   const rv = await serve(['pulse', '--listen', '127.0.0.1:0'], /listening on (\S+)/);
-  const broker = await startBroker({ db: path.join(dir, 'ledger.db'), chainLength: 100 });
-  const bc = new BrokerClient(broker.url);
-  await bc.addCustomer('alice', 1e9);
+  const b = await broker({ chainLength: 100 });
+  const bc = await b.customer('alice', 1e9); // the control service buys on this account
   const ids = Array.from({ length: nodes }, (_, i) => `n${i}`);
-  for (const n of ids) await bc.enrollNode(n);
+  for (const n of ids) await b.client.enrollNode(n);
   let committed = 0;
   const ctl = await startControl(new SqliteStore(path.join(dir, 'control.db')), {
     onCommit: () => (committed = performance.now()),
@@ -139,7 +137,7 @@ async function changeLatency(nodes: number, changes: number, intervalMs: number)
     };
   }
   await ctl.close();
-  await broker.close();
+  await b.close();
   rv.r.proc.kill();
   fs.rmSync(dir, { recursive: true, force: true });
   return out as Record<

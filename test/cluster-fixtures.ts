@@ -94,15 +94,21 @@ export async function cluster(count: number, agentArgs: string[] = []): Promise<
       /listening on (http:\/\/\S+)/,
     ),
   );
+  const brokerAdmin = path.join(dir, 'ledger.db.admin');
+  const brokerKey = path.join(dir, 'alice.broker');
   await ok([
     'broker',
     'add-customer',
     '--broker',
     broker,
+    '--admin-key',
+    brokerAdmin,
     '--customer',
     'alice',
     '--balance',
     '100000000',
+    '-o',
+    brokerKey,
   ]);
   const rendezvous = keep(await serve(['pulse', '--listen', '127.0.0.1:0'], /listening on (\S+)/));
   const adminKey = path.join(dir, 'admin.key');
@@ -116,6 +122,8 @@ export async function cluster(count: number, agentArgs: string[] = []): Promise<
         path.join(dir, 'control.db'),
         '--broker',
         broker,
+        '--broker-key',
+        brokerKey,
         '--rendezvous',
         rendezvous,
         '--admin-key-out',
@@ -141,7 +149,18 @@ export async function cluster(count: number, agentArgs: string[] = []): Promise<
   for (let i = 1; i <= count; i++) {
     const id = `n${i}`;
     const secret = path.join(dir, `${id}.secret`);
-    await ok(['broker', 'enroll-node', '--broker', broker, '--node', id, '-o', secret]);
+    await ok([
+      'broker',
+      'enroll-node',
+      '--broker',
+      broker,
+      '--admin-key',
+      brokerAdmin,
+      '--node',
+      id,
+      '-o',
+      secret,
+    ]);
     const keyFile = path.join(dir, `${id}.key`);
     await ok([
       'control',

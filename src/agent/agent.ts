@@ -151,15 +151,15 @@ export class Agent {
         this.o.log?.(`agent: ${what}: ${(e as Error).message}`);
       }
     };
-    for (const job of v.retire) await step(`retire ${job}`, () => this.retire(job));
+    for (const job of v.retire) await step(`retire ${job.jobId}`, () => this.retire(job));
     for (const i of v.instances)
       await step(`${i.role} ${i.id}`, () => (i.role === 'leave' ? this.leave(i) : this.run(i)));
     return out;
   }
 
-  private async retire(jobId: string): Promise<Report> {
-    const s = await this.door.status(jobId);
-    if (s !== 'unknown' && s !== 'ended') await this.door.refund(jobId);
+  private async retire({ jobId, key }: { jobId: string; key: string }): Promise<Report> {
+    const s = await this.door.status(jobId, key);
+    if (s !== 'unknown' && s !== 'ended') await this.door.refund(jobId, key);
     return { jobId, state: 'ended' };
   }
 
@@ -171,7 +171,7 @@ export class Agent {
       cstrap: mine?.cstrap ?? view.cstrap,
       state: mine?.state ?? view.state,
     };
-    const s = await this.door.status(i.jobId);
+    const s = await this.door.status(i.jobId, i.key);
     if (s === 'unknown') {
       const b = await this.door.boot(i.token);
       if ('refused' in b) {

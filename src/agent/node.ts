@@ -29,8 +29,13 @@ export class NodeDoor {
     fs.mkdirSync(path.join(cacheDir, 'keys'), { recursive: true, mode: 0o700 });
   }
 
-  async status(jobId: string): Promise<JobState> {
-    const m = await request(this.daemon, { type: 'STATUS', jobId: Buffer.from(jobId, 'hex') });
+  /** The daemon answers STATUS and REFUND only under a MAC with the job's key. */
+  async status(jobId: string, keyHex: string): Promise<JobState> {
+    const m = await request(
+      this.daemon,
+      { type: 'STATUS', jobId: Buffer.from(jobId, 'hex') },
+      { key: Buffer.from(keyHex, 'hex') },
+    );
     if (m.type === 'BALANCE') return STATES[m.state] ?? 'unknown';
     if (m.type === 'REFUSED' && REASONS[m.reason] === 'unknown-job') return 'unknown';
     throw new NodeError('node-status', `node ${this.daemon} answered STATUS with ${m.type}`);
@@ -45,8 +50,12 @@ export class NodeDoor {
     return { vm: m.vmId, cstrap: m.addr };
   }
 
-  async refund(jobId: string): Promise<void> {
-    await request(this.daemon, { type: 'REFUND', jobId: Buffer.from(jobId, 'hex') });
+  async refund(jobId: string, keyHex: string): Promise<void> {
+    await request(
+      this.daemon,
+      { type: 'REFUND', jobId: Buffer.from(jobId, 'hex') },
+      { key: Buffer.from(keyHex, 'hex') },
+    );
   }
 
   /** The control record of the VM running in the daemon's folder `vm`, if a VM is being served there. */

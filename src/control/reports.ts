@@ -84,12 +84,12 @@ async function one(
 }
 
 async function finishMove(q: Sql, j: Row, touched: Set<string>): Promise<void> {
-  await q.run(`INSERT INTO retired (job_id, node) VALUES (?, ?) ON CONFLICT (job_id) DO NOTHING`, [
-    str(j.from_job),
-    str(j.from_node),
-  ]);
   await q.run(
-    `UPDATE jobs SET state = 'running', from_node = NULL, from_job = NULL, from_vm = NULL, cstrap = NULL WHERE job_id = ?`,
+    `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,
+    [str(j.from_job), str(j.from_node), str(j.from_key)],
+  );
+  await q.run(
+    `UPDATE jobs SET state = 'running', from_node = NULL, from_job = NULL, from_vm = NULL, from_key = NULL, cstrap = NULL WHERE job_id = ?`,
     [str(j.job_id)],
   );
   touched.add(str(j.node));
@@ -107,13 +107,13 @@ async function replace(svc: ControlService, j: Row): Promise<void> {
   const touched = new Set([str(j.node)]);
   await svc.sql.tx(async (q) => {
     const n = await q.run(
-      `UPDATE jobs SET job_id = ?, token = ?, vm_key = ?, state = 'placed', vm = NULL, cstrap = NULL, from_node = NULL, from_job = NULL, from_vm = NULL WHERE job_id = ?`,
+      `UPDATE jobs SET job_id = ?, token = ?, vm_key = ?, state = 'placed', vm = NULL, cstrap = NULL, from_node = NULL, from_job = NULL, from_vm = NULL, from_key = NULL WHERE job_id = ?`,
       [b.jobId, b.token, b.key, str(j.job_id)],
     );
     if (n)
       await q.run(
-        `INSERT INTO retired (job_id, node) VALUES (?, ?) ON CONFLICT (job_id) DO NOTHING`,
-        [str(j.job_id), str(j.node)],
+        `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,
+        [str(j.job_id), str(j.node), str(j.vm_key)],
       );
     await svc.bump(q, touched);
   });

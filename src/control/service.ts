@@ -43,7 +43,8 @@ export interface NodeView {
   node: string;
   version: number;
   instances: InstanceView[];
-  retire: string[];
+  /** Jobs to end on this node, with their keys (the daemon wants a request MAC under each). */
+  retire: Array<{ jobId: string; key: string }>;
 }
 
 export interface Report {
@@ -133,8 +134,8 @@ export class ControlService {
 
   /** A token for a new job of `customer` on `node`, from the broker. */
   async buy(customer: string, node: string, w: Pick<Workload, 'memoryMiB'>) {
+    void customer; // every token is bought on the service's own broker account (--broker-key)
     const b = await this.o.broker.buy({
-      customer,
       node,
       count: this.o.units ?? 1000,
       memoryMiB: w.memoryMiB,
@@ -248,13 +249,13 @@ export class ControlService {
       // A job that will not move with its instance is ended; one being left by a migration ends when it is done.
       if (step.op !== 'move')
         await q.run(
-          `INSERT INTO retired (job_id, node) VALUES (?, ?) ON CONFLICT (job_id) DO NOTHING`,
-          [str(j.job_id), str(j.node)],
+          `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,
+          [str(j.job_id), str(j.node), str(j.vm_key)],
         );
       if (j.from_job !== null)
         await q.run(
-          `INSERT INTO retired (job_id, node) VALUES (?, ?) ON CONFLICT (job_id) DO NOTHING`,
-          [str(j.from_job), str(j.from_node)],
+          `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,
+          [str(j.from_job), str(j.from_node), str(j.from_key)],
         );
       await q.run(`DELETE FROM jobs WHERE customer = ? AND name = ? AND idx = ?`, [
         customer,
@@ -266,7 +267,7 @@ export class ControlService {
     touched.add(step.node);
     const move = step.op === 'move' && j;
     await q.run(
-      `INSERT INTO jobs (customer, name, idx, spec, node, job_id, token, vm_key, state, from_node, from_job, from_vm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO jobs (customer, name, idx, spec, node, job_id, token, vm_key, state, from_node, from_job, from_vm, from_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         customer,
         w.name,
@@ -280,6 +281,7 @@ export class ControlService {
         move ? str(j.node) : null,
         move ? str(j.job_id) : null,
         move && j.vm !== null ? str(j.vm) : null,
+        move ? str(j.vm_key) : null,
       ],
     );
   }
@@ -347,8 +349,10 @@ export class ControlService {
       };
     });
     const retire = (
-      await this.sql.all(`SELECT job_id FROM retired WHERE node = ? ORDER BY job_id`, [node])
-    ).map((r) => str(r.job_id));
+      await this.sql.all(`SELECT job_id, vm_key FROM retired WHERE node = ? ORDER BY job_id`, [
+        node,
+      ])
+    ).map((r) => ({ jobId: str(r.job_id), key: str(r.vm_key) }));
     return {
       node,
       version: Number(n[0].version),

@@ -34,9 +34,9 @@ export const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS jobs (customer TEXT NOT NULL, name TEXT NOT NULL, idx INTEGER NOT NULL,
      spec INTEGER NOT NULL, node TEXT NOT NULL, job_id TEXT NOT NULL UNIQUE, token TEXT NOT NULL,
      vm_key TEXT NOT NULL, state TEXT NOT NULL, vm TEXT, cstrap TEXT,
-     from_node TEXT, from_job TEXT, from_vm TEXT, PRIMARY KEY (customer, name, idx))`,
+     from_node TEXT, from_job TEXT, from_vm TEXT, from_key TEXT, PRIMARY KEY (customer, name, idx))`,
   // Jobs a node must end (removed instances, replaced specs) until it says they have.
-  `CREATE TABLE IF NOT EXISTS retired (job_id TEXT PRIMARY KEY, node TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS retired (job_id TEXT PRIMARY KEY, node TEXT NOT NULL, vm_key TEXT NOT NULL)`,
 ];
 
 /** SQLite (better-sqlite3), the embedded default. One writer: transactions are queued. */

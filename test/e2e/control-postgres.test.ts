@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ControlClient } from '../../src/control/client.js';
-import { BrokerClient } from '../../src/broker/client.js';
+import { BrokerClient, readKeyFile } from '../../src/broker/client.js';
 import { example, freePort, tmpdir } from '../helpers.js';
 import { serve } from '../cluster-fixtures.js';
 
@@ -67,9 +67,15 @@ void test(
         /listening on (http:\/\/\S+)/,
       );
       kids.push(b.r);
-      const bc = new BrokerClient(b.match);
-      await bc.addCustomer('alice', 1e9);
-      for (const n of ['n1', 'n2']) await bc.enrollNode(n);
+      const brokerAdmin = new BrokerClient(
+        b.match,
+        readKeyFile(path.join(dir, 'ledger.db.admin'), 'admin'),
+      );
+      const brokerKey = path.join(dir, 'alice.broker');
+      fs.writeFileSync(brokerKey, (await brokerAdmin.addCustomer('alice', 1e9)).key, {
+        mode: 0o600,
+      });
+      for (const n of ['n1', 'n2']) await brokerAdmin.enrollNode(n);
       const adminFile = path.join(dir, 'admin.key');
       const ctl = [];
       for (const _i of [0, 1]) {
@@ -82,6 +88,8 @@ void test(
             url,
             '--broker',
             b.match,
+            '--broker-key',
+            brokerKey,
             '--admin-key-out',
             adminFile,
           ],

@@ -6,8 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBroker } from '../../src/broker/server.js';
-import { BrokerClient } from '../../src/broker/client.js';
+import { broker } from '../broker-fixtures.js';
 import { startControl } from '../../src/control/server.js';
 import { ControlClient } from '../../src/control/client.js';
 import { SqliteStore } from '../../src/control/store.js';
@@ -35,12 +34,11 @@ void test('placement spreads evenly and keeps what may stay', () => {
 
 void test('control service: keys, descriptions, node views, Pulse and moves', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-control-'));
-  const broker = await startBroker({ db: path.join(dir, 'ledger.db'), chainLength: 2000 });
+  const b = await broker({ chainLength: 2000 });
   const rv = new Rendezvous();
   const rendezvous = await rv.listen();
-  const bc = new BrokerClient(broker.url);
-  await bc.addCustomer('alice', 10_000_000);
-  for (const n of ['n1', 'n2', 'n3']) await bc.enrollNode(n);
+  const bc = await b.customer('alice', 10_000_000); // the control service buys on this account
+  for (const n of ['n1', 'n2', 'n3']) await b.client.enrollNode(n);
   const ctl = await startControl(new SqliteStore(path.join(dir, 'control.db')), {
     broker: bc,
     rendezvous: [rendezvous],
@@ -153,7 +151,7 @@ void test('control service: keys, descriptions, node views, Pulse and moves', as
     sub.close();
     rv.close();
     await ctl.close();
-    await broker.close();
+    await b.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { startControl } from '../../control/server.js';
 import { ControlClient } from '../../control/client.js';
 import { openStore } from '../../control/open.js';
-import { BrokerClient } from '../../broker/client.js';
+import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseServers } from '../../pulse/client.js';
 import { parseHostPort } from '../../util/address.js';
 import { RoamError } from '../../util/errors.js';
@@ -16,6 +16,7 @@ interface ServeOpts {
   listen: string;
   db?: string;
   broker?: string;
+  brokerKey?: string;
   rendezvous: string[];
   adminKeyOut?: string;
   units: number;
@@ -52,6 +53,10 @@ export function register(program: Command): void {
     .option('--db <file|url>', 'SQLite file, or postgres://... shared by several control services')
     .option('--broker <url>', 'the token broker the service buys boot tokens from')
     .option(
+      '--broker-key <file>',
+      'the broker customer credential tokens are bought with (roam broker add-customer -o)',
+    )
+    .option(
       '--rendezvous <list>',
       'Pulse rendezvous servers, comma-separated HOST:PORT',
       parseServers,
@@ -79,7 +84,10 @@ export function register(program: Command): void {
       const c = await startControl(await openStore(o.db), {
         host,
         port,
-        broker: new BrokerClient(o.broker),
+        broker: new BrokerClient(
+          o.broker,
+          o.brokerKey ? readKeyFile(o.brokerKey, '--broker-key') : undefined,
+        ),
         rendezvous: o.rendezvous,
         units: o.units,
         lifetimeS: o.lifetime,
