@@ -70,7 +70,10 @@ export class NodeDoor {
     }
     for (const n of names) {
       try {
-        const r = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as VmRecord;
+        const r = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as VmRecord & {
+          kind?: string;
+        };
+        if (r.kind === 'cstrap') continue; // an empty cstrap still waiting for its VM
         process.kill(r.pid, 0); // still there
         return r;
       } catch {

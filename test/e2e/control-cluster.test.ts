@@ -21,10 +21,12 @@ function servedVms(state: string): number {
       ? fs.readdirSync(dir).filter((x) => x.endsWith('.json'))
       : []) {
       try {
-        process.kill(
-          (JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { pid: number }).pid,
-          0,
-        );
+        const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as {
+          pid: number;
+          kind?: string;
+        };
+        if (r.kind === 'cstrap') continue; // an empty cstrap, not a VM
+        process.kill(r.pid, 0);
         n++;
       } catch {
         /* gone */
