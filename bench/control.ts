@@ -301,4 +301,6 @@ writeJson(file, {
   hypercube: 'not measured: hypercube boot is not built yet',
 });
 console.log(`\nwrote ${file}`);
+// The cluster's VMs suspend themselves once their daemons are gone: let them finish before the folders go.
+await sleep(5000);
 process.exit(0);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KERNEL_POOL_SLOT, type FrameSpace } from '../memory/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
+import { BlinkDevice, type BlinkDeviceState } from './blink-device.js';
 import { Clock, type ClockState } from './clock.js';
 import { FdTable, type Fd } from './fdtable.js';
 import type { FsBackend } from './fs.js';
@@ -65,6 +66,7 @@ export interface KernelState {
   nextSock: number;
   nextPid: number;
   processes: ProcessState[];
+  blink?: BlinkDeviceState; // /dev/blink's display state (absent in older checkpoints)
 }
 
 /** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */
@@ -95,6 +97,7 @@ export class Kernel {
   /** Set while a checkpoint is being taken: the kernel marks its own page writes. */
   device: DeviceHooks | null = null;
   nextSession = 1;
+  blink = new BlinkDevice(() => this.wakeAll()); // /dev/blink, saved with the kernel
   private readonly stdinQ: Buffer[] = [];
   private stdinEof = false;
   private stdinAttached = false;
@@ -365,6 +368,7 @@ export class Kernel {
       nextSock: this.nextSock,
       nextPid: this.nextPid,
       processes,
+      blink: this.blink.toJSON(),
     };
   }
 
@@ -393,6 +397,7 @@ export class Kernel {
     k.stderrBytes = state.stderrBytes;
     k.nextPid = state.nextPid;
     k.nextSock = state.nextSock;
+    k.blink = BlinkDevice.restore(state.blink, () => k.wakeAll());
     for (const [id, s] of state.sockets) {
       if (s.kind === 'listener') {
         const l = new Listener(s.addr, () => k.wakeAll(), k.log);

@@ -3,12 +3,19 @@
 // can open the socket, so each is checked field by field before the VM acts.
 import type { CheckpointResult, RoundProgress, RoundStats } from '../checkpoint/cleaner.js';
 import type { MigrateResult } from '../migrate/source.js';
+import type { BlinkChanges } from '../guest/blink-device.js';
 import { RoamError } from '../util/errors.js';
 
 export type CompressMode = 'auto' | 'always' | 'never';
 
 export type ControlRequest =
   | { op: 'status' }
+  /** A viewer's long poll of /dev/blink's display state: what changed since (epoch, since). */
+  | { op: 'blink'; epoch?: string; since?: number; waitMs: number }
+  | {
+      op: 'blink-input';
+      input: { kind: number; x?: number; y?: number; buttons?: number; key?: number };
+    }
   | { op: 'stop' }
   | {
       op: 'checkpoint';
@@ -75,7 +82,11 @@ export interface ErrorEvent {
   code?: string;
 }
 export type ProgressEvent = RoundEvent | ProgressTick | PhaseEvent;
-export type FinalEvent = CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
+export interface BlinkEvent extends BlinkChanges {
+  event: 'blink';
+}
+export type FinalEvent =
+  BlinkEvent | CheckpointDone | MigrateDone | StatusEvent | StoppedEvent | ErrorEvent;
 export type ControlEvent = ProgressEvent | FinalEvent;
 
 const bad = (why: string): RoamError => new RoamError('bad-request', `bad control request: ${why}`);
@@ -108,6 +119,9 @@ export function parseControlRequest(line: string): ControlRequest {
   switch (r.op) {
     case 'status':
       return { op: 'status' };
+    case 'blink':
+    case 'blink-input':
+      return parseBlinkRequest(r);
     case 'stop':
       return { op: 'stop' };
     case 'checkpoint': {
@@ -153,4 +167,39 @@ export function parseControlRequest(line: string): ControlRequest {
     default:
       throw bad(`unknown op ${JSON.stringify(r.op)}`);
   }
+}
+
+const finite = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+
+/** The viewer's requests: a poll (at most 5 s long) or one input event. */
+function parseBlinkRequest(r: Record<string, unknown>): ControlRequest {
+  if (r.op === 'blink') {
+    if (r.epoch !== undefined && (typeof r.epoch !== 'string' || !/^[0-9a-f]{1,32}$/.test(r.epoch)))
+      throw bad('epoch must be hex');
+    const since = finite(r.since);
+    if (r.since !== undefined && (since === undefined || !Number.isInteger(since) || since < 0))
+      throw bad('since must be a whole number');
+    return {
+      op: 'blink',
+      epoch: r.epoch,
+      since,
+      waitMs: Math.min(5000, optNumber(r, 'waitMs') ?? 0),
+    };
+  }
+  const i = r.input as Record<string, unknown> | null;
+  const kind = finite(i?.kind);
+  if (
+    !i ||
+    typeof i !== 'object' ||
+    kind === undefined ||
+    !Number.isInteger(kind) ||
+    kind < 1 ||
+    kind > 5
+  )
+    throw bad('input needs a kind from 1 to 5');
+  return {
+    op: 'blink-input',
+    input: { kind, x: finite(i.x), y: finite(i.y), buttons: finite(i.buttons), key: finite(i.key) },
+  };
 }

@@ -196,6 +196,19 @@ class VmSession {
 
   private async handle(req: ControlRequest, emit: (e: ProgressEvent) => void): Promise<FinalEvent> {
     switch (req.op) {
+      case 'blink':
+        return {
+          event: 'blink',
+          ...(await this.kernel.blink.changes(req.epoch, req.since, req.waitMs)),
+        };
+      case 'blink-input':
+        this.kernel.blink.pushInput(req.input);
+        return {
+          event: 'blink',
+          epoch: this.kernel.blink.epoch,
+          seq: this.kernel.blink.seq,
+          messages: [],
+        };
       case 'stop':
         // Once a checkpoint under way has finished: its requester is waiting for it.
         while (this.busy) await this.busy;

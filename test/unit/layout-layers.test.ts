@@ -12,6 +12,9 @@ const FLOORS: Record<string, number> = {
   util: 0,
   memory: 1,
   tokens: 1,
+  // Blink's BlinkGL, checker, JIT and display: a pure library (it runs in the viewer's
+  // browser too), importing only util's errors.
+  blink: 1,
   // Pulse is a library of datagrams and sockets, on util alone: control and agent use it.
   pulse: 1,
   wasm: 2,
@@ -24,6 +27,9 @@ const FLOORS: Record<string, number> = {
   checkpoint: 4,
   migrate: 5,
   vm: 6,
+  // The local viewer server (`roam view`): feeds a VM's display state to a browser;
+  // it reaches VMs through src/vm's control socket, and the CLI starts it.
+  viewer: 7,
   // The agent drives a node: its daemon (host), the VMs it uploads and migrates (vm), the
   // control service's client (control) and Pulse; only the CLI is above it.
   agent: 7,

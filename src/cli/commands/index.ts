@@ -9,6 +9,7 @@ import { register as tokens } from './tokens.js';
 import { register as boot } from './boot.js';
 import { register as cstrap } from './cstrap.js';
 import { register as migrate } from './migrate.js';
+import { register as view } from './view.js';
 import { register as stop } from './stop.js';
 import { register as logs } from './logs.js';
 import { register as pulse } from './pulse.js';
@@ -26,6 +27,7 @@ export const commands: Array<(program: Command) => void> = [
   boot,
   cstrap,
   migrate,
+  view,
   stop,
   logs,
   pulse,

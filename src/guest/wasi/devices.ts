@@ -10,7 +10,7 @@ import type { Kernel } from '../kernel.js';
 export const DEV_DIR = '/dev';
 export const NET_DIR = '/net';
 /** The devices under /dev, sorted (the order readdir lists them in). */
-export const DEVICES = ['checkpoint', 'null', 'urandom', 'zero'] as const;
+export const DEVICES = ['blink', 'checkpoint', 'null', 'urandom', 'zero'] as const;
 export type DevName = (typeof DEVICES)[number];
 /** Under /net: one folder per protocol; its entries are addresses. */
 const NET_PROTOCOLS = ['tcp'] as const;
@@ -78,6 +78,8 @@ export function devRead(k: Kernel, e: Dev, dst: Uint8Array): number | null {
   switch (e.name) {
     case 'null':
       return 0;
+    case 'blink':
+      return k.blink.read(dst);
     case 'zero':
       dst.fill(0);
       return dst.length;
@@ -110,5 +112,6 @@ export function devWrite(k: Kernel, e: Dev, src: Uint8Array): number {
     if (!k.device.command(session, td.decode(src))) throw new WasiError(Errno.INVAL);
     e.session = session;
   }
+  if (e.name === 'blink') return k.blink.write(src, k.log);
   return src.length;
 }
