@@ -30,7 +30,7 @@ function serve(tag: string, args: string[], re: RegExp): Promise<string> {
   let out = '';
   return new Promise((resolve, reject) => {
     const take = (d: Buffer) => {
-      out += d;
+      out += String(d);
       for (const line of String(d).split('\n').filter(Boolean))
         process.stdout.write(`  [${tag}] ${line}\n`);
       const m = re.exec(out);
@@ -102,6 +102,8 @@ try {
       'enroll-node',
       '--broker',
       broker,
+      '--admin-key',
+      path.join(dir, 'ledger.db.admin'),
       '--node',
       n,
       '-o',
@@ -112,10 +114,14 @@ try {
     'add-customer',
     '--broker',
     broker,
+    '--admin-key',
+    path.join(dir, 'ledger.db.admin'),
     '--customer',
     'alice',
     '--balance',
     '10000',
+    '-o',
+    path.join(dir, 'alice.key'),
   ]);
   const nodes: Record<string, string> = {};
   for (const n of ['n1', 'n2']) {
@@ -141,7 +147,7 @@ try {
   const job = (n: string) => path.join(dir, `${n}.token`);
   const bootOn = async (n: string): Promise<string> => {
     console.log(
-      `  ${await run(['tokens', 'buy', '--broker', broker, '--customer', 'alice', '--node', n, '--count', '2000', '-o', job(n)])}`,
+      `  ${await run(['tokens', 'buy', '--broker', broker, '--customer-key', path.join(dir, 'alice.key'), '--node', n, '--count', '2000', '-o', job(n)])}`,
     );
     const accepted = await run(['boot', job(n), '--node', nodes[n]]);
     console.log(`  ${accepted}`);
@@ -177,6 +183,23 @@ try {
   say('buying a token for n2 and booting an empty VM there');
   const on2 = await bootOn('n2');
 
+  say(
+    "starting the customer's home: it arbitrates the migration (one decision, in its SQLite ledger, before anyone hears it)",
+  );
+  const homeAddr = await serve(
+    'home',
+    [
+      'home',
+      '--listen',
+      '127.0.0.1:0',
+      '--db',
+      path.join(dir, 'home.db'),
+      '--key',
+      `${job('n2')}.key`,
+    ],
+    /home listening on (\S+)/,
+  );
+
   say(`migrating VM ${vmId} live from n1 to n2 while the client keeps talking to it`);
   let n = 0,
     moving = true;
@@ -197,14 +220,23 @@ try {
   const n1vm = fs
     .readdirSync(path.join(dir, 'n1'))
     .map((d) => path.join(dir, 'n1', d))
-    .find((d) => fs.existsSync(path.join(d, 'vms')))!;
-  const result = await run(['migrate', vmId, '--to', on2, '--key', `${job('n2')}.key`], {
-    ROAM_HOME: n1vm,
-  });
+    // (warm empty VMs have a control socket of their own now: pick the folder of this VM's)
+    .find(
+      (d) =>
+        fs.existsSync(path.join(d, 'vms')) &&
+        fs.readdirSync(path.join(d, 'vms')).some((f) => f.startsWith(vmId)),
+    )!;
+  const result = await run(
+    ['migrate', vmId, '--to', on2, '--key', `${job('n2')}.key`, '--home', homeAddr],
+    { ROAM_HOME: n1vm },
+  );
   moving = false;
   await talking;
   console.log(`  ${result}`);
   await c.ask('on the new host');
+  console.log(
+    `  home's ledger: ${await run(['home', 'ledger', '--db', path.join(dir, 'home.db')])}`,
+  );
   await new Promise((r) => setTimeout(r, 1500)); // a meter tick on each node
   for (const node of ['n1', 'n2'])
     console.log(
@@ -216,7 +248,7 @@ try {
   );
   for (const node of ['n1', 'n2'])
     console.log(
-      `  ${await run(['tokens', 'refund', '--broker', broker, '--token', job(node), '--node', nodes[node]])}`,
+      `  ${await run(['tokens', 'refund', '--broker', broker, '--customer-key', path.join(dir, 'alice.key'), '--token', job(node), '--node', nodes[node]])}`,
     );
   const downtime = /downtime (\S+ ms) \(source freeze (\S+ ms)\)/.exec(result);
   say(

@@ -15,7 +15,7 @@ cd "$here"
 
 CLANG="${CLANG:-clang}"
 CFLAGS=(--target=wasm32-wasi -O2 -Wall -Wextra -Wl,--strip-debug)
-C_PROGRAMS=(bigmem files echo-server counter ckpt-driver connect game-server dirtier hypercube gears blink-game)
+C_PROGRAMS=(bigmem files echo-server counter ckpt-driver connect game-server dirtier hypercube spew args gears blink-game)
 AS_PROGRAMS=(sieve-as)
 
 if [ "$#" -gt 0 ]; then wanted=("$@"); else wanted=("${C_PROGRAMS[@]}" "${AS_PROGRAMS[@]}"); fi

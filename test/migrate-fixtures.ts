@@ -39,15 +39,26 @@ export type FrameHook = (
   frame: Buffer,
 ) => Buffer | Buffer[] | 'cut';
 
-export async function proxy(
-  target: string,
-  hook: FrameHook,
-): Promise<{ addr: string; close(): void; cuts: number }> {
+export interface Proxy {
+  addr: string;
+  close(): void;
+  readonly cuts: number;
+  /** Hold every byte in both directions (a silent link; new connections too) until `heal`. */
+  partition(): void;
+  /** Deliver what was held, in order, and pass traffic again. */
+  heal(): void;
+  /** Kill every connection through the proxy now (both ends see it close). */
+  cutAll(): void;
+}
+
+export async function proxy(target: string, hook: FrameHook = (_d, _i, f) => f): Promise<Proxy> {
   const [host, port] = [
     target.slice(0, target.lastIndexOf(':')),
     Number(target.slice(target.lastIndexOf(':') + 1)),
   ];
-  const state = { cuts: 0 };
+  const state = { cuts: 0, held: false };
+  const flushers: Array<() => void> = [];
+  const killers = new Set<() => void>();
   const server = net.createServer((client) => {
     const upstream = net.connect(port, host);
     const kill = () => {
@@ -55,11 +66,14 @@ export async function proxy(
       client.destroy();
       upstream.destroy();
     };
+    killers.add(kill);
+    client.on('close', () => killers.delete(kill));
     const pipe = (from: net.Socket, to: net.Socket, dir: 'up' | 'down') => {
       let buf = Buffer.alloc(0);
       let hello = false;
       let index = 0;
-      from.on('data', (d: Buffer) => {
+      const pending: Buffer[] = [];
+      const feed = (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         for (;;) {
           if (!hello) {
@@ -77,8 +91,12 @@ export async function proxy(
           if (out === 'cut') return kill();
           for (const f of Array.isArray(out) ? out : [out]) to.write(f);
         }
+      };
+      flushers.push(() => {
+        for (const d of pending.splice(0)) feed(d);
       });
-      from.on('end', () => to.end());
+      from.on('data', (d: Buffer) => (state.held ? pending.push(d) : feed(d)));
+      from.on('end', () => (state.held ? undefined : to.end()));
       from.on('error', () => kill());
     };
     pipe(client, upstream, 'up');
@@ -92,5 +110,46 @@ export async function proxy(
     get cuts() {
       return state.cuts;
     },
+    partition: () => void (state.held = true),
+    heal: () => {
+      state.held = false;
+      for (const f of flushers) f();
+    },
+    cutAll: () => {
+      for (const k of [...killers]) k();
+    },
   };
+}
+
+/** Length on the wire of a channel frame carrying `payload` (length field, type, payload, tag). */
+export const frameBytes = (payload: string): number => 4 + 1 + Buffer.byteLength(payload) + 16;
+
+/** A READY frame (destination to source) for a VM id of 12 hex digits. */
+export const READY_BYTES = frameBytes(JSON.stringify({ vmId: '0'.repeat(12) }));
+/** A DECISION / DECIDED frame. */
+export const decisionBytes = (d: 'commit' | 'abort'): number =>
+  frameBytes(JSON.stringify({ migration: '0'.repeat(32), decision: d }));
+
+export interface Home extends Running {
+  addr: string;
+  db: string;
+}
+
+/** `roam home` as a real process, its ledger in `dir`. */
+export async function home(dir: string, listen = '127.0.0.1:0'): Promise<Home> {
+  const db = `${dir}/home.db`;
+  const r = start(['home', '--listen', listen, '--db', db]);
+  r.vmId.catch(() => {});
+  let addr = '';
+  await until(
+    () => {
+      const m = /home listening on (\S+)/.exec(r.stderr());
+      if (m) addr = m[1];
+      return addr !== '' || r.proc.exitCode !== null;
+    },
+    'home to listen',
+    30_000,
+  );
+  if (!addr) throw new Error(`home did not start: ${r.stderr()}`);
+  return { ...r, addr, db };
 }

@@ -24,6 +24,7 @@ import {
 import { KERNEL_VERSION, type Kernel } from '../guest/kernel.js';
 import { Process } from '../guest/process.js';
 import { Throttle } from './throttle.js';
+import { VmExited } from './errors.js';
 import { compareWithLive, liveDigests } from './freeze-check.js';
 
 import type { CheckpointResult, CleanerOptions, RoundStats } from './report.js';
@@ -57,6 +58,7 @@ export class PageCleaner {
       workMs: 20,
       verifyAtFreeze: false,
       fence: false,
+      keepFencedOnError: false,
       bufferLimit: Infinity,
       throttle: false,
       strict: false,
@@ -67,11 +69,16 @@ export class PageCleaner {
     this.warmed = !this.o.beforeFreeze;
     this.o.beforeFreeze?.then(
       () => (this.warmed = true),
-      () => (this.warmed = true),
+      (err: Error) => {
+        this.warmed = true;
+        this.gateError = err;
+      },
     );
   }
   /** beforeFreeze has settled. */
   private warmed: boolean;
+  /** beforeFreeze failed: there is no freeze (a migration's arbiter could not be reached). */
+  private gateError: Error | undefined;
 
   private limit(): number {
     const l = this.o.bufferLimit;
@@ -189,13 +196,14 @@ export class PageCleaner {
             '. The VM runs on here.',
         );
       }
+      if (this.gateError) throw this.gateError;
       return await this.finalPhase(t0, rounds);
     } catch (err) {
       this.frozenSends = false;
       this.kernel.scheduler.release();
       this.setTracking(false);
       this.throttle?.release();
-      if (this.o.fence) this.kernel.unfence();
+      if (this.o.fence && !this.o.keepFencedOnError) this.kernel.unfence();
       await this.target.abort(err as Error);
       throw err;
     }
@@ -255,6 +263,11 @@ export class PageCleaner {
 
   /** Freeze, copy the snapshot buffer and the kernel state, resume; then send them. */
   private async finalPhase(t0: number, rounds: RoundStats[]): Promise<CheckpointResult> {
+    // Every program ended while the rounds ran: a file of this VM would resume nothing.
+    // (A migration of such a VM still completes: its destination simply ends too.)
+    const procs = [...this.kernel.processes.values()];
+    const ended = procs.length > 0 && procs.every((p) => p.status === 'exited');
+    if (ended && this.o.kind === 'checkpoint') throw new VmExited();
     const tf = performance.now();
     this.frozenAt = performance.timeOrigin + tf;
     // ---- frozen: nothing below yields to the event loop ----

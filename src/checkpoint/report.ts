@@ -21,6 +21,8 @@ export interface CleanerOptions {
   verifyAtFreeze?: boolean;
   /** Hold back outbound traffic from the freeze point on (migration). */
   fence?: boolean;
+  /** On failure leave the VM fenced: its caller unfences once the migration's arbiter has aborted. */
+  keepFencedOnError?: boolean;
   /** Largest snapshot buffer in pages (a function: it may depend on the measured link). */
   bufferLimit?: number | (() => number);
   /** Slow down and then pause the programs that dirty most when the WSS stops shrinking. */

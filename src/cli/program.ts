@@ -19,7 +19,9 @@ export function buildProgram(): Command {
     )
     .version('0.1.0')
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', EXIT_HELP);
+    .addHelpText('after', EXIT_HELP)
+    // So that `roam run prog.wasm -e x` can hand `-e x` to the program (run.ts).
+    .enablePositionalOptions();
   for (const register of commands) register(program);
   return program;
 }

@@ -43,7 +43,8 @@ export async function readCheckpoint(path: string, opts: ReadOptions = {}): Prom
     fh = await open(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(
+    throw new CheckpointError(
+      'unreadable',
       `cannot read checkpoint ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message}`,
     );
   }

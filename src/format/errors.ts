@@ -16,6 +16,7 @@ export type CheckpointErrorCode =
   | 'verify-mismatch' // recomputed VERIFY differs
   | 'module-hash' // MODULE bytes do not match their hash
   | 'missing' // no HEADER / KERNEL / VERIFY
+  | 'unreadable' // the file cannot be opened (missing, a directory, no permission)
   | 'not-a-file'; // an output path that is a device, directory or link, not a regular file
 
 export class CheckpointError extends RoamError {

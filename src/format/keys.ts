@@ -1,10 +1,11 @@
 // The checkpoint signing key: 32 random bytes in a file only its owner can read.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KEY_SIZE } from './records.js';
 import { roamHome } from '../util/home.js';
+import { RoamError } from '../util/errors.js';
 
 /** `$ROAM_HOME/checkpoint.key`, ROAM_HOME defaulting to `~/.roam`. */
 export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -15,11 +16,29 @@ export function defaultKeyPath(env: NodeJS.ProcessEnv = process.env): string {
 export async function loadKey(path: string): Promise<Buffer> {
   let raw: Buffer;
   try {
-    raw = await readFile(path);
+    raw = await readBounded(path);
   } catch (e) {
-    throw new Error(`cannot read checkpoint key ${path}: ${(e as Error).message}`, { cause: e });
+    throw new RoamError(
+      'unreadable-key',
+      `cannot read checkpoint key ${path}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   return parseKey(path, raw);
+}
+
+/** A key file is tiny: read at most a little more than a hex key, so --key /dev/zero cannot fill memory. */
+async function readBounded(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(KEY_SIZE * 2 + 3);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -41,7 +60,8 @@ function parseKey(path: string, raw: Buffer): Buffer {
   if (raw.length === KEY_SIZE) return raw;
   const text = raw.toString('latin1').trim();
   if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  throw new Error(
+  throw new RoamError(
+    'bad-key',
     `checkpoint key ${path} must hold ${KEY_SIZE} bytes (or ${KEY_SIZE * 2} hex digits), found ${raw.length} bytes`,
   );
 }

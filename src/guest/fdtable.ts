@@ -3,21 +3,42 @@
 import type { Handle } from './fs.js';
 import type { DevName } from './wasi/devices.js';
 
-export type Fd =
+/**
+ * Rights (WASI preview1 bitmasks, src/guest/wasi/rights.ts): `base` is what the
+ * fd may do, `inheriting` the most an fd opened through it may get. Absent on
+ * entries from checkpoints taken before rights: everything the fd's kind allows.
+ */
+export interface FdRights {
+  base?: number;
+  inheriting?: number;
+}
+
+export type Fd = (
   | { t: 'stdin' }
   | { t: 'stdout' }
   | { t: 'stderr' }
-  | { t: 'file'; mount: number; h: Handle; pos: number; append: boolean; nonblock?: boolean }
+  | {
+      t: 'file';
+      mount: number;
+      h: Handle;
+      pos: number;
+      append: boolean;
+      nonblock?: boolean;
+      /** FDFLAGS DSYNC | RSYNC | SYNC as opened or set: every write is synchronous anyway. */
+      sync?: number;
+    }
   | { t: 'dir'; mount: number; h: Handle; preopen?: string }
-  | { t: 'devdir'; preopen: string }
-  | { t: 'netdir'; preopen: string; sub: string }
+  | { t: 'devdir'; preopen?: string }
+  | { t: 'netdir'; preopen?: string; sub: string }
   | {
       t: 'dev';
       name: DevName;
       session?: number;
       arrived?: boolean;
     }
-  | { t: 'sock'; sock: number; nonblock?: boolean };
+  | { t: 'sock'; sock: number; nonblock?: boolean }
+) &
+  FdRights;
 
 export class FdTable {
   constructor(readonly entries: Map<number, Fd> = new Map()) {}

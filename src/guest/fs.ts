@@ -136,11 +136,6 @@ export interface Namespace<N> {
   /** The entry `name` in directory `dir`, or null if there is none. */
   child(dir: N, name: string): N | null;
   readlink(n: N): string;
-  /**
-   * Map an absolute symlink target to a root-relative path, or null when it is
-   * outside the backend (NOTCAPABLE). Absent = absolute targets are never followed.
-   */
-  absoluteLink?(target: string): string | null;
 }
 
 export interface Resolved<N> {
@@ -161,8 +156,10 @@ export interface ResolveOptions {
 
 /**
  * Walk `path` from `start` (the chain of directories from the backend root to the
- * start directory). Keeping the chain makes `..` exact even after symlinks and lets
- * an escape above the root be refused as NOTCAPABLE.
+ * start directory). Keeping the chain makes `..` exact even after symlinks. As in
+ * WASI (and wasmtime's cap-std), a walk is confined to the start directory — the
+ * directory fd, not the mount — so `..` above it, an absolute path, or a symlink
+ * to an absolute path, is refused as NOTCAPABLE.
  */
 export function resolvePath<N>(
   ns: Namespace<N>,
@@ -174,6 +171,7 @@ export function resolvePath<N>(
   if (sp.absolute) throw new WasiError(Errno.NOTCAPABLE, 'absolute path');
   if (sp.parts.length === 0) throw new WasiError(Errno.NOENT, 'empty path');
   const stack = start.slice();
+  const floor = stack.length;
   const todo = sp.parts;
   const follow = opts.follow || sp.trailingSlash;
   let hops = 0;
@@ -185,7 +183,7 @@ export function resolvePath<N>(
     if (!ns.isDir(cur)) throw new WasiError(Errno.NOTDIR);
     if (comp === '.' || comp === '..') {
       if (comp === '..') {
-        if (stack.length === 1) throw new WasiError(Errno.NOTCAPABLE, '.. above the root');
+        if (stack.length === floor) throw new WasiError(Errno.NOTCAPABLE, '.. above the directory');
         stack.pop();
       }
       if (last) {
@@ -206,13 +204,7 @@ export function resolvePath<N>(
       const target = ns.readlink(child);
       const tp = splitPath(target);
       if (tp.parts.length === 0 && !tp.absolute) throw new WasiError(Errno.NOENT, 'empty symlink');
-      if (tp.absolute) {
-        const rel = ns.absoluteLink?.(target) ?? null;
-        if (rel === null) throw new WasiError(Errno.NOTCAPABLE, 'symlink to absolute path');
-        stack.length = 1;
-        tp.parts = splitPath(rel).parts;
-        if (tp.parts.length === 0) tp.parts = ['.'];
-      }
+      if (tp.absolute) throw new WasiError(Errno.NOTCAPABLE, 'symlink to an absolute path');
       // A target with a trailing slash must name a directory; `.` enforces that.
       if (tp.trailingSlash) tp.parts.push('.');
       todo.splice(0, i, ...tp.parts);

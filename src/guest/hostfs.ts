@@ -15,60 +15,10 @@ import {
   Stat,
   resolvePath,
 } from './fs.js';
+import { fileTypeOf, host, hostErrno } from './host-errno.js';
 
-const HOST_ERRNO: Record<string, number> = {
-  ENOENT: Errno.NOENT,
-  EEXIST: Errno.EXIST,
-  ENOTDIR: Errno.NOTDIR,
-  EISDIR: Errno.ISDIR,
-  ENOTEMPTY: Errno.NOTEMPTY,
-  EACCES: Errno.ACCES,
-  EPERM: Errno.PERM,
-  ELOOP: Errno.LOOP,
-  EINVAL: Errno.INVAL,
-  ENOSPC: Errno.NOSPC,
-  EXDEV: Errno.XDEV,
-  EBADF: Errno.BADF,
-  EBUSY: Errno.BUSY,
-  EMFILE: Errno.MFILE,
-  ENFILE: Errno.NFILE,
-  ENAMETOOLONG: Errno.NAMETOOLONG,
-  EROFS: Errno.ROFS,
-  EFBIG: Errno.FBIG,
-  EIO: Errno.IO,
-  EMLINK: Errno.MLINK,
-  ENOTSUP: Errno.NOTSUP,
-  EOPNOTSUPP: Errno.NOTSUP,
-  ETXTBSY: Errno.TXTBSY,
-  EDQUOT: Errno.DQUOT,
-  ENOMEM: Errno.NOMEM,
-  EAGAIN: Errno.AGAIN,
-  ENXIO: Errno.NXIO,
-  EOVERFLOW: Errno.OVERFLOW,
-  ESPIPE: Errno.SPIPE,
-  EFAULT: Errno.FAULT,
-  ENOSYS: Errno.NOSYS,
-  ESTALE: Errno.STALE,
-  EINTR: Errno.INTR,
-  ENODEV: Errno.NODEV,
-  EILSEQ: Errno.ILSEQ,
-};
-
-/** The WASI errno for a Node fs error (IO for anything unexpected). */
-export function hostErrno(e: unknown): number {
-  const code = (e as NodeJS.ErrnoException | null)?.code;
-  return (code !== undefined && HOST_ERRNO[code]) || Errno.IO;
-}
-
-/** Run a host call, turning Node errors into WasiError. */
-function host<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof WasiError) throw e;
-    throw new WasiError(hostErrno(e), (e as Error).message);
-  }
-}
+export { hostErrno };
+import { ExactTimes } from './host-times.js';
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 const ROOT = '.';
@@ -77,16 +27,6 @@ interface CachedFd {
   fd: number;
   writable: boolean;
   refs: number;
-}
-
-function fileTypeOf(s: fs.Stats | fs.BigIntStats | fs.Dirent): number {
-  if (s.isDirectory()) return FileType.DIRECTORY;
-  if (s.isFile()) return FileType.REGULAR_FILE;
-  if (s.isSymbolicLink()) return FileType.SYMBOLIC_LINK;
-  if (s.isBlockDevice()) return FileType.BLOCK_DEVICE;
-  if (s.isCharacterDevice()) return FileType.CHARACTER_DEVICE;
-  if (s.isSocket()) return FileType.SOCKET_STREAM;
-  return FileType.UNKNOWN;
 }
 
 /**
@@ -100,6 +40,7 @@ export class HostFs implements FsBackend {
   private readonly rootGiven: string;
   private readonly fds = new Map<string, CachedFd>();
   private readonly ns: Namespace<string>;
+  private readonly times = new ExactTimes();
 
   constructor(hostDir: string) {
     this.rootGiven = path.resolve(hostDir);
@@ -114,14 +55,6 @@ export class HostFs implements FsBackend {
         return this.lstat(c) ? c : null;
       },
       readlink: (n) => host(() => fs.readlinkSync(this.abs(n))),
-      // Absolute links are followed only when they land inside the root.
-      absoluteLink: (target) => {
-        for (const base of [this.rootReal, this.rootGiven]) {
-          if (target === base) return ROOT;
-          if (target.startsWith(base + '/')) return target.slice(base.length + 1);
-        }
-        return null;
-      },
     };
   }
 
@@ -182,14 +115,15 @@ export class HostFs implements FsBackend {
     const s = host(() =>
       c ? fs.fstatSync(c.fd, { bigint: true }) : fs.lstatSync(this.safeAbs(rel), { bigint: true }),
     );
+    const key = `${s.dev}:${s.ino}`;
     return {
       dev: s.dev,
       ino: s.ino,
       filetype: fileTypeOf(s),
       nlink: s.nlink,
       size: s.size,
-      atim: s.atimeNs,
-      mtim: s.mtimeNs,
+      atim: this.times.report(key, 'atim', s.atimeNs),
+      mtim: this.times.report(key, 'mtim', s.mtimeNs),
       ctim: s.ctimeNs,
     };
   }
@@ -226,7 +160,14 @@ export class HostFs implements FsBackend {
     const s = host(() => fs.lstatSync(abs, { bigint: true }));
     // Node takes seconds as a double: microsecond precision is the best it offers.
     const secs = (ns: bigint) => Number(ns / 1000n) / 1e6;
-    host(() => fs.lutimesSync(abs, secs(atim ?? s.atimeNs), secs(mtim ?? s.mtimeNs)));
+    const key = `${s.dev}:${s.ino}`;
+    // The time left alone is rewritten too (one call sets both): keep it exact as well.
+    const a = atim ?? this.times.report(key, 'atim', s.atimeNs);
+    const m = mtim ?? this.times.report(key, 'mtim', s.mtimeNs);
+    host(() => fs.lutimesSync(abs, secs(a), secs(m)));
+    const after = host(() => fs.lstatSync(abs, { bigint: true }));
+    this.times.remember(key, 'atim', a, after.atimeNs);
+    this.times.remember(key, 'mtim', m, after.mtimeNs);
   }
 
   readdir(h: Handle): DirEntry[] {

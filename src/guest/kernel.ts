@@ -6,17 +6,19 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KERNEL_POOL_SLOT, type FrameSpace } from '../memory/frames.js';
 import type { PreparedModule } from '../wasm/prepare.js';
-import { BlinkDevice, type BlinkDeviceState } from './blink-device.js';
+import { BlinkDevice } from './blink-device.js';
 import { Clock, type ClockState } from './clock.js';
 import { FdTable, type Fd } from './fdtable.js';
 import type { FsBackend } from './fs.js';
 import { HostFs } from './hostfs.js';
 import { Connection, Listener, type Socket, type SocketState } from './net.js';
+import type { DeviceHooks, KernelOptions, KernelState, ProcessState } from './state.js';
 import { PagePool } from './page-pool.js';
 import { Process, type SavedProcess } from './process.js';
 import { RamDisk } from './ramdisk.js';
 import { Scheduler } from './scheduler.js';
-import { devicePreopens, markArrived } from './wasi/devices.js';
+import { Stdio } from './stdio.js';
+import { RAMDISK_MOVED, devicePreopens, markArrived } from './wasi/devices.js';
 import { wasiImports } from './wasi/index.js';
 
 export const KERNEL_VERSION = 'roam-kernel/1';
@@ -24,60 +26,7 @@ export const KERNEL_VERSION = 'roam-kernel/1';
 /** A new VM's id: random, so two hosts never hand out the same one. */
 export const newVmId = (): string => randomBytes(6).toString('hex');
 
-export interface KernelOptions {
-  vmId: string;
-  dirs?: Array<{ host: string; guest: string }>;
-  tcplisten?: string[];
-  /** Per-process memory limit in MiB (default: the module's own maximum). */
-  memoryMiB?: number;
-  /** RAM disk capacity in MiB. */
-  diskMiB?: number;
-  stdout?: (b: Uint8Array) => void;
-  stderr?: (b: Uint8Array) => void;
-  log?: (msg: string) => void;
-  /** Called once every process has exited, with the first non-zero exit code (or 0). */
-  onExit?: (code: number) => void;
-}
-
-export interface ProcessState extends SavedProcess {
-  pid: number;
-  slot: number;
-  argv: string[];
-  env: string[];
-  module: string;
-  status: Process['status'];
-  exitCode: number | null;
-  unwound: boolean;
-  wait: { until?: string; reason: string } | null;
-  fds: Array<[number, Fd]>;
-}
-
-export interface KernelState {
-  version: string;
-  vmId: string;
-  clock: ClockState;
-  stdoutBytes: number;
-  stderrBytes: number;
-  pool: ReturnType<PagePool['toJSON']>;
-  ramdisk: ReturnType<RamDisk['toJSON']>;
-  dirs: Array<{ host: string; guest: string }>;
-  listeners: string[];
-  sockets: Array<[number, SocketState]>;
-  nextSock: number;
-  nextPid: number;
-  processes: ProcessState[];
-  blink?: BlinkDeviceState; // /dev/blink's display state (absent in older checkpoints)
-}
-
-/** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */
-export interface DeviceHooks {
-  /** A program read /dev/checkpoint for the first time: start streaming the VM. */
-  startCheckpoint(session: number): void;
-  /** Next chunk of the stream for `session`; null = none yet, empty = complete. */
-  take(session: number, max: number): Uint8Array | null;
-  /** A program wrote "migrate HOST:PORT" or "fork HOST:PORT"; false = not a command. */
-  command(session: number, text: string): boolean;
-}
+export type { DeviceHooks, KernelOptions, KernelState, ProcessState } from './state.js';
 
 export class Kernel {
   readonly clock: Clock;
@@ -92,15 +41,11 @@ export class Kernel {
   readonly fds = new Map<number, FdTable>();
   nextPid = 1;
   readonly scheduler: Scheduler;
-  stdoutBytes = 0;
-  stderrBytes = 0;
+  readonly stdio: Stdio;
   /** Set while a checkpoint is being taken: the kernel marks its own page writes. */
   device: DeviceHooks | null = null;
   nextSession = 1;
   blink = new BlinkDevice(() => this.wakeAll()); // /dev/blink, saved with the kernel
-  private readonly stdinQ: Buffer[] = [];
-  private stdinEof = false;
-  private stdinAttached = false;
   private timers = new Map<number, NodeJS.Timeout>();
   private exited = false;
   readonly log: (msg: string) => void;
@@ -111,6 +56,7 @@ export class Kernel {
   ) {
     this.log = opts.log ?? ((m) => process.stderr.write(`roam: ${m}\n`));
     this.clock = new Clock(restored?.clock);
+    this.stdio = new Stdio(opts, () => this.wakeAll());
     const limitPages = opts.diskMiB ? opts.diskMiB * 256 : undefined;
     this.pool = restored?.pool ?? new PagePool({ limitPages });
     const now = () => this.clock.realtime();
@@ -168,13 +114,30 @@ export class Kernel {
     table.add({ t: 'stdin' });
     table.add({ t: 'stdout' });
     table.add({ t: 'stderr' });
-    table.add({ t: 'dir', mount: 0, h: this.ramdisk.root(), preopen: '/' });
-    for (const d of devicePreopens()) table.add(d);
-    this.dirs.forEach((d, i) =>
-      table.add({ t: 'dir', mount: i + 1, h: this.mounts[i + 1].root(), preopen: d.guest }),
-    );
+    for (const e of this.preopens()) table.add(e);
     for (const id of listenerIds) table.add({ t: 'sock', sock: id });
     return this.addProcess(pid, mod, argv, env, table);
+  }
+
+  /**
+   * The preopens, from fd 3 in wasmtime's order: the --dir folders first, then the
+   * RAM disk at / (or at RAMDISK_MOVED when a folder takes /), /dev and /net.
+   */
+  private preopens(): Fd[] {
+    const dirs: Fd[] = this.dirs.map((d, i) => ({
+      t: 'dir',
+      mount: i + 1,
+      h: this.mounts[i + 1].root(),
+      preopen: d.guest,
+    }));
+    const rootTaken = this.dirs.some((d) => d.guest === '/');
+    const ram: Fd = {
+      t: 'dir',
+      mount: 0,
+      h: this.ramdisk.root(),
+      preopen: rootTaken ? RAMDISK_MOVED : '/',
+    };
+    return [...dirs, ram, ...devicePreopens()];
   }
 
   private addProcess(
@@ -208,7 +171,11 @@ export class Kernel {
   /** Keeps the OS process alive while every program waits on the outside world. */
   private keepAlive: NodeJS.Timeout | null = null;
 
+  /** Restored listeners not yet bound (start binds them). */
+  private readonly unbound: Listener[] = [];
+
   start(): void {
+    for (const l of this.unbound.splice(0)) void l.listen(false);
     this.keepAlive ??= setInterval(() => {}, 1 << 30);
     this.scheduler.kick();
   }
@@ -262,68 +229,30 @@ export class Kernel {
     this.exited = true;
     if (this.keepAlive) clearInterval(this.keepAlive);
     const codes = [...this.processes.values()].map((p) => p.exitCode ?? 0);
-    this.opts.onExit?.(codes.find((c) => c !== 0) ?? 0);
+    const code = codes.find((c) => c !== 0) ?? 0;
+    // Every byte the programs wrote reaches the reader before the VM says it is done.
+    void this.stdio.drained().then(() => this.opts.onExit?.(code));
   }
 
-  // ---- stdio ---------------------------------------------------------------
+  // ---- stdio and fencing (thesis 5.4) ---------------------------------------
 
-  writeStdout(b: Uint8Array): void {
-    this.stdoutBytes += b.length;
-    if (this.heldStdio) this.heldStdio.push([1, Buffer.from(b)]);
-    else (this.opts.stdout ?? ((x) => process.stdout.write(x)))(b);
+  get stdoutBytes(): number {
+    return this.stdio.stdoutBytes;
   }
-  writeStderr(b: Uint8Array): void {
-    this.stderrBytes += b.length;
-    if (this.heldStdio) this.heldStdio.push([2, Buffer.from(b)]);
-    else (this.opts.stderr ?? ((x) => process.stderr.write(x)))(b);
+  get stderrBytes(): number {
+    return this.stdio.stderrBytes;
   }
-  /** Bytes from the VM process' stdin; null = none yet (block), 0 = EOF. */
-  readStdin(dst: Uint8Array): number | null {
-    if (!this.stdinAttached) {
-      this.stdinAttached = true;
-      process.stdin.on('data', (d: Buffer) => {
-        this.stdinQ.push(d);
-        this.wakeAll();
-      });
-      process.stdin.on('end', () => {
-        this.stdinEof = true;
-        this.wakeAll();
-      });
-      process.stdin.on('error', () => {
-        this.stdinEof = true;
-        this.wakeAll();
-      });
-    }
-    if (this.stdinQ.length === 0) return this.stdinEof ? 0 : null;
-    const chunk = this.stdinQ[0];
-    const n = Math.min(chunk.length, dst.length);
-    dst.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.stdinQ.shift();
-    else this.stdinQ[0] = chunk.subarray(n);
-    return n;
-  }
-
-  // ---- fencing (thesis 5.4) --------------------------------------------------
-
-  /** stdout/stderr output held back while fenced: [fd, bytes]. */
-  private heldStdio: Array<[1 | 2, Buffer]> | null = null;
-
   get fenced(): boolean {
-    return this.heldStdio !== null;
+    return this.stdio.fenced;
   }
   /** From now on nothing the programs send leaves the VM (connections, stdout, stderr). */
   fence(): void {
-    this.heldStdio ??= [];
+    this.stdio.fence();
     for (const s of this.sockets.values()) if (s instanceof Connection) s.fence();
   }
   /** The migration aborted: release what was held, in order, and carry on. */
   unfence(): void {
-    const held = this.heldStdio;
-    this.heldStdio = null;
-    for (const [fd, b] of held ?? [])
-      (fd === 1
-        ? (this.opts.stdout ?? ((x) => process.stdout.write(x)))
-        : (this.opts.stderr ?? ((x) => process.stderr.write(x))))(b);
+    this.stdio.unfence();
     for (const s of this.sockets.values()) if (s instanceof Connection) s.unfence();
     this.wakeAll();
   }
@@ -393,8 +322,8 @@ export class Kernel {
       { ...opts, dirs: state.dirs, tcplisten: state.listeners },
       { clock: state.clock, pool, ramdisk: state.ramdisk },
     );
-    k.stdoutBytes = state.stdoutBytes;
-    k.stderrBytes = state.stderrBytes;
+    k.stdio.stdoutBytes = state.stdoutBytes;
+    k.stdio.stderrBytes = state.stderrBytes;
     k.nextPid = state.nextPid;
     k.nextSock = state.nextSock;
     k.blink = BlinkDevice.restore(state.blink, () => k.wakeAll());
@@ -402,7 +331,8 @@ export class Kernel {
       if (s.kind === 'listener') {
         const l = new Listener(s.addr, () => k.wakeAll(), k.log);
         k.sockets.set(id, l);
-        void l.listen(false);
+        // Bound when the VM starts: an arrived VM is not started before its migration commits.
+        k.unbound.push(l);
       } else {
         // The host side of an open connection did not move: the program sees a reset.
         k.sockets.set(id, new Connection(s.peer, null, () => k.wakeAll()));

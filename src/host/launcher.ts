@@ -52,12 +52,38 @@ function diskMiB(dir: string): number {
   return bytes / 1048576;
 }
 
+// As root with --cgroups, each VM in cgroups of its own (v1 on this kernel: memory, cpu,
+// pids): at spawn a warm VM's limits, at boot its token's. cpuShare 100 = one core.
+const CGROUP = '/sys/fs/cgroup';
+const OVERHEAD_MIB = 160; // Node itself, beyond the token's memory (as the meter's default)
+function cgroup(vmId: string, pid?: number, lim = { memoryMiB: 256, cpuShare: 100 }): void {
+  for (const [ctl, file, value] of [
+    ['memory', 'memory.limit_in_bytes', lim.memoryMiB * 1048576],
+    ['cpu', 'cpu.cfs_quota_us', Math.max(1000, lim.cpuShare * 1000)], // of a 100 ms period
+    ['pids', 'pids.max', 64],
+  ] as const) {
+    const dir = path.join(CGROUP, ctl, 'roam', vmId);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, file), String(value));
+    if (pid) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  }
+}
+function uncgroup(vmId: string): void {
+  for (const c of ['memory', 'cpu', 'pids'])
+    try {
+      fs.rmdirSync(path.join(CGROUP, c, 'roam', vmId)); // empty once its process is gone
+    } catch {
+      /* never made, or gone */
+    }
+}
+
 // One folder per VM in stateDir; cstraps listen on host; uid: as root, VM n runs as uid+n.
 export type LauncherOptions = {
   stateDir: string;
   host: string;
   warm: number;
   uid?: number;
+  cgroups?: boolean;
   log: (msg: string) => void;
 };
 const HEAP_MIB = 512; // V8 heap of a VM process; its WASM memory is metered instead
@@ -112,6 +138,11 @@ export class ProcessLauncher {
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
     const vm = await (req.revive ? this.spawn(req.revive) : (this.pool.shift() ?? this.spawn()));
     setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
+    if (this.o.cgroups)
+      cgroup(vm.vmId, undefined, {
+        ...req,
+        memoryMiB: req.memoryMiB + OVERHEAD_MIB,
+      });
     vm.notify(`boot ${req.key.toString('hex')} ${req.loaderSha256} ${req.memoryMiB}`);
     return vm;
   };
@@ -123,7 +154,7 @@ export class ProcessLauncher {
       const p = this.spawn();
       const drop = () => {
         if (this.pool.includes(p)) {
-          this.pool.splice(this.pool.indexOf(p), 1);
+          void this.pool.splice(this.pool.indexOf(p), 1);
           setTimeout(() => this.fill(), 1000);
         }
       };
@@ -169,8 +200,11 @@ export class ProcessLauncher {
       },
     );
     fs.closeSync(out);
+    if (this.o.cgroups) cgroup(vmId, child.pid);
     child.stdin!.on('error', () => undefined); // a VM that is gone takes no more notices
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const exited = new Promise<void>((r) =>
+      child.once('exit', () => (this.o.cgroups && uncgroup(vmId), r())),
+    );
     const vm: Launched = {
       vmId,
       pid: child.pid,

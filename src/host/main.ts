@@ -33,6 +33,10 @@ await new Command('roam node')
   .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', int, 160)
   .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', int, 64)
   .option(
+    '--cgroups',
+    'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',
+  )
+  .option(
     '--vm-uid <uid>',
     'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
     int,
@@ -51,10 +55,10 @@ await new Command('roam node')
         throw new Error(
           `${flag} ${file} is inside the roam code, which every VM may read: move it`,
         );
+    const root = process.getuid?.() === 0,
+      cg = root && o.cgroups === true;
     log(
-      process.getuid?.() !== 0 || o.vmUid === undefined
-        ? 'NOT ISOLATED: VMs run as this uid (run as root with --vm-uid), share the host network (no namespaces: they can reach loopback services), and have no cgroup: memory is bounded by the RSS check, disk by the folder quota, CPU share and port count are not enforced'
-        : 'VMs run as their own uids; not isolated: the host network (no namespaces) and CPU share, port count (no cgroup or firewall)',
+      `NOT ISOLATED: VMs share the host network (no namespaces: they reach loopback services and each other) and no port limit is enforced; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
     );
     const secret = readFileSync(o.secretFile, 'utf8').trim();
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
@@ -66,7 +70,7 @@ await new Command('roam node')
     const store = new JobStore(join(o.state, 'jobs.log')),
       saved = store.load();
     const launcher = new ProcessLauncher(
-      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log },
+      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log, cgroups: cg },
       new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : []))),
     );
     const d = new Packetd({

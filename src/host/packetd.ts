@@ -80,6 +80,7 @@ export class Packetd {
   private readonly replies = new Map<string, { from: string; reply?: Buffer }>();
   private readonly spentHashes = new Map<string, number>(); // this second's: per source, job, and '*'
   private second = 0;
+  private evicting = false;
 
   constructor(private readonly o: PacketdOptions) {
     for (const [id, r] of o.saved ?? []) this.restore(id, r);
@@ -271,6 +272,7 @@ export class Packetd {
 
   // A host that must be emptied tells every VM to go, as if its credit had run out.
   evict(graceS: number): number {
+    this.evicting = true; // and none is revived from now on
     return [...this.jobs.values()]
       .filter((j) => j.state === 'running')
       .map((j) => this.notice(j, 'evict', graceS)).length;
@@ -288,7 +290,10 @@ export class Packetd {
       revive = j.state === 'suspended' ? j.vmId : undefined;
     if (
       revive &&
-      (j.spent >= j.credited || t.memoryMiB > this.freeMiB || this.now() >= j.since + t.lifetimeS)
+      (this.evicting ||
+        j.spent >= j.credited ||
+        t.memoryMiB > this.freeMiB ||
+        this.now() >= j.since + t.lifetimeS)
     )
       return null;
     Object.assign(j, { state: 'running', cpuS: 0, vm: undefined }); // its lifetime runs from the BOOT

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- one connection state machine (handshake, framing, back-pressure, keepalive, end and failure) over shared state; its wire format and cryptography are in channel-frame.ts */
 // The encrypted, authenticated TCP channel that carries a live migration.
 //
 // Handshake: each side sends a 72-byte hello (magic "ROAMMIG1", an ephemeral
@@ -11,122 +12,50 @@
 // Frames: u32 BE length of (ciphertext || 16-byte tag), then ciphertext || tag.
 // The GCM nonce is a per-direction frame counter and the AAD is the length field,
 // so a modified, replayed, reordered or dropped frame fails authentication.
-import {
-  createCipheriv,
-  createDecipheriv,
-  createPublicKey,
-  createSecretKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-  type KeyObject,
-} from 'node:crypto';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import net from 'node:net';
-import { RoamError } from '../util/errors.js';
+import {
+  CHANNEL_MAGIC,
+  ChannelError,
+  checkPsk,
+  deriveKeys,
+  EMPTY,
+  FINISHED,
+  HELLO_SIZE,
+  KEEPALIVE,
+  KEEPALIVE_BODY,
+  KEY_HINT,
+  LENGTH_SIZE,
+  MAX_FRAME_LENGTH,
+  MIN_FRAME_LENGTH,
+  openFrame,
+  printable,
+  rawPublicKey,
+  RECEIVE_HIGH_WATER,
+  sealFrame,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  describeSocketError,
+  MAX_MESSAGE_PAYLOAD,
+  type ChannelOptions,
+  type Message,
+  type NextWaiter,
+  type Role,
+  type Waiter,
+} from './channel-frame.js';
+
+export {
+  CHANNEL_MAGIC,
+  ChannelError,
+  HELLO_SIZE,
+  MAX_FRAME_LENGTH,
+  MAX_MESSAGE_PAYLOAD,
+  PSK_SIZE,
+  type ChannelErrorCode,
+  type ChannelOptions,
+  type Message,
+} from './channel-frame.js';
 import { formatHostPort } from '../util/address.js';
 import { ByteQueue } from '../util/byte-queue.js';
-
-export const CHANNEL_MAGIC = Buffer.from('ROAMMIG1', 'latin1');
-export const HELLO_SIZE = 72;
-export const PSK_SIZE = 32;
-/** Largest payload of one message. */
-export const MAX_MESSAGE_PAYLOAD = 16 * 1024 * 1024;
-const TAG_SIZE = 16;
-const LENGTH_SIZE = 4;
-/** Largest value of a frame's length field: type byte + payload + tag. */
-export const MAX_FRAME_LENGTH = MAX_MESSAGE_PAYLOAD + 1 + TAG_SIZE;
-const MIN_FRAME_LENGTH = 1 + TAG_SIZE;
-/** Message type 0 is the handshake's FINISHED; callers use 1..255. */
-const FINISHED = 0;
-const HKDF_INFO = Buffer.from('roam migration v1', 'latin1');
-/** DER SubjectPublicKeyInfo header of an X25519 key; the raw 32-byte key follows it. */
-const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Stop reading from the socket while this many decrypted bytes wait for the consumer (receive back-pressure). */
-const RECEIVE_HIGH_WATER = 32 * 1024 * 1024;
-const KEY_HINT = '(check --key / $ROAM_HOME/checkpoint.key)';
-const EMPTY = Buffer.alloc(0);
-
-export type ChannelErrorCode = 'handshake' | 'tampered' | 'closed' | 'protocol' | 'timeout';
-
-export class ChannelError extends RoamError {
-  declare readonly code: ChannelErrorCode;
-  constructor(code: ChannelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, { kind: code === 'timeout' ? 'timeout' : 'peer', cause: options?.cause });
-  }
-}
-
-export interface Message {
-  type: number;
-  payload: Buffer;
-}
-
-export interface ChannelOptions {
-  /** The 32-byte pre-shared key both ends hold. */
-  psk: Buffer;
-  /** Limit for connecting and the handshake together (default 10 s). */
-  timeoutMs?: number;
-}
-
-type Role = 'client' | 'server';
-
-interface Waiter<T> {
-  resolve: (v: T) => void;
-  reject: (e: Error) => void;
-}
-
-interface NextWaiter extends Waiter<Message | null> {
-  timer?: NodeJS.Timeout;
-}
-
-/** Readable names for the socket errors a user is likely to meet. */
-const SOCKET_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset by peer',
-  EPIPE: 'connection closed by peer',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed (temporary DNS failure)',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  EADDRNOTAVAIL: 'address not available',
-};
-
-function describeSocketError(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  return (code && SOCKET_REASONS[code]) ?? err.message;
-}
-
-/** "host:port", with brackets around an IPv6 address. */
-
-function checkPsk(psk: Buffer): void {
-  if (!Buffer.isBuffer(psk) || psk.length !== PSK_SIZE) {
-    const got = Buffer.isBuffer(psk) ? `${psk.length} bytes` : typeof psk;
-    throw new Error(`migration key must be ${PSK_SIZE} bytes, got ${got}`);
-  }
-}
-
-function rawPublicKey(key: KeyObject): Buffer {
-  const der = key.export({ format: 'der', type: 'spki' });
-  return der.subarray(der.length - 32);
-}
-
-function frameNonce(counter: number): Buffer {
-  // 4 zero bytes || u64 BE counter; a Number counter is exact far beyond any real stream.
-  const nonce = Buffer.alloc(12);
-  nonce.writeUInt32BE(Math.floor(counter / 2 ** 32), 4);
-  nonce.writeUInt32BE(counter >>> 0, 8);
-  return nonce;
-}
-
-/** Shows what a non-roam peer sent, safe for a terminal. */
-function printable(b: Buffer): string {
-  return b
-    .subarray(0, 16)
-    .toString('latin1')
-    .replace(/[^\x20-\x7e]/g, '.');
-}
 
 /**
  * One end of an established migration channel. Created by connectChannel or
@@ -164,6 +93,9 @@ export class Channel implements AsyncIterable<Message> {
   private endWaiter: Waiter<void> | undefined;
   private handshake: (Waiter<Channel> & { timer?: NodeJS.Timeout }) | undefined;
   private connected: boolean;
+  private lastReceived = performance.now();
+  private lastSent = performance.now();
+  private keepTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     socket: net.Socket,
@@ -222,9 +154,9 @@ export class Channel implements AsyncIterable<Message> {
    * channel has failed.
    */
   async send(type: number, payload: Uint8Array = EMPTY): Promise<void> {
-    if (!Number.isInteger(type) || type < 1 || type > 255) {
+    if (!Number.isInteger(type) || type < 1 || type >= KEEPALIVE) {
       throw new RangeError(
-        `message type must be an integer 1..255 (0 is the handshake's FINISHED), got ${type}`,
+        `message type must be an integer 1..254 (0 is the handshake's FINISHED, 255 a keepalive), got ${type}`,
       );
     }
     if (payload.length > MAX_MESSAGE_PAYLOAD) {
@@ -295,6 +227,33 @@ export class Channel implements AsyncIterable<Message> {
     return this.ending;
   }
 
+  /**
+   * Keepalives: send one every `everyMs` in which nothing else went out, and fail the
+   * channel (code 'timeout') once nothing at all has come in for `idleMs` (a silent
+   * link or a frozen peer), unless this side itself stopped reading.
+   */
+  keepalive(everyMs: number, idleMs: number): void {
+    clearInterval(this.keepTimer);
+    this.lastReceived = performance.now();
+    this.keepTimer = setInterval(
+      () => {
+        const now = performance.now();
+        if (this.failure || this.closed) return clearInterval(this.keepTimer);
+        if (!this.pausedForConsumer && now - this.lastReceived > idleMs)
+          return this.fail(
+            new ChannelError(
+              'timeout',
+              `nothing from ${this.remote} for ${Math.round(now - this.lastReceived)} ms (silent link or peer)`,
+            ),
+          );
+        if (now - this.lastSent >= everyMs && !this.ending)
+          this.writeParts(this.seal(KEEPALIVE, KEEPALIVE_BODY));
+      },
+      Math.max(10, Math.min(everyMs, idleMs / 4)),
+    );
+    this.keepTimer.unref();
+  }
+
   /** Aborts at once: queued messages are dropped, pending calls reject with `err` (or a 'closed' error). */
   destroy(err?: Error): void {
     this.queue.length = 0;
@@ -337,6 +296,7 @@ export class Channel implements AsyncIterable<Message> {
 
   private write(b: Buffer): boolean {
     this.sent += b.length;
+    this.lastSent = performance.now();
     return this.socket.write(b);
   }
 
@@ -353,6 +313,7 @@ export class Channel implements AsyncIterable<Message> {
   private onData(chunk: Buffer): void {
     if (this.failure) return;
     this.received += chunk.length;
+    this.lastReceived = performance.now();
     this.inbound.push(chunk);
     try {
       this.pump();
@@ -415,39 +376,21 @@ export class Channel implements AsyncIterable<Message> {
   }
 
   private onHello(peer: Buffer): void {
-    const peerPublic = peer.subarray(8, 40);
-    const peerNonce = peer.subarray(40, 72);
-    const ownPublic = this.hello.subarray(8, 40);
-    const ownNonce = this.hello.subarray(40, 72);
-    let shared: Buffer;
-    try {
-      const publicKey = createPublicKey({
-        key: Buffer.concat([X25519_SPKI_PREFIX, peerPublic]),
-        format: 'der',
-        type: 'spki',
-      });
-      shared = diffieHellman({ privateKey: this.privateKey!, publicKey });
-    } catch (err) {
-      throw new ChannelError(
-        'handshake',
-        `migration handshake with ${this.remote} failed: the peer sent an invalid X25519 public key`,
-        { cause: err },
-      );
-    }
+    const keys = deriveKeys(
+      this.role === 'client',
+      this.psk,
+      this.privateKey!,
+      this.hello,
+      peer,
+      this.remote,
+    );
     // The ephemeral private key is not needed again; dropping it keeps past sessions secret.
     this.privateKey = undefined;
-    const client = this.role === 'client';
-    const [clientPublic, serverPublic] = client ? [ownPublic, peerPublic] : [peerPublic, ownPublic];
-    const [clientNonce, serverNonce] = client ? [ownNonce, peerNonce] : [peerNonce, ownNonce];
-    const info = Buffer.concat([HKDF_INFO, clientPublic, serverPublic, clientNonce, serverNonce]);
-    const okm = Buffer.from(hkdfSync('sha256', shared, this.psk, info, 64));
-    const clientToServer = createSecretKey(okm.subarray(0, 32));
-    const serverToClient = createSecretKey(okm.subarray(32, 64));
-    this.sendKey = client ? clientToServer : serverToClient;
-    this.recvKey = client ? serverToClient : clientToServer;
+    this.sendKey = keys.send;
+    this.recvKey = keys.recv;
     const finished = Buffer.concat(this.seal(FINISHED, EMPTY));
     // The server's reply and its FINISHED go out in one write.
-    this.write(client ? finished : Buffer.concat([this.hello, finished]));
+    this.write(this.role === 'client' ? finished : Buffer.concat([this.hello, finished]));
   }
 
   private onFrame(m: Message): void {
@@ -471,6 +414,7 @@ export class Channel implements AsyncIterable<Message> {
         `migration stream from ${this.remote}: unexpected FINISHED at frame ${this.recvCounter - 1}`,
       );
     }
+    if (m.type === KEEPALIVE) return;
     const w = this.waiters.shift();
     if (w) {
       clearTimeout(w.timer);
@@ -495,42 +439,23 @@ export class Channel implements AsyncIterable<Message> {
 
   /** A frame as pieces to write in order: large payloads are not copied once more to join them. */
   private seal(type: number, payload: Uint8Array): Buffer[] {
-    const header = Buffer.alloc(LENGTH_SIZE);
-    header.writeUInt32BE(1 + payload.length + TAG_SIZE, 0);
-    const cipher = createCipheriv('aes-256-gcm', this.sendKey!, frameNonce(this.sendCounter++), {
-      authTagLength: TAG_SIZE,
-    });
-    cipher.setAAD(header);
-    const t = cipher.update(Buffer.of(type));
-    const body = cipher.update(payload);
-    const rest = cipher.final();
-    if (body.length < 65536) return [Buffer.concat([header, t, body, rest, cipher.getAuthTag()])];
-    return [Buffer.concat([header, t]), body, Buffer.concat([rest, cipher.getAuthTag()])];
+    return sealFrame(this.sendKey!, this.sendCounter++, type, payload);
   }
 
   private open(header: Buffer, body: Buffer): Message {
     const frame = this.recvCounter++;
-    const decipher = createDecipheriv('aes-256-gcm', this.recvKey!, frameNonce(frame), {
-      authTagLength: TAG_SIZE,
-    });
-    decipher.setAAD(header);
-    decipher.setAuthTag(body.subarray(body.length - TAG_SIZE));
-    const plain = decipher.update(body.subarray(0, body.length - TAG_SIZE));
-    try {
-      decipher.final();
-    } catch {
-      if (this.phase === 'finished') {
-        throw new ChannelError(
-          'handshake',
-          `migration handshake with ${this.remote} failed: the peer does not hold the same key ${KEY_HINT}`,
-        );
-      }
+    const m = openFrame(this.recvKey!, frame, header, body);
+    if (m) return m;
+    if (this.phase === 'finished') {
       throw new ChannelError(
-        'tampered',
-        `migration stream from ${this.remote} failed authentication (tampered, replayed or corrupted) at frame ${frame}`,
+        'handshake',
+        `migration handshake with ${this.remote} failed: the peer does not hold the same key ${KEY_HINT}`,
       );
     }
-    return { type: plain[0], payload: plain.subarray(1) };
+    throw new ChannelError(
+      'tampered',
+      `migration stream from ${this.remote} failed authentication (tampered, replayed or corrupted) at frame ${frame}`,
+    );
   }
 
   private onEnd(): void {
@@ -567,6 +492,7 @@ export class Channel implements AsyncIterable<Message> {
   private fail(err: Error, graceful = false): void {
     if (this.failure) return;
     this.failure = err;
+    clearInterval(this.keepTimer);
     this.inbound.clear();
     if (graceful && !this.socket.destroyed) {
       this.socket.end();

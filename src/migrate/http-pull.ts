@@ -79,8 +79,8 @@ export function awaitPuller(o: {
   });
 }
 
-/** Open the boot URI and upgrade it to the migration channel (this side: the channel's server). */
-export function pullChannel(uri: string, psk: Buffer, timeoutMs = 10_000): Promise<Channel> {
+/** Open the boot URI and upgrade it: the raw socket the migration channel then runs on. */
+export function pullSocket(uri: string, timeoutMs = 10_000): Promise<net.Socket> {
   let url: URL;
   try {
     url = new URL(uri);
@@ -104,8 +104,9 @@ export function pullChannel(uri: string, psk: Buffer, timeoutMs = 10_000): Promi
       timeout: timeoutMs,
     });
     req.on('upgrade', (_res, socket: net.Socket, head: Buffer) => {
+      socket.setTimeout(0);
       if (head.length) socket.unshift(head);
-      acceptChannel(socket, { psk, timeoutMs }).then(resolve, reject);
+      resolve(socket);
     });
     req.on('response', (res) => {
       res.resume();
@@ -113,7 +114,9 @@ export function pullChannel(uri: string, psk: Buffer, timeoutMs = 10_000): Promi
         new PullError(
           'not-served',
           `${uri} answered HTTP ${res.statusCode}: no VM is served there`,
-          { kind: 'peer' },
+          {
+            kind: 'peer',
+          },
         ),
       );
     });
@@ -125,4 +128,9 @@ export function pullChannel(uri: string, psk: Buffer, timeoutMs = 10_000): Promi
     );
     req.end();
   });
+}
+
+/** The boot URI's connection as the migration channel (this side: the channel's server). */
+export async function pullChannel(uri: string, psk: Buffer, timeoutMs = 10_000): Promise<Channel> {
+  return acceptChannel(await pullSocket(uri, timeoutMs), { psk, timeoutMs });
 }

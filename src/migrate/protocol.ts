@@ -3,16 +3,20 @@
 //   source                                   destination (cstrap)
 //   LOADER (manifest) ───────────────────▶   check pinned hash, kernel, features
 //                     ◀─────────────────── LOADER_OK | REFUSE
+//   ARBITER (migration id, home or none) ▶   who decides this migration
 //   PREPARED (instrumented modules) ─────▶   into its module cache (no Binaryen there)
 //   STREAM (checkpoint stream chunks) ───▶   decode, compile modules early
 //   SYNC (end of each round) ────────────▶
 //                     ◀─────────────────── SYNCED
-//   ... pre-copy rounds, freeze, END ────▶   verify, build the VM
-//                     ◀─────────────────── CONFIRM  (then the destination runs)
+//   ... pre-copy rounds, freeze, END ────▶   verify, build the VM (not started)
+//                     ◀─────────────────── READY    (a complete, verified VM is held here)
+//   the arbiter decides, durably, once: commit or abort (commit.ts, arbiter.ts)
+//   DECISION (commit | abort) ───────────▶   commit: the destination runs; abort: discarded
 //                     ◀─────────────────── STARTED  (time of its first instruction)
 //
-// The source ends (migration) or carries on (fork) only after CONFIRM; a
-// destination that refuses sends REFUSE with the reason and closes.
+// The destination runs only on a commit, the source unfences only on an abort;
+// a destination that refuses sends REFUSE with the reason and closes. Both ends
+// send keepalives while they wait, so a silent link is noticed (channel.ts).
 export enum Msg {
   LOADER = 1,
   LOADER_OK = 2,
@@ -26,6 +30,42 @@ export enum Msg {
   SYNCED = 8,
   /** Source: a module as this roam prepared it (src/wasm/prepare.ts packPrepared). */
   PREPARED = 9,
+  /** Source: this migration's id and its arbiter. */
+  ARBITER = 10,
+  /** Destination: the whole stream is in, verified, and the VM built; it waits for the decision. */
+  READY = 11,
+  /** The arbiter's decision (from the source, or on a resolving connection). */
+  DECISION = 12,
+}
+
+export type Decision = 'commit' | 'abort';
+
+export interface ArbiterInfo {
+  /** 32 hex digits, fresh per migration. */
+  migration: string;
+  /** HOST:PORT of the home that decides, or null: the source decides (commit.ts). */
+  home: string | null;
+}
+
+export interface Ready {
+  vmId: string;
+}
+
+export interface DecisionMsg {
+  migration: string;
+  decision: Decision;
+}
+
+/** A decision message, checked: anything else is refused (the bytes come from the network). */
+export function parseDecision(payload: Buffer): DecisionMsg {
+  const d = parseJson<Partial<DecisionMsg>>(payload, 'DECISION');
+  if (
+    typeof d?.migration !== 'string' ||
+    !/^[0-9a-f]{32}$/.test(d.migration) ||
+    (d.decision !== 'commit' && d.decision !== 'abort')
+  )
+    throw new Error('migration peer sent a malformed DECISION message');
+  return { migration: d.migration, decision: d.decision };
 }
 
 export interface Confirm {

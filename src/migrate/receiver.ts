@@ -10,7 +10,7 @@ import { CheckpointError } from '../format/index.js';
 import type { KernelOptions } from '../guest/kernel.js';
 import { adoptPrepared } from '../wasm/prepare.js';
 import type { Channel } from './channel.js';
-import { json, Msg } from './protocol.js';
+import { json, Msg, parseJson, type ArbiterInfo } from './protocol.js';
 import { collectGarbage } from '../util/gc.js';
 
 export interface ReceiveOptions {
@@ -24,9 +24,14 @@ export interface ReceiveOptions {
   onProgress?: (msg: string) => void;
   /** Called once a VM's header has arrived: the VM process warms what it will need after END (its control socket). */
   onHeader?: () => void;
+  /** The source named the migration's arbiter (before the stream): the cstrap may reach it early. */
+  onArbiter?: (a: ArbiterInfo) => void;
 }
 
-export type Received = Built;
+export interface Received extends Built {
+  /** Who decides this migration (the source said so before the stream). */
+  arbiter: ArbiterInfo;
+}
 
 /** The longest a round's answer waits for this side to be warm. */
 const SETTLE_MAX_MS = 2000;
@@ -55,6 +60,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       onProgress: o.onProgress,
     });
     let sinceGc = 0;
+    let arbiter: ArbiterInfo | null = null;
     while (!builder.ended) {
       const m = await ch.next(idle);
       if (!m)
@@ -76,6 +82,11 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
         await ch.send(Msg.SYNCED);
         continue;
       }
+      if (m.type === Msg.ARBITER) {
+        arbiter = checkArbiter(m.payload);
+        o.onArbiter?.(arbiter);
+        continue;
+      }
       if (m.type === Msg.PREPARED) {
         adoptPrepared(m.payload); // one this roam cannot use is ignored: the module is prepared here then
         continue;
@@ -85,7 +96,8 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
       sinceGc += m.payload.length;
       builder.push(m.payload);
     }
-    return await builder.build(o.kernel);
+    if (!arbiter) throw new Refused('the source named no arbiter for this migration');
+    return { ...(await builder.build(o.kernel)), arbiter };
   } catch (err) {
     const reason = (err as Error).message;
     // Tell the source why (best effort: the link may be what failed).
@@ -96,4 +108,16 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
     ch.destroy();
     throw err;
   }
+}
+
+/** The source's ARBITER message, checked (its bytes come from the network). */
+function checkArbiter(payload: Buffer): ArbiterInfo {
+  const a = parseJson<Partial<ArbiterInfo>>(payload, 'ARBITER');
+  if (
+    typeof a?.migration !== 'string' ||
+    !/^[0-9a-f]{32}$/.test(a.migration) ||
+    !(a.home === null || (typeof a.home === 'string' && a.home.length <= 300))
+  )
+    throw new Refused('the source sent a malformed ARBITER message');
+  return { migration: a.migration, home: a.home };
 }

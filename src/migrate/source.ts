@@ -1,8 +1,8 @@
 // The source's half of a live migration or network fork (thesis chapter 5, 6.2-6.6):
 // the VM sends itself. Connect to a cstrap, upload the loader, run the page
 // cleaner into the encrypted channel (pre-copy rounds, throttling, freeze), and
-// wait for the destination to confirm. Until it does, nothing is lost: a failure
-// at any point unfences the source, which runs on with its held output released.
+// let the arbiter decide (commit.ts): the destination runs only on a commit, and
+// on an abort the source unfences and runs on with its held output released.
 import {
   PageCleaner,
   type CheckpointResult,
@@ -16,13 +16,23 @@ import { parseHostPort } from '../util/address.js';
 import { connectChannel, type Channel } from './channel.js';
 import {
   DEFAULT_MAX_DOWNTIME_MS,
+  json,
   Msg,
   parseJson,
   wallNow,
-  type Confirm,
+  type ArbiterInfo,
+  type Ready,
   type Refuse,
   type Started,
 } from './protocol.js';
+import {
+  DEFAULT_COMMIT_WINDOW_MS,
+  HomeSession,
+  KEEPALIVE_MS,
+  newMigrationId,
+  SILENT_MS,
+} from './arbiter.js';
+import { abortAtHome, commitOrAbort } from './commit.js';
 import { channelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
@@ -43,13 +53,15 @@ export interface MigrateOptions {
   maxRounds?: number;
   /** At the freeze, hash all memory and check the pre-copied pages against it (tests). */
   verify?: boolean;
-  /** How long to wait for the destination to build the VM and confirm. */
-  confirmTimeoutMs?: number;
+  /** HOST:PORT of the home that arbitrates; without one this process decides (commit.ts). */
+  home?: string;
+  /** From the arbiter's BEGIN (just before the freeze) to the last moment a commit may happen. */
+  windowMs?: number;
   onRound?: (r: RoundStats & { rate: number | null; compressing: boolean }) => void;
   onProgress?: (p: RoundProgress) => void;
   onPhase?: (msg: string) => void;
   /**
-   * The destination has confirmed: it runs the VM. Called at once, before waiting
+   * The migration committed: the destination runs the VM. Called at once, before waiting
    * for its first-instruction report, so that a migration's source lets go of its
    * sockets now (its clients reconnect to the destination that much sooner).
    */
@@ -65,8 +77,11 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
   freezeMs: number;
   /** Freeze to the destination's first instruction (null if the destination did not report it). */
   downtimeMs: number | null;
-  /** Freeze to the destination's confirmation. */
+  /** Freeze to the commit decision. */
   confirmMs: number;
+  migration: string;
+  /** Who decided: a home's address, or "source". */
+  arbiter: string;
   /** Wall-clock time of the freeze (ms since the epoch, fractional). */
   frozenAt: number;
   /** Where the downtime went, ms after the freeze: stream sent, END received, verified, built, first instruction. */
@@ -93,13 +108,21 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   // Warm the freeze's code on a throwaway VM while the connection is made and the
   // first rounds run (see rehearsal.ts); the freeze waits for it.
   const warm = rehearse(kernel.modules()).catch(() => undefined);
+  const migration = newMigrationId();
+  const windowMs = o.windowMs ?? DEFAULT_COMMIT_WINDOW_MS;
+  const session = o.home ? new HomeSession(o.home, o.psk, migration, 'source', phase) : null;
   let ch: Channel;
   try {
     ch = await (o.connect?.() ?? connectChannel(host, port, { psk: o.psk, timeoutMs: 10_000 }));
   } catch (err) {
     throw failed(err);
   }
+  // A silent link or a frozen peer fails the channel instead of hanging it.
+  ch.keepalive(KEEPALIVE_MS, SILENT_MS);
   let cleaner: PageCleaner | undefined;
+  let decided = false;
+  /** performance.now() when home answered BEGIN (0: home has not heard of this migration). */
+  let windowFrom = 0;
   try {
     phase(`connected to ${o.to}; uploading the loader`);
     await ch.send(Msg.LOADER, loaderManifest());
@@ -109,6 +132,8 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       throw new Error(`${o.to} refused the VM: ${parseJson<Refuse>(ok.payload, 'REFUSE').reason}`);
     if (ok.type !== Msg.LOADER_OK)
       throw new Error(`${o.to} answered the loader with message ${ok.type}`);
+    const arbiter: ArbiterInfo = { migration, home: o.home ?? null };
+    await ch.send(Msg.ARBITER, json(arbiter));
     for (const hash of new Set(
       [...kernel.processes.values()]
         .filter((p) => p.status !== 'exited')
@@ -119,18 +144,25 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     }
 
     const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
-    // The destination speaks again only to confirm, or to refuse and hang up.
+    // The destination speaks again only to say READY, or to refuse and hang up.
     const reply = replies(ch, o.to, () => target.synced());
-    reply.confirm.catch((err: Error) => void target.abort(err));
+    reply.ready.catch((err: Error) => void target.abort(err));
+    // Home hears of the migration just before the freeze (the programs run meanwhile);
+    // if it cannot be reached, there is no freeze.
+    const begun = session
+      ? session.begin(kernel.vmId, o.to, windowMs).then((t) => void (windowFrom = t))
+      : Promise.resolve();
+    begun.catch((err: Error) => void target.abort(err));
 
     const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
     cleaner = new PageCleaner(kernel, target, {
-      beforeFreeze: warm,
+      beforeFreeze: Promise.all([warm, begun]),
       // 1 MiB batches: the programs get a slice between batches (every 20 ms of the
       // cleaner's work), so a server's clients wait no longer than that for a reply.
       batchPages: 256,
       kind: o.kind,
       fence: o.kind === 'migration',
+      keepFencedOnError: true,
       strict: true,
       priority: true,
       throttle: o.throttle ?? true,
@@ -150,9 +182,9 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     try {
       res = await cleaner.run();
     } catch (err) {
-      // If the destination refused, its reason is the better message.
+      // If the destination refused or home could not be reached, that is the better message.
       const why = await Promise.race([
-        reply.confirm.then(
+        Promise.all([reply.ready, begun]).then(
           () => null,
           (e: Error) => e,
         ),
@@ -161,21 +193,36 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       throw why ?? err;
     }
     const sentMs = wallNow() - cleaner.frozenAt;
-    phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to confirm`);
-    const confirm = await withTimeout(
-      reply.confirm,
-      o.confirmTimeoutMs ?? 60_000,
-      `${o.to} did not confirm in time`,
-    );
+    phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to be ready`);
+    decided = true; // from here on only the arbiter's decision unfences
+    const out = await commitOrAbort({
+      ch,
+      to: o.to,
+      psk: o.psk,
+      migration,
+      session,
+      windowFrom: session ? windowFrom : performance.now(),
+      windowMs,
+      ready: reply.ready,
+      started: reply.started,
+      log: phase,
+      kind: o.kind,
+    });
+    session?.close();
+    if (out.decision === 'abort') {
+      if (kernel.fenced) kernel.unfence();
+      throw failed(new Error(out.reason ?? 'the migration was aborted'));
+    }
     const confirmMs = wallNow() - cleaner.frozenAt;
     o.onConfirm?.();
-    const started = await withTimeout(reply.started, 2_000, '').catch(() => null);
-    ch.destroy();
+    const started = out.started;
     return {
       ...res,
       to: o.to,
       kind: o.kind,
-      vmId: confirm.vmId,
+      vmId: out.vmId ?? kernel.vmId,
+      migration,
+      arbiter: o.home ?? 'source',
       freezeMs: res.downtimeMs,
       confirmMs,
       frozenAt: cleaner.frozenAt,
@@ -193,59 +240,62 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
       compressed: target.compressing,
     };
   } catch (err) {
+    if (decided) throw err;
     ch.destroy();
+    // Once home has heard of the migration, only its abort lets this copy run on.
+    if (session && windowFrom > 0) {
+      const d = await abortAtHome(session, windowFrom, windowMs, phase);
+      if (d === 'commit') {
+        session.close();
+        o.onConfirm?.(); // the destination has the VM: this copy stops
+        throw new Error(
+          `${o.kind} to ${o.to} committed at home after a failure here: ${(err as Error).message}`,
+        );
+      }
+    }
+    session?.close();
     // Nothing escaped while fenced; release it and carry on here.
     if (kernel.fenced) kernel.unfence();
     throw failed(err);
   }
 }
 
-/** The destination's CONFIRM and STARTED (or its refusal, or its death). */
+/** The destination's READY and STARTED (or its refusal, or its death). */
 function replies(
   ch: Channel,
   to: string,
   synced: () => void,
-): { confirm: Promise<Confirm>; started: Promise<Started> } {
-  let gotConfirm!: (c: Confirm) => void, failConfirm!: (e: Error) => void;
+): { ready: Promise<Ready>; started: Promise<Started> } {
+  let gotReady!: (c: Ready) => void, failReady!: (e: Error) => void;
   let gotStarted!: (s: Started) => void, failStarted!: (e: Error) => void;
-  const confirm = new Promise<Confirm>((res, rej) => {
-    gotConfirm = res;
-    failConfirm = rej;
+  const ready = new Promise<Ready>((res, rej) => {
+    gotReady = res;
+    failReady = rej;
   });
   const started = new Promise<Started>((res, rej) => {
     gotStarted = res;
     failStarted = rej;
   });
-  confirm.catch(() => undefined);
+  ready.catch(() => undefined);
   started.catch(() => undefined);
   void (async () => {
     try {
       for (;;) {
         const m = await ch.next();
-        if (!m) throw new Error(`${to} closed the connection before confirming`);
+        if (!m) throw new Error(`${to} closed the connection before it was ready`);
         if (m.type === Msg.REFUSE)
           throw new Error(`${to} refused the VM: ${parseJson<Refuse>(m.payload, 'REFUSE').reason}`);
         if (m.type === Msg.SYNCED) synced();
-        else if (m.type === Msg.CONFIRM) gotConfirm(parseJson<Confirm>(m.payload, 'CONFIRM'));
+        else if (m.type === Msg.READY) gotReady(parseJson<Ready>(m.payload, 'READY'));
         else if (m.type === Msg.STARTED) {
           gotStarted(parseJson<Started>(m.payload, 'STARTED'));
           return;
         } else throw new Error(`${to} sent unexpected message ${m.type}`);
       }
     } catch (err) {
-      failConfirm(err as Error);
+      failReady(err as Error);
       failStarted(err as Error);
     }
   })();
-  return { confirm, started };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p,
-    new Promise<T>((_, rej) => {
-      t = setTimeout(() => rej(new Error(what)), ms);
-    }),
-  ]).finally(() => clearTimeout(t));
+  return { ready, started };
 }

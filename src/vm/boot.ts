@@ -27,6 +27,7 @@ export interface CstrapBootOptions {
   quiet: boolean;
   /** Report as JSON lines on stderr instead of text. */
   json?: boolean;
+  homeVia?: string;
   /** Pull the VM from this URI (a VM serving itself) instead of listening. */
   bootUri?: string;
 }
@@ -73,6 +74,7 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
         psk,
         loaderHash: o.loaderHash,
         features: o.features,
+        homeVia: o.homeVia,
         log,
         kernel: { onExit: vmExit },
         onListening: (addr) => {

@@ -35,6 +35,10 @@ export type ControlRequest =
       /** The channel key, hex (default: the VM's own). */
       key?: string;
       verify: boolean;
+      /** HOST:PORT of the home that arbitrates the commit. */
+      home?: string;
+      /** The commit window, ms. */
+      windowMs?: number;
       /** Pull: `to` is where to serve this VM (http://to/v1/vm); whoever pulls it with the key gets it. */
       serve?: boolean;
     };
@@ -151,6 +155,8 @@ export function parseControlRequest(line: string): ControlRequest {
         throw bad('compress must be auto, always or never');
       if (r.key !== undefined && (typeof r.key !== 'string' || !/^[0-9a-f]{64}$/.test(r.key)))
         throw bad('key must be 32 bytes in hex');
+      if (r.home !== undefined && (typeof r.home !== 'string' || r.home.length > 300))
+        throw bad('home must be HOST:PORT');
       return {
         op: r.op,
         to: r.to,
@@ -161,6 +167,8 @@ export function parseControlRequest(line: string): ControlRequest {
         maxRounds: optNumber(r, 'maxRounds'),
         key: r.key,
         verify: optBool(r, 'verify') ?? false,
+        home: r.home,
+        windowMs: optNumber(r, 'windowMs'),
         serve: optBool(r, 'serve'),
       };
     }

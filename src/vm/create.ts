@@ -42,8 +42,8 @@ export async function bootVm(program: string, args: string[], opts: RunOptions):
     extra.push({ ...a, mod: await loadProgram(a.program, opts.onProgress) });
   const kernel = new Kernel({ ...opts, vmId: opts.vmId ?? newVmId() });
   const listeners = await kernel.openListeners(true, !opts.upload);
-  kernel.spawn(mod, [program.split('/').pop()!, ...args], opts.env ?? [], listeners);
-  for (const e of extra)
-    kernel.spawn(e.mod, [e.program.split('/').pop()!, ...e.args], opts.env ?? []);
+  // argv[0] is the module's path as given, as wasmtime passes it.
+  kernel.spawn(mod, [program, ...args], opts.env ?? [], listeners);
+  for (const e of extra) kernel.spawn(e.mod, [e.program, ...e.args], opts.env ?? []);
   return kernel;
 }

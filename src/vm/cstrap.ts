@@ -1,13 +1,17 @@
 // cstrap (thesis 8.2.3): an empty VM with a tiny TCP server. A source connects,
 // proves it holds the shared key (channel handshake), uploads the loader (whose
 // hash may be pinned), then streams its checkpoint; once the whole stream has
-// arrived and verified, this process becomes that VM. A failed or refused
-// attempt leaves the cstrap empty and listening for the next one.
+// arrived and verified, this process holds that VM, built but not started, and
+// waits for the migration's decision (src/migrate/decision.ts): on a commit it
+// becomes that VM; on an abort (or none) it discards it. A failed, refused or
+// aborted attempt leaves the cstrap empty and listening for the next one.
 import net from 'node:net';
 import type { Kernel } from '../guest/kernel.js';
 import { acceptChannel, type Channel } from '../migrate/channel.js';
-import { json, Msg, wallNow, type Confirm, type Started } from '../migrate/protocol.js';
+import { json, Msg, parseDecision, wallNow, type Started } from '../migrate/protocol.js';
 import { receiveVm, type ReceiveOptions } from '../migrate/receiver.js';
+import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
+import { HomeSession } from '../migrate/arbiter.js';
 import type { StreamHeader } from '../format/index.js';
 import { warmControl } from './control.js';
 
@@ -18,6 +22,8 @@ export interface CstrapOptions extends Omit<ReceiveOptions, 'onProgress'> {
   log: (msg: string) => void;
   /** Called when the server is listening, with its bound address. */
   onListening?: (addr: string) => void;
+  /** Reach the migration's home at this address instead of the one the source names (NAT, tests). */
+  homeVia?: string;
 }
 
 export interface Arrival {
@@ -27,46 +33,55 @@ export interface Arrival {
   from: string;
   bytes: number;
   times: { endAt: number; verifiedAt: number; builtAt: number };
+  /** Connections on which the source re-delivered the commit: they hear STARTED too. */
+  resolvers: Channel[];
 }
 
-/** Listen until a VM has arrived intact; resolves with it (not yet running). */
+/** Listen until a VM has arrived intact and its migration committed; resolves with it (not yet running). */
 export function awaitVm(o: CstrapOptions): Promise<Arrival> {
   return new Promise((resolve, reject) => {
     let busy = false;
+    let waiting: { migration: string; wait: DecisionWait } | null = null;
+    const key = async () =>
+      Buffer.isBuffer(o.psk) ? { psk: o.psk, loaderHash: o.loaderHash } : await o.psk;
     const server = net.createServer((sock) => {
       const from = `${sock.remoteAddress}:${sock.remotePort}`;
+      if (waiting) return void resolveFrom(sock, from);
       if (busy) {
         o.log(`connection from ${from} refused: a migration is already arriving`);
         sock.destroy();
         return;
       }
       busy = true;
-      void (async () => {
-        try {
-          const cfg = Buffer.isBuffer(o.psk)
-            ? { psk: o.psk, loaderHash: o.loaderHash }
-            : await o.psk;
-          const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
-          o.log(`source ${from} connected`);
-          const t0 = performance.now();
-          const got = await receiveVm(channel, {
-            ...o,
-            loaderHash: cfg.loaderHash,
-            onProgress: (m) => o.log(m),
-            onHeader: warmControl,
-          });
+      void arrive(o, sock, from, key, (w) => (waiting = w)).then(
+        (a) => {
           server.close();
-          o.log(
-            `received ${(got.bytes / 1048576).toFixed(1)} MiB from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified`,
-          );
-          resolve({ ...got, channel, from });
-        } catch (err) {
-          o.log(`migration from ${from} failed: ${(err as Error).message}; still waiting`);
+          resolve(a);
+        },
+        (err: Error) => {
+          o.log(`migration from ${from} failed: ${err.message}; still waiting`);
           sock.destroy();
           busy = false;
+        },
+      );
+    });
+    /** The source, telling an undecided destination the decision again on a new connection. */
+    const resolveFrom = (sock: net.Socket, from: string): void => {
+      void (async () => {
+        try {
+          const ch = await acceptChannel(sock, { psk: (await key()).psk, timeoutMs: 5_000 });
+          const m = await ch.next(5_000);
+          if (!m || (m.type as Msg) !== Msg.DECISION) throw new Error('expected a DECISION');
+          const d = parseDecision(m.payload);
+          if (!waiting || d.migration !== waiting.migration)
+            throw new Error('a decision for another migration');
+          waiting.wait.offer(d.decision, ch);
+        } catch (err) {
+          o.log(`connection from ${from} while undecided: ${(err as Error).message}`);
+          sock.destroy();
         }
       })();
-    });
+    };
     server.once('error', (err) =>
       reject(
         new Error(`cstrap cannot listen on ${o.listen.host}:${o.listen.port}: ${err.message}`),
@@ -79,13 +94,68 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
   });
 }
 
+type Key = () => Promise<{ psk: Buffer; loaderHash?: string }>;
+type Waiting = { migration: string; wait: DecisionWait } | null;
+
+/** One source's attempt: the stream, READY, and the decision; resolves only on a commit. */
+export async function arrive(
+  o: CstrapOptions,
+  sock: net.Socket,
+  from: string,
+  key: Key,
+  setWaiting: (w: Waiting) => void,
+): Promise<Arrival> {
+  const cfg = await key();
+  const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
+  o.log(`source ${from} connected`);
+  const t0 = performance.now();
+  let early: HomeSession | null = null;
+  const via = (home: string | null): string | null => home && (o.homeVia ?? home);
+  const got = await receiveVm(channel, {
+    ...o,
+    loaderHash: cfg.loaderHash,
+    onProgress: (m) => o.log(m),
+    onHeader: warmControl,
+    // Reach home while the pages arrive: READY then costs one message, not a handshake.
+    onArbiter: (a) => {
+      const home = via(a.home);
+      if (!home) return;
+      early = new HomeSession(home, cfg.psk, a.migration, 'dest', o.log);
+      early.open();
+    },
+  }).catch((err: Error) => {
+    early?.close();
+    throw err;
+  });
+  o.log(
+    `received ${(got.bytes / 1048576).toFixed(1)} MiB from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified; waiting for the decision`,
+  );
+  const { migration } = got.arbiter;
+  const wait = awaitDecision({
+    ch: channel,
+    arbiter: { migration, home: via(got.arbiter.home) },
+    session: early,
+    psk: cfg.psk,
+    ready: { vmId: got.kernel.vmId },
+    log: o.log,
+  });
+  setWaiting({ migration, wait });
+  const d = await wait.decision;
+  setWaiting(null);
+  wait.close();
+  if (d !== 'commit') {
+    for (const r of wait.resolvers)
+      r.send(Msg.DECISION, json({ migration, decision: 'abort' })).catch(() => undefined);
+    got.kernel.close();
+    throw new Error(d === 'abort' ? 'the migration was aborted' : 'no decision came');
+  }
+  return { ...got, channel, from, resolvers: wait.resolvers };
+}
+
 /**
- * Hand the arrived VM its go: start the programs, confirm to the source (which
- * then ends, or carries on for a fork), and report when the first instruction
- * ran. The start comes first: nothing the confirmation costs is downtime, and the
- * VM runs here from the verified END on, whether or not the source hears of it.
- * Synchronous: anything else the caller does in this turn runs before the first
- * slice, anything it schedules after.
+ * Hand the arrived, committed VM its go: start the programs and report when the
+ * first instruction ran. Synchronous: anything else the caller does in this turn
+ * runs before the first slice, anything it schedules after.
  */
 export function resume(a: Arrival): void {
   a.kernel.scheduler.onFirstSlice = () => {
@@ -93,16 +163,14 @@ export function resume(a: Arrival): void {
     // Reported after the slice, not before it: the report is not on the way to the first instruction.
     setImmediate(() => {
       const started: Started = { ...a.times, at };
-      a.channel
-        .send(Msg.STARTED, json(started))
-        .then(
-          () => a.channel.end(),
-          () => undefined,
-        )
-        .catch(() => undefined);
+      for (const ch of [a.channel, ...a.resolvers])
+        ch.send(Msg.STARTED, json(started))
+          .then(
+            () => ch.end(),
+            () => undefined,
+          )
+          .catch(() => undefined);
     });
   };
   a.kernel.start();
-  const confirm: Confirm = { vmId: a.kernel.vmId };
-  a.channel.send(Msg.CONFIRM, json(confirm)).catch(() => undefined);
 }

@@ -166,7 +166,7 @@ class VmSession {
       migrateVm(this.kernel, {
         ...o,
         psk: o.psk ?? this.key,
-        // Confirmed: a migration's copy here stops; after a fork, the next checkpoint may begin.
+        // Committed: a migration's copy here stops; after a fork, the next checkpoint may begin.
         onConfirm: () => {
           if (o.kind === 'migration') this.release();
           else done();
@@ -251,6 +251,8 @@ class VmSession {
           compress: req.compress,
           maxRounds: req.maxRounds,
           verify: req.verify,
+          home: req.home,
+          windowMs: req.windowMs,
           psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
           connect: req.serve ? () => this.servePull(req.to, req.key, emit) : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),

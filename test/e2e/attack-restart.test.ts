@@ -35,13 +35,21 @@ async function node(dir: string): Promise<{ r: Running; addr: string }> {
   return { r, addr: /udp:\/\/(\S+)/.exec(r.stdout())![1] };
 }
 
+/** One line to the echo server, its answer line back. */
 const echo = (port: number, line: string) =>
   new Promise<string>((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => s.write(`${line}\n`));
+    let got = '';
     s.setEncoding('utf8');
-    s.once('data', (d: string) => (s.end(), resolve(d.trim())));
+    s.on('data', (d: string) => {
+      got += d;
+      if (got.includes('\n')) {
+        s.end();
+        resolve(got.trim());
+      }
+    });
     s.once('error', reject);
-    setTimeout(() => (s.destroy(), reject(new Error('no echo'))), 3000);
+    setTimeout(() => (s.destroy(), reject(new Error(`no echo: "${got}"`))), 3000);
   });
 
 test(
@@ -73,57 +81,64 @@ test(
     fs.writeFileSync(file, token);
     fs.writeFileSync(`${file}.key`, vmKey(secret, jobId), { mode: 0o600 });
 
-    const first = await node(dir);
-    const boot = await roam(['boot', file, '--node', first.addr]);
-    const addr = /cstrap (\S+)/.exec(boot.stdout)?.[1];
-    assert.ok(addr, boot.stderr);
-    const port = await freePort();
-    const up = await roam([
-      'run',
-      '--to',
-      addr,
-      '--key',
-      `${file}.key`,
-      '--tcplisten',
-      `127.0.0.1:${port}`,
-      example('echo-server'),
-    ]);
-    assert.equal(up.code, 0, up.stderr);
-    assert.equal(await echo(port, 'a'), 'echo 1: a');
-    const vmsBefore = fs.readdirSync(path.join(dir, 'vms')).filter((d) => d.startsWith('vm-'));
-    assert.equal(vmsBefore.length, 2, 'the job VM and one warm cstrap');
+    const procs: Running[] = [];
+    try {
+      const first = await node(dir);
+      procs.push(first.r);
+      const boot = await roam(['boot', file, '--node', first.addr]);
+      const addr = /cstrap (\S+)/.exec(boot.stdout)?.[1];
+      assert.ok(addr, boot.stderr);
+      const port = await freePort();
+      const up = await roam([
+        'run',
+        '--to',
+        addr,
+        '--key',
+        `${file}.key`,
+        '--tcplisten',
+        `127.0.0.1:${port}`,
+        example('echo-server'),
+      ]);
+      assert.equal(up.code, 0, up.stderr);
+      assert.equal(await echo(port, 'a'), 'echo 1: a');
+      const vmsBefore = fs.readdirSync(path.join(dir, 'vms')).filter((d) => d.startsWith('vm-'));
+      assert.equal(vmsBefore.length, 2, 'the job VM and one warm cstrap');
 
-    first.r.proc.kill('SIGKILL');
-    await first.r.exited;
-    await sleep(300);
-    const second = await node(dir);
-    // The replay: refused, and no VM was started for it.
-    const replay = await roam(['boot', file, '--node', second.addr]);
-    assert.notEqual(replay.code, 0);
-    assert.match(replay.stderr, /node refused: replayed/);
-    // The suspended VM is found and revived with its state: the echo count goes on.
-    await until(
-      () => second.r.stderr().includes('revived'),
-      `revival: ${second.r.stderr()}`,
-      60_000,
-    );
-    let line = '';
-    for (let i = 0; i < 100 && !line; i++)
-      line = await echo(port, 'b').catch(() => sleep(200).then(() => ''));
-    assert.equal(line, 'echo 2: b');
-    const vmsAfter = fs.readdirSync(path.join(dir, 'vms')).filter((d) => d.startsWith('vm-'));
-    assert.match(second.r.stderr(), /removing vm-[0-9a-f]+: no job of this node's owns it/);
-    assert.equal(
-      vmsAfter.length,
-      2,
-      "the job's VM and a new warm cstrap; the old one's folder is gone",
-    );
-    // And it can be refunded: one certificate, for what is left.
-    const key = fs.readFileSync(`${file}.key`);
-    const cert = await request(second.addr, { type: 'REFUND', jobId }, { key });
-    assert.equal(cert.type, 'CERT');
-    const st = await request(second.addr, { type: 'STATUS', jobId }, { key });
-    assert.ok(st.type === 'BALANCE' && st.closed === 1 && st.credited === 1000);
-    second.r.proc.kill('SIGKILL');
+      first.r.proc.kill('SIGKILL');
+      await first.r.exited;
+      await sleep(300);
+      const second = await node(dir);
+      procs.push(second.r);
+      // The replay: refused, and no VM was started for it.
+      const replay = await roam(['boot', file, '--node', second.addr]);
+      assert.notEqual(replay.code, 0);
+      assert.match(replay.stderr, /node refused: replayed/);
+      // The suspended VM is found and revived with its state: the echo count goes on.
+      await until(
+        () => second.r.stderr().includes('revived'),
+        `revival: ${second.r.stderr()}`,
+        60_000,
+      );
+      let line = '';
+      for (let i = 0; i < 100 && !line; i++)
+        line = await echo(port, 'b').catch(() => sleep(200).then(() => ''));
+      assert.equal(line, 'echo 2: b');
+      const vmsAfter = fs.readdirSync(path.join(dir, 'vms')).filter((d) => d.startsWith('vm-'));
+      assert.match(second.r.stderr(), /removing vm-[0-9a-f]+: no job of this node's owns it/);
+      assert.equal(
+        vmsAfter.length,
+        2,
+        "the job's VM and a new warm cstrap; the old one's folder is gone",
+      );
+      // And it can be refunded: one certificate, for what is left.
+      const key = fs.readFileSync(`${file}.key`);
+      const cert = await request(second.addr, { type: 'REFUND', jobId }, { key });
+      assert.equal(cert.type, 'CERT');
+      const st = await request(second.addr, { type: 'STATUS', jobId }, { key });
+      assert.ok(st.type === 'BALANCE' && st.closed === 1 && st.credited === 1000);
+    } finally {
+      // A failing assertion must not leave the daemons (and so this test file) running.
+      for (const p of procs) p.proc.kill('SIGKILL');
+    }
   },
 );

@@ -31,7 +31,7 @@ for (const format of ['image', 'stream'] as const) {
       log: () => {},
       onExit: (code) => exit(code),
     });
-    const short = [...kernel.processes.values()].find((p) => p.argv[0] === 'bigmem.wasm')!;
+    const short = [...kernel.processes.values()].find((p) => p.argv[0] === example('bigmem'))!;
     const file = path.join(tmpdir('ckexit'), `vm.${format}`);
     const inner = fileTarget(file, { format, key });
     let first = true;

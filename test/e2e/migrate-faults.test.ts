@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { example, roam, start, tmpdir, until } from '../helpers.js';
-import { cstrap, proxy, type FrameHook } from '../migrate-fixtures.js';
+import { cstrap, proxy, READY_BYTES, type FrameHook } from '../migrate-fixtures.js';
 
-const PROG = ['counter', '30', '40'];
+// Long enough that `roam migrate` finds it running on a loaded machine.
+const PROG = ['counter', '80', '40'];
 let reference = '';
 
 async function source() {
@@ -135,11 +136,11 @@ test('destination killed during pre-copy: source runs on', async () => {
   p.close();
 });
 
-test('destination killed after the freeze, before its confirmation arrives: source runs on', async () => {
+test('destination killed after the freeze, before its READY arrives: source runs on', async () => {
   const dst = await cstrap();
-  // Destination frames: FINISHED, LOADER_OK, CONFIRM. Swallow the CONFIRM and kill it.
-  const p = await proxy(dst.addr, (dir, i, f) => {
-    if (dir === 'down' && i === 2) {
+  // Swallow the destination's READY and kill it: without a home the source decides, and aborts.
+  const p = await proxy(dst.addr, (dir, _i, f) => {
+    if (dir === 'down' && f.length === READY_BYTES) {
       dst.proc.kill('SIGKILL');
       return 'cut';
     }
@@ -147,6 +148,6 @@ test('destination killed after the freeze, before its confirmation arrives: sour
   });
   const { vm, id } = await source();
   const m = await roam(['migrate', id, '--to', p.addr]);
-  await expectSourceRunsOn(vm, m, /closed the connection before confirming|failed/);
+  await expectSourceRunsOn(vm, m, /closed the connection before it was ready|failed/);
   p.close();
 });

@@ -6,7 +6,7 @@ import { example, roam, start, until } from '../helpers.js';
 import { cstrap } from '../migrate-fixtures.js';
 
 test('roam fork: parent and child both finish the program; the child has a new id', async () => {
-  const args = ['30', '40'];
+  const args = ['80', '40']; // long enough to be still running once forked on a loaded machine
   const reference = await roam(['run', '--quiet', example('counter'), ...args]);
   assert.equal(reference.code, 0, reference.stderr);
   const dst = await cstrap();

@@ -24,7 +24,7 @@ const pidsOf = (parent: number) =>
     })
     .map(Number);
 
-async function oneVm(o: { uid?: number } = {}) {
+async function oneVm(o: { uid?: number; cgroups?: boolean } = {}) {
   const stateDir = tmpdir('sandbox');
   if (o.uid !== undefined) fs.chmodSync(stateDir, 0o755);
   const l = new ProcessLauncher({ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, ...o });
@@ -144,5 +144,35 @@ test(
     } finally {
       await a.done();
     }
+  },
+);
+
+// Issue 13: as root with cgroups, the host bounds a VM's memory (token + 160 MiB for
+// Node), CPU (cpuShare 100 = one core) and tasks, whatever the VM's own code does.
+const cgroupV1 = fs.existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+test(
+  'as root with --cgroups, a VM runs in cgroups with its token limits',
+  {
+    skip: process.getuid?.() === 0 && cgroupV1 ? false : 'needs root and cgroup v1 memory/cpu/pids',
+  },
+  async () => {
+    const a = await oneVm({ cgroups: true });
+    try {
+      const groups = fs.readFileSync(`/proc/${a.pid}/cgroup`, 'utf8');
+      for (const ctl of ['memory', 'cpu', 'pids'])
+        assert.match(groups, new RegExp(`:${ctl}(,[a-z]+)?:/roam/${a.vm.vmId}\\n`), groups);
+      const read = (ctl: string, f: string) =>
+        fs.readFileSync(`/sys/fs/cgroup/${ctl}/roam/${a.vm.vmId}/${f}`, 'utf8').trim();
+      assert.equal(read('memory', 'memory.limit_in_bytes'), String((64 + 160) * 1048576));
+      assert.equal(read('cpu', 'cpu.cfs_quota_us'), '100000');
+      assert.equal(read('pids', 'pids.max'), '64');
+    } finally {
+      await a.done();
+    }
+    assert.equal(
+      fs.existsSync(`/sys/fs/cgroup/memory/roam/${a.vm.vmId}`),
+      false,
+      'removed with the VM',
+    );
   },
 );

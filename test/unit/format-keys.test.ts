@@ -46,3 +46,7 @@ test('loadKey accepts hex, refuses wrong sizes and missing files with the path',
     (e: Error) => e.message.includes(join(dir, 'none')) && /ENOENT/.test(e.message),
   );
 });
+
+test('a key file is read bounded: --key /dev/zero is refused at once, not read forever', async () => {
+  await assert.rejects(loadKey('/dev/zero'), /must hold 32 bytes/);
+});

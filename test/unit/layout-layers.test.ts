@@ -27,6 +27,9 @@ const FLOORS: Record<string, number> = {
   checkpoint: 4,
   migrate: 5,
   vm: 6,
+  // home is a separate process that talks to VMs over the network (the migration
+  // channel and arbiter protocol of src/migrate); it must not load the VM runtime.
+  home: 6,
   // The local viewer server (`roam view`): feeds a VM's display state to a browser;
   // it reaches VMs through src/vm's control socket, and the CLI starts it.
   viewer: 7,

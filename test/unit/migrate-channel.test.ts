@@ -291,7 +291,7 @@ test('clean end, half-close, next() timeout and argument checks', T, async () =>
   await assert.rejects(client.send(1), isChannelError('protocol', /send after end/));
 
   const { client: c2 } = await pair();
-  await assert.rejects(c2.send(0), /message type must be an integer 1\.\.255/);
+  await assert.rejects(c2.send(0), /message type must be an integer 1\.\.254/);
   await assert.rejects(c2.send(256), RangeError);
   await assert.rejects(c2.send(1, Buffer.alloc(16 * MiB + 1)), /message too large/);
   await assert.rejects(
@@ -509,4 +509,18 @@ test('parseHostPort', T, () => {
   assert.throws(() => parseHostPort('[::1]'), /missing ":PORT"/);
   assert.throws(() => parseHostPort('[::1:9000'), /unbalanced/);
   assert.throws(() => parseHostPort('[nope]:80'), /not an IPv6 address/);
+});
+
+test('keepalives: an idle channel stays up; a silent peer fails it with "timeout"', T, async () => {
+  const { client, server } = await pair();
+  client.keepalive(20, 200);
+  server.keepalive(20, 200);
+  await new Promise((r) => setTimeout(r, 500));
+  // Both still open after 2.5 idle windows: keepalives are not delivered as messages.
+  await server.send(1, Buffer.from('still here'));
+  const m = await client.next(1000);
+  assert.equal(m?.payload.toString(), 'still here');
+  // The peer falls silent, its socket open (a frozen process or a silent link).
+  server.keepalive(1e8, 1e9);
+  await assert.rejects(client.next(), isChannelError('timeout', /nothing from .* for \d+ ms/));
 });

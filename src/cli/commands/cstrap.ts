@@ -34,6 +34,7 @@ interface CstrapOptions {
   quiet?: boolean;
   json?: boolean;
   hostChannel?: boolean;
+  homeVia?: string;
   bootUri?: string;
 }
 
@@ -73,6 +74,10 @@ export function register(program: Command): void {
       'report on stderr as JSON lines ({"event":"listening","addr":...}, then "arrived")',
     )
     .option(
+      '--home-via <host:port>',
+      "reach an arriving VM's home (its commit arbiter) at this address instead of the one its source names",
+    )
+    .option(
       '--host-channel',
       'started by roam node: take the key and loader pin from stdin, report the address on fd 3, obey notices',
     )
@@ -99,6 +104,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
         features,
         quiet: !!o.quiet,
         json: !!o.json,
+        homeVia: o.homeVia,
       });
     });
 }

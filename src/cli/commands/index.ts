@@ -12,6 +12,7 @@ import { register as migrate } from './migrate.js';
 import { register as view } from './view.js';
 import { register as stop } from './stop.js';
 import { register as logs } from './logs.js';
+import { register as home } from './home.js';
 import { register as pulse } from './pulse.js';
 import { register as control } from './control.js';
 import { register as agent } from './agent.js';
@@ -30,6 +31,7 @@ export const commands: Array<(program: Command) => void> = [
   view,
   stop,
   logs,
+  home,
   pulse,
   control,
   agent,

@@ -23,6 +23,8 @@ interface MigrateOptions {
   maxRounds: number;
   verify?: boolean;
   key?: string;
+  home?: string;
+  commitWindow?: number;
   serve?: string;
   json?: boolean;
 }
@@ -43,9 +45,12 @@ const AFTER_FORK = `
 The parent learns nothing new; a program in the child that was reading
 /dev/checkpoint sees -1 (ECANCELED): "I am the copy".`;
 const AFTER_MIGRATE = `
-The source ends only after the destination has received and verified the whole
-stream and confirmed. If the destination or the link fails before that, the
-source runs on with nothing lost, and this command reports why.`;
+The destination runs only once the migration commits, and the source ends then;
+the source unfences only once it aborts. One arbiter decides, once, and writes
+the decision down before announcing it: the home given by --home (its SQLite
+ledger), or else the source's own process ($ROAM_HOME/decisions/). If the
+destination or the link fails before the commit, the source runs on with
+nothing lost, and this command reports why.`;
 
 function options(cmd: Command): Command {
   return cmd
@@ -80,6 +85,15 @@ function options(cmd: Command): Command {
       '--key <file>',
       'key shared with the cstrap (default: the VM uses $ROAM_HOME/checkpoint.key)',
     )
+    .option(
+      '--home <host:port>',
+      "the home that arbitrates the commit (`roam home`); without one the VM's own process decides",
+    )
+    .option(
+      '--commit-window <ms>',
+      'the longest from the freeze to the commit (e.g. 30s), or the migration aborts',
+      durationMs,
+    )
     .option('--json', 'print the result as JSON (rounds in full)');
 }
 
@@ -105,6 +119,8 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
       maxRounds: o.maxRounds,
       key,
       verify: !!o.verify,
+      home: o.home,
+      windowMs: o.commitWindow,
     },
     (e) => {
       if (o.json) return;

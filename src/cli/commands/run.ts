@@ -13,7 +13,11 @@ export function register(program: Command): void {
       'Run a WASI program in a new VM in the foreground; the VM can then be checkpointed while it runs',
     )
     .argument('<program>', 'a WASI preview1 module (.wasm), e.g. examples/bigmem.wasm')
-    .argument('[args...]', 'arguments passed to the program')
+    .argument(
+      '[args...]',
+      "the program's arguments: everything after the module is the program's, options included (as in wasmtime)",
+    )
+    .passThroughOptions()
     .option(
       '--dir <host::guest>',
       'preopen a host folder at a guest path (repeatable). Its contents live OUTSIDE the VM: they are not part of checkpoints and do not move with the VM',
@@ -36,7 +40,7 @@ export function register(program: Command): void {
     .option('--memory <MiB>', 'memory limit per program', positiveMiB)
     .option(
       '--disk <MiB>',
-      'RAM disk capacity (the in-VM file system at /, part of every checkpoint)',
+      'RAM disk capacity (the in-VM file system at /, or at /ram when a --dir folder takes /; part of every checkpoint)',
       positiveMiB,
       1024,
     )
@@ -56,9 +60,15 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-The program sees: / (the VM's RAM disk), /dev (null, zero, urandom, checkpoint),
-/net (open /net/tcp/HOST:PORT to connect out), the --dir folders, and after
-them the --tcplisten sockets. Its stdout/stderr are this command's.
+roam's options go before the module; everything after it is the program's
+(roam run prog.wasm -e x passes "-e x"), and argv[0] is the module path as given.
+
+The program sees, from fd 3 in wasmtime's order: the --dir folders, the VM's
+RAM disk at / (at /ram instead when a --dir folder is mounted at /, e.g.
+--dir ./data::/), /dev (null, zero, urandom, checkpoint), /net (open
+/net/tcp/HOST:PORT to connect out), then the --tcplisten sockets. Its
+stdout/stderr are this command's: everything it writes reaches a pipe before
+the VM exits, and a reader that goes away (| head) ends it as SIGPIPE does.
 
 Examples:
   roam run examples/bigmem.wasm 256 20
@@ -71,45 +81,60 @@ With --to, the VM is built here (its program prepared, nothing run) and sent as
 the checkpoint stream of a migration; its --tcplisten sockets are opened at the
 destination. --dir folders stay on this host, so they cannot be used with --to.`,
     )
-    .action(async (prog: string, args: string[], o) => {
-      if (o.detach) {
-        if (o.to)
-          throw new Error('--detach and --to do not go together: with --to nothing runs here');
-        return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
-      }
-      if (o.to && o.dir.length)
-        throw new Error(
-          '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
-        );
-      const kernel = await bootVm(prog, args, {
-        dirs: o.dir.map(parseDir),
-        tcplisten: o.tcplisten,
-        env: o.env.map(parseEnv),
-        memoryMiB: o.memory,
-        diskMiB: o.disk,
-        also: o.with.map((w: string) => {
-          const [program, ...a] = w.trim().split(/\s+/);
-          return { program, args: a };
-        }),
-        onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
-        onExit: vmExit,
-        upload: !!o.to,
-      });
-      if (o.to) {
-        const res = await uploadVm(kernel, o.to, {
-          keyFile: o.key,
-          onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
-        });
-        process.stdout.write(
-          `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
-        );
-        process.exit(0);
-      }
-      const rec = await serveVm(kernel, { program: prog, args });
-      if (!o.quiet)
-        process.stderr.write(
-          `roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`,
-        );
-      kernel.start();
+    .action((prog: string, args: string[], o: RunFlags) => runVm(prog, args, o));
+}
+
+/** roam run's flags, as commander parses them. */
+interface RunFlags {
+  dir: string[];
+  tcplisten: string[];
+  env: string[];
+  with: string[];
+  memory?: number;
+  disk?: number;
+  quiet?: boolean;
+  detach?: boolean;
+  to?: string;
+  key?: string;
+}
+
+async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
+  if (o.detach) {
+    if (o.to) throw new Error('--detach and --to do not go together: with --to nothing runs here');
+    return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
+  }
+  if (o.to && o.dir.length)
+    throw new Error(
+      '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
+    );
+  const kernel = await bootVm(prog, args, {
+    dirs: o.dir.map(parseDir),
+    tcplisten: o.tcplisten,
+    env: o.env.map(parseEnv),
+    memoryMiB: o.memory,
+    diskMiB: o.disk,
+    also: o.with.map((w: string) => {
+      const [program, ...a] = w.trim().split(/\s+/);
+      return { program, args: a };
+    }),
+    onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
+    onExit: vmExit,
+    upload: !!o.to,
+  });
+  if (o.to) {
+    const res = await uploadVm(kernel, o.to, {
+      keyFile: o.key,
+      onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
     });
+    process.stdout.write(
+      `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
+    );
+    process.exit(0);
+  }
+  const rec = await serveVm(kernel, { program: prog, args });
+  if (!o.quiet)
+    process.stderr.write(
+      `roam: vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})\n`,
+    );
+  kernel.start();
 }

@@ -9,6 +9,8 @@ import type { Kernel } from '../kernel.js';
 
 export const DEV_DIR = '/dev';
 export const NET_DIR = '/net';
+/** Where the RAM disk is preopened when a --dir folder takes `/`. */
+export const RAMDISK_MOVED = '/ram';
 /** The devices under /dev, sorted (the order readdir lists them in). */
 export const DEVICES = ['blink', 'checkpoint', 'null', 'urandom', 'zero'] as const;
 export type DevName = (typeof DEVICES)[number];

@@ -3,6 +3,8 @@
 import { Errno, FileType, WasiError } from '../errno.js';
 import type { Fd } from '../fdtable.js';
 import { Connection, Listener } from '../net.js';
+import { ProcExit } from '../process.js';
+import { SIGPIPE_STATUS } from '../stdio.js';
 import { devRead, devWrite } from './devices.js';
 import type { Sys } from './syscall.js';
 
@@ -10,7 +12,7 @@ import type { Sys } from './syscall.js';
 export function readInto(s: Sys, e: Fd, dst: Uint8Array): number | null {
   switch (e.t) {
     case 'stdin':
-      return s.k.readStdin(dst);
+      return s.k.stdio.readStdin(dst);
     case 'file': {
       const n = s.mount(e).read(e.h, e.pos, dst);
       e.pos += n;
@@ -37,11 +39,13 @@ export function readInto(s: Sys, e: Fd, dst: Uint8Array): number | null {
 export function writeFrom(s: Sys, e: Fd, src: Uint8Array): number {
   switch (e.t) {
     case 'stdout':
-      s.k.writeStdout(src);
+    case 'stderr': {
+      const fd = e.t === 'stdout' ? 1 : 2;
+      // The reader is gone: the program ends as SIGPIPE ends one on a host.
+      if (s.k.stdio.closed(fd)) throw new ProcExit(SIGPIPE_STATUS);
+      s.k.stdio.write(fd, src);
       return src.length;
-    case 'stderr':
-      s.k.writeStderr(src);
-      return src.length;
+    }
     case 'file': {
       const fs = s.mount(e);
       if (e.append) e.pos = fs.size(e.h);
@@ -75,7 +79,7 @@ export function readable(s: Sys, e: Fd): boolean {
         ? c.readable()
         : true;
   }
-  if (e.t === 'stdin') return s.k.readStdin(new Uint8Array(0)) !== null;
+  if (e.t === 'stdin') return s.k.stdio.readStdin(new Uint8Array(0)) !== null;
   return true;
 }
 

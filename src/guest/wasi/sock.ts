@@ -2,6 +2,7 @@
 // from them or opened as /net/tcp/HOST:PORT (connect, reached through path_open).
 import { Errno, WasiError } from '../errno.js';
 import { Connection, Listener } from '../net.js';
+import { R, need } from './rights.js';
 import { BLOCK, FDFLAGS, type Result, type Sys } from './syscall.js';
 
 /** A connect in progress: kept on the process while it is blocked in path_open. */
@@ -56,8 +57,11 @@ export function connect(s: Sys, addr: string, nonblock: boolean): Result {
   return addConnection(s, pending.result, nonblock);
 }
 
-const connection = (s: Sys, fd: number): Connection => {
-  const c = s.sock(s.fd(fd));
+/** `fd` as a connected socket holding the rights `r`. */
+const connection = (s: Sys, fd: number, r: number): Connection => {
+  const e = s.fd(fd);
+  const c = s.sock(e);
+  need(e, r);
   if (!(c instanceof Connection)) throw new WasiError(Errno.NOTCONN);
   return c;
 };
@@ -68,6 +72,7 @@ export function sockImports(s: Sys): WebAssembly.ModuleImports {
     sock_accept: s.blocking('accept', (fd: number, flags: number, out: number) => {
       const e = s.fd(fd);
       const l = s.sock(e);
+      need(e, R.SOCK_ACCEPT);
       if (!(l instanceof Listener)) throw new WasiError(Errno.INVAL);
       const conn = k.fenced ? null : l.accept();
       if (!conn) {
@@ -82,7 +87,7 @@ export function sockImports(s: Sys): WebAssembly.ModuleImports {
       'recv',
       (fd: number, iovs: number, n: number, riFlags: number, lenPtr: number, flagsPtr: number) => {
         const e = s.fd(fd);
-        const c = connection(s, fd);
+        const c = connection(s, fd, R.FD_READ);
         const got = m.scatter(iovs, n, (dst) => {
           const r = c.read(dst, (riFlags & 1) !== 0);
           if (r === null && e.t === 'sock' && e.nonblock) throw new WasiError(Errno.AGAIN);
@@ -97,12 +102,12 @@ export function sockImports(s: Sys): WebAssembly.ModuleImports {
     sock_send: s.blocking(
       'send',
       (fd: number, iovs: number, n: number, _flags: number, lenPtr: number) => {
-        m.setU32(lenPtr, connection(s, fd).write(m.gather(iovs, n)));
+        m.setU32(lenPtr, connection(s, fd, R.FD_WRITE).write(m.gather(iovs, n)));
         return 0;
       },
     ),
     sock_shutdown: s.sys((fd: number, how: number) => {
-      connection(s, fd).shutdown(how);
+      connection(s, fd, R.SOCK_SHUTDOWN).shutdown(how);
       return 0;
     }),
   };

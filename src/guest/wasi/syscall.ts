@@ -20,6 +20,7 @@ type Args = Array<number | bigint>;
 
 export const OFLAGS = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
 export const FDFLAGS = { APPEND: 1, DSYNC: 2, NONBLOCK: 4, RSYNC: 8, SYNC: 16 } as const;
+export const SYNC_FLAGS = FDFLAGS.DSYNC | FDFLAGS.RSYNC | FDFLAGS.SYNC;
 export const LOOKUP_SYMLINK_FOLLOW = 1;
 
 /** The calling process' view of the kernel. */
@@ -51,6 +52,8 @@ export class Sys {
     return { fs: this.k.mounts[e.mount], h: e.h, mount: e.mount };
   }
   sock(e: Fd): Socket {
+    // A directory descriptor is not a stream at all (as wasmtime): BADF, not NOTSOCK.
+    if (e.t === 'dir' || e.t === 'devdir' || e.t === 'netdir') throw new WasiError(Errno.BADF);
     if (e.t !== 'sock') throw new WasiError(Errno.NOTSOCK);
     const s = this.k.sockets.get(e.sock);
     if (!s) throw new WasiError(Errno.BADF);
