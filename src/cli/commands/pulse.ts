@@ -109,8 +109,9 @@ function defineRelease(pulse: Command): void {
       'comma-separated HOST:PORT of rendezvous servers',
       parseServers,
     )
+    .option('--json', 'print the result as JSON')
     .action(async (s: Buffer, o: { rendezvous: string[]; json?: boolean }) => {
-      o.json = json(pulse); // `--json` after the subcommand is the parent's option
+      o.json = o.json || json(pulse); // before the subcommand, `--json` is the parent's
       const r = await release(s, o.rendezvous);
       if (o.json) process.stdout.write(`${JSON.stringify({ event: 'released', servers: r })}\n`);
       else
@@ -133,12 +134,13 @@ function defineWait(pulse: Command): void {
     )
     .option('--renew <seconds>', 'renew the subscription this often', intArg(1, 3600), 30)
     .option('--timeout <seconds>', 'give up after this long', intArg(1, 86_400), 3600)
+    .option('--json', 'print the result as JSON')
     .action(
       async (
         h: Buffer,
         o: { rendezvous: string[]; renew: number; timeout: number; json?: boolean },
       ) => {
-        o.json = json(pulse);
+        o.json = o.json || json(pulse);
         const sub = new Subscriber({ renewMs: o.renew * 1000 });
         const s = await new Promise<Buffer>((resolve, reject) => {
           const t = setTimeout(
