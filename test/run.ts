@@ -19,6 +19,16 @@ const env = {
   ROAM_TEST_HOME: path.join(tmp, 'home'),
 };
 
+// Prepared modules are a build product keyed by content and PREPARE_VERSION: kept
+// across runs in ~/.cache/roam-test (ROAM_TEST_CACHE=DIR to move it, =off for a
+// cold run), since preparing the WASI suite's Rust modules from nothing takes many minutes.
+const cache = process.env.ROAM_TEST_CACHE ?? path.join(os.homedir(), '.cache', 'roam-test');
+if (cache !== 'off') {
+  fs.mkdirSync(path.join(cache, 'cache'), { recursive: true });
+  fs.mkdirSync(env.ROAM_TEST_HOME, { recursive: true });
+  fs.symlinkSync(path.join(cache, 'cache'), path.join(env.ROAM_TEST_HOME, 'cache'));
+}
+
 const only = process.argv.slice(2);
 const files = (dir: string): string[] =>
   fs

@@ -34,7 +34,17 @@ export async function restoreVm(
           'corrupted',
           `the checkpoint lacks module ${hash.slice(0, 12)} that process state refers to`,
         );
-      return compiled(hash) ?? prepare(bytes);
+      const mod = await (compiled(hash) ?? prepare(bytes));
+      // Asyncify's stack layout depends on the tool that ran it (wasm-opt or binaryen.js,
+      // and their versions): a stack saved by one cannot be rewound by another's code.
+      const want = state.processes.find((p) => p.module === hash && p.prepared)?.prepared;
+      const have = mod.meta.asyncify?.by;
+      if (want && have !== want)
+        throw new CheckpointError(
+          'unsupported',
+          `module ${hash.slice(0, 12)} was prepared here by ${have ?? 'an older roam'}, but the VM's stacks were saved by code from ${want}; prepare it with the same tool (ROAM_WASM_OPT=off selects binaryen.js; Debian's binaryen package provides wasm-opt) and an empty cache`,
+        );
+      return mod;
     },
     opts,
     memories,

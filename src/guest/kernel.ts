@@ -272,6 +272,7 @@ export class Kernel {
         argv: p.argv,
         env: p.env,
         module: p.mod.meta.hash,
+        prepared: p.mod.meta.asyncify?.by,
         status: p.status,
         exitCode: p.exitCode,
         unwound: p.unwound,

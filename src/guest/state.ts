@@ -28,6 +28,8 @@ export interface ProcessState extends SavedProcess {
   argv: string[];
   env: string[];
   module: string;
+  /** What ran Asyncify on the module (its stack layout): a restore needs the same. */
+  prepared?: string;
   status: Process['status'];
   exitCode: number | null;
   unwound: boolean;

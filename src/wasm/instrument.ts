@@ -3,6 +3,9 @@
 import binaryen from 'binaryen';
 import { forEachDefinedFunction, walk, walkChildren } from './walk.js';
 
+// binaryen.js types its Module but not its expression classes (binaryen.Store.getPtr,
+// ...), which these passes reach by name: their values are untyped by nature.
+/* eslint-disable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-explicit-any */
 const b = binaryen as unknown as Record<string, any>;
 const { i32, none } = binaryen;
 
@@ -18,40 +21,56 @@ export const ROAM = {
 } as const;
 
 /**
- * Functions that can reach a blocking import, directly, through other functions, or
- * through an indirect call (which Asyncify must assume can reach anything). These are
- * the functions Asyncify instruments, and the only ones that get safepoint polls:
- * hot leaf code that can never block stays untouched.
+ * Functions that can reach a blocking import, directly or through other functions.
+ * An indirect call reaches only the table's functions of its own signature (the
+ * engine traps on any other), so a call through a function pointer does not make
+ * a function unwindable unless a function of that signature in the table is.
+ * These are the functions Asyncify instruments, and the only ones that get
+ * safepoint polls: hot leaf code that can never block stays untouched.
  */
 export function unwindableFunctions(mod: binaryen.Module, blocking: Set<string>): Set<string> {
-  const callees = new Map<string, Set<string>>();
-  const result = new Set<string>();
-  const blockingInternal = new Set<string>();
+  const sig = (params: number, results: number) => `${params}:${results}`;
+  const sigOf = new Map<string, string>();
+  const seeds: string[] = [];
   for (let i = 0; i < mod.getNumFunctions(); i++) {
     const info = binaryen.getFunctionInfo(mod.getFunctionByIndex(i));
-    if (info.module && blocking.has(`${info.module}.${info.base}`)) blockingInternal.add(info.name);
+    sigOf.set(info.name, sig(info.params, info.results));
+    if (info.module && blocking.has(`${info.module}.${info.base}`)) seeds.push(info.name);
   }
+  const tableBySig = new Map<string, string[]>();
+  for (let i = 0; i < mod.getNumElementSegments(); i++) {
+    for (const name of binaryen.getElementSegmentInfo(mod.getElementSegmentByIndex(i)).data) {
+      const s = sigOf.get(name);
+      if (s === undefined) continue;
+      const list = tableBySig.get(s) ?? [];
+      list.push(name);
+      tableBySig.set(s, list);
+    }
+  }
+  // callers.get(f): the functions with a call (direct or through the table) that may reach f.
+  const callers = new Map<string, Set<string>>();
+  const edge = (from: string, to: string) => {
+    let set = callers.get(to);
+    if (!set) callers.set(to, (set = new Set()));
+    set.add(from);
+  };
   forEachDefinedFunction(mod, (_ref, info) => {
-    const out = new Set<string>();
-    let indirect = false;
+    const sigs = new Set<string>();
     walk(info.body, (expr, id) => {
-      if (id === b.CallId) out.add(b.Call.getTarget(expr));
-      else if (id === b.CallIndirectId) indirect = true;
+      if (id === b.CallId) edge(info.name, b.Call.getTarget(expr));
+      else if (id === b.CallIndirectId)
+        sigs.add(sig(b.CallIndirect.getParams(expr), b.CallIndirect.getResults(expr)));
     });
-    callees.set(info.name, out);
-    if (indirect || [...out].some((c) => blockingInternal.has(c))) result.add(info.name);
+    for (const s of sigs) for (const target of tableBySig.get(s) ?? []) edge(info.name, target);
   });
-  // Propagate to callers until nothing changes.
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [fn, out] of callees) {
-      if (result.has(fn)) continue;
-      for (const c of out)
-        if (result.has(c)) {
-          result.add(fn);
-          changed = true;
-          break;
-        }
+  // Walk the call graph backwards from the blocking imports.
+  const result = new Set<string>();
+  const todo = [...seeds];
+  while (todo.length) {
+    for (const caller of callers.get(todo.pop()!) ?? []) {
+      if (result.has(caller)) continue;
+      result.add(caller);
+      todo.push(caller);
     }
   }
   return result;
@@ -116,7 +135,7 @@ function walkLoops(
 }
 
 /** walk() over a function's body, installing the new body when the root itself was replaced. */
-function walkBody(
+export function walkBody(
   ref: number,
   body: number,
   visit: (expr: number, id: number) => number | void,
@@ -226,113 +245,6 @@ export function exportMutableGlobals(mod: binaryen.Module): Array<{ name: string
     out.push({ name: exportName, type: t });
   }
   return out;
-}
-
-/**
- * The write barrier (thesis 6.2–6.3, here in software): before every store, set the
- * byte of the touched 4 KiB page(s) in the dirty bitmap at `roam_dirty_base`.
- * Range operations (memory.fill/copy/init) mark their whole destination range.
- */
-export function insertBarrier(mod: binaryen.Module, skip: Set<string>): void {
-  const stores = new Set([
-    b.StoreId,
-    b.AtomicRMWId,
-    b.AtomicCmpxchgId,
-    b.SIMDLoadStoreLaneId,
-    b.MemoryFillId,
-    b.MemoryCopyId,
-    b.MemoryInitId,
-  ]);
-  forEachDefinedFunction(mod, (ref, info) => {
-    if (skip.has(info.name)) return;
-    let writes = false;
-    walk(info.body, (_e, id) => {
-      if (stores.has(id)) writes = true;
-    });
-    if (!writes) return;
-    // The bitmap's base, kept in a local: loaded at entry and again after every call
-    // (only a call can grow memory and so move the region), so a hot loop with no
-    // call does not reload the global at every store.
-    const base = b._BinaryenFunctionAddVar(ref, i32);
-    const reload = () => mod.local.set(base, mod.global.get(ROAM.dirtyBase, i32));
-    const mark = (addr: number) =>
-      mod.i32.store8(
-        0,
-        0,
-        mod.i32.add(mod.local.get(base, i32), mod.i32.shr_u(addr, mod.i32.const(12))),
-        mod.i32.const(1),
-      );
-    const afterCall = (call: number): number => {
-      const t = binaryen.getExpressionType(call);
-      if (t === binaryen.unreachable) return call;
-      if (t === none) return mod.block(null, [call, reload()], none);
-      const v = b._BinaryenFunctionAddVar(ref, t);
-      return mod.block(null, [mod.local.set(v, call), reload(), mod.local.get(v, t)], t);
-    };
-    let tmp = -1;
-    const local = () => (tmp >= 0 ? tmp : (tmp = b._BinaryenFunctionAddVar(ref, i32)));
-    const markPtr = (expr: number, cls: string, bytes: number) => {
-      const a = local();
-      const off = b[cls].getOffset(expr) as number;
-      const at = (extra: number) =>
-        mod.i32.add(mod.local.get(a, i32), mod.i32.const((off + extra) | 0));
-      const marks = [mark(at(0))];
-      if (bytes > 1) marks.push(mark(at(bytes - 1)));
-      b[cls].setPtr(
-        expr,
-        mod.block(
-          null,
-          [mod.local.set(a, b[cls].getPtr(expr)), ...marks, mod.local.get(a, i32)],
-          i32,
-        ),
-      );
-    };
-    const markRange = (expr: number, cls: string, second: string) => {
-      const d = b._BinaryenFunctionAddVar(ref, i32),
-        s = b._BinaryenFunctionAddVar(ref, i32),
-        n = b._BinaryenFunctionAddVar(ref, i32);
-      const g = (i: number) => mod.local.get(i, i32);
-      const first = mod.i32.shr_u(g(d), mod.i32.const(12));
-      const last = mod.i32.shr_u(
-        mod.i32.sub(mod.i32.add(g(d), g(n)), mod.i32.const(1)),
-        mod.i32.const(12),
-      );
-      const sets = [
-        mod.local.set(d, b[cls].getDest(expr)),
-        mod.local.set(s, b[cls]['get' + second](expr)),
-        mod.local.set(n, b[cls].getSize(expr)),
-        mod.if(
-          g(n),
-          mod.memory.fill(
-            mod.i32.add(mod.local.get(base, i32), first),
-            mod.i32.const(1),
-            mod.i32.add(
-              mod.i32.sub(last, mod.i32.shr_u(g(d), mod.i32.const(12))),
-              mod.i32.const(1),
-            ),
-          ),
-        ),
-      ];
-      b[cls].setDest(expr, g(d));
-      b[cls]['set' + second](expr, g(s));
-      b[cls].setSize(expr, g(n));
-      return mod.block(null, [...sets, expr], none);
-    };
-    walkBody(ref, info.body, (expr, id) => {
-      if (id === b.StoreId) markPtr(expr, 'Store', b.Store.getBytes(expr));
-      else if (id === b.AtomicRMWId) markPtr(expr, 'AtomicRMW', b.AtomicRMW.getBytes(expr));
-      else if (id === b.AtomicCmpxchgId)
-        markPtr(expr, 'AtomicCmpxchg', b.AtomicCmpxchg.getBytes(expr));
-      else if (id === b.SIMDLoadStoreLaneId && b.SIMDLoadStoreLane.isStore(expr))
-        markPtr(expr, 'SIMDLoadStoreLane', 8);
-      else if (id === b.MemoryFillId) return markRange(expr, 'MemoryFill', 'Value');
-      else if (id === b.MemoryCopyId) return markRange(expr, 'MemoryCopy', 'Source');
-      else if (id === b.MemoryInitId) return markRange(expr, 'MemoryInit', 'Offset');
-      else if (id === b.CallId || id === b.CallIndirectId) return afterCall(expr);
-    });
-    const body = b._BinaryenFunctionGetBody(ref);
-    b._BinaryenFunctionSetBody(ref, mod.block(null, [reload(), body], info.results));
-  });
 }
 
 /** Refuse modules that use what roam cannot checkpoint yet, with a clear reason. */

@@ -1,10 +1,11 @@
 // Preparing a module: turn any WASI preview1 module into the two checkpointable
 // variants the guest kernel runs, cached on disk by content hash.
 //
-//  base    = safepoint polls + hidden region + exported globals + Asyncify
-//  plain   = optimise(base)                  — runs while no checkpoint is under way
-//  tracked = optimise(write barrier(base))   — runs while the page cleaner works
+//  plain   = Asyncify(safepoint polls + hidden region + exported globals)
+//                                            — runs while no checkpoint is under way
+//  tracked = write barrier(plain)            — runs while the page cleaner works
 //
+// (pipeline.ts runs the passes; native.ts is the wasm-opt that runs Asyncify fastest.)
 // Both come from the same Asyncify output, so a program unwound in one can be
 // rewound in the other: the kernel switches variants at a safepoint when a
 // checkpoint starts and ends, and the barrier costs nothing the rest of the time.
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { roamHome } from '../util/home.js';
 
 /** Bump when the instrumentation changes, so stale cache entries are not used. */
-export const PREPARE_VERSION = 10;
+export const PREPARE_VERSION = 11;
 
 /** The imports at which a program may block; Asyncify makes only these unwindable. */
 export const BLOCKING_IMPORTS = [
@@ -49,13 +50,16 @@ export interface PrepareMeta {
   unwindable: number;
   bytes: { original: number; plain: number; tracked: number };
   prepareMs: number;
+  /** What ran Asyncify (`wasm-opt 108`, `binaryen.js 132`) and how long it took. */
+  asyncify?: { by: string; ms: number };
 }
 
 export interface PreparedModule {
   meta: PrepareMeta;
   original: Buffer;
   plain: WebAssembly.Module;
-  tracked: WebAssembly.Module;
+  /** Compiled on first use, or in the background soon after start-up. */
+  readonly tracked: WebAssembly.Module;
 }
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -166,33 +170,69 @@ function writeCache(
   fs.renameSync(`${stem}.json.tmp`, `${stem}.json`);
 }
 
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
 export async function prepare(
   original: Buffer,
-  opts: { onProgress?: (msg: string) => void } = {},
+  opts: { onProgress?: (msg: string) => void; name?: string } = {},
 ): Promise<PreparedModule> {
   const hash = sha256(original);
   const stem = cacheStem(hash);
   let meta: PrepareMeta, plainBytes: Uint8Array, trackedBytes: Uint8Array;
   try {
-    meta = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8'));
+    meta = JSON.parse(fs.readFileSync(`${stem}.json`, 'utf8')) as PrepareMeta;
     plainBytes = fs.readFileSync(`${stem}.plain.wasm`);
     trackedBytes = fs.readFileSync(`${stem}.tracked.wasm`);
   } catch {
     check(original);
-    opts.onProgress?.(
-      `preparing module ${hash.slice(0, 12)} (${original.length} bytes; cached afterwards)`,
-    );
+    const name = opts.name ?? `module ${hash.slice(0, 12)}`;
+    opts.onProgress?.(`preparing ${name} (${mb(original.length)}; cached afterwards) ...`);
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
-    ({ meta, plain: plainBytes, tracked: trackedBytes } = instrument(original));
+    ({
+      meta,
+      plain: plainBytes,
+      tracked: trackedBytes,
+    } = await instrument(original, {
+      onStage: (m) => opts.onProgress?.(`  ${m}`),
+    }));
     writeCache(stem, JSON.stringify(meta, null, 1), plainBytes, trackedBytes);
+    opts.onProgress?.(
+      `prepared ${name} in ${(meta.prepareMs / 1000).toFixed(1)} s (Asyncify ${((meta.asyncify?.ms ?? 0) / 1000).toFixed(1)} s)`,
+    );
   }
-  const [plain, tracked] = await Promise.all([
-    WebAssembly.compile(plainBytes as BufferSource),
-    WebAssembly.compile(trackedBytes as BufferSource),
-  ]);
-  return { meta, original, plain, tracked };
+  const plain = await WebAssembly.compile(plainBytes as BufferSource);
+  const tracked = lazyTracked(trackedBytes);
+  return {
+    meta,
+    original,
+    plain,
+    get tracked() {
+      return tracked();
+    },
+  };
+}
+
+/** How long after start-up the tracked variant is compiled in the background. */
+const TRACKED_COMPILE_DELAY_MS = 1000;
+
+/**
+ * The tracked variant is needed only once a checkpoint starts: it is compiled in
+ * the background a moment after start-up (V8's compile threads would otherwise
+ * compete with the program's first second on a small machine), or at once, on
+ * this thread, if a checkpoint asks for it before that.
+ */
+function lazyTracked(bytes: Uint8Array): () => WebAssembly.Module {
+  let mod: WebAssembly.Module | undefined;
+  setTimeout(() => {
+    if (!mod)
+      WebAssembly.compile(bytes as BufferSource).then(
+        (m) => (mod ??= m),
+        () => undefined, // compiled (and its error reported) when needed
+      );
+  }, TRACKED_COMPILE_DELAY_MS).unref();
+  return () => (mod ??= new WebAssembly.Module(bytes as BufferSource));
 }
 
 // A prepared module travels with a migration (Msg.PREPARED), so that a cstrap
@@ -228,7 +268,7 @@ export function adoptPrepared(packed: Buffer): string | null {
   if (8 + metaLen + plainLen > packed.length) return null;
   let meta: PrepareMeta;
   try {
-    meta = JSON.parse(packed.toString('utf8', 4, 4 + metaLen));
+    meta = JSON.parse(packed.toString('utf8', 4, 4 + metaLen)) as PrepareMeta;
   } catch {
     return null;
   }

@@ -9,6 +9,8 @@ type Accessor = { kind: 'one'; name: string } | { kind: 'many'; num: string; nam
 const one = (name: string): Accessor => ({ kind: 'one', name });
 const many = (num: string, name: string): Accessor => ({ kind: 'many', num, name });
 
+// binaryen.js's expression classes are untyped: this walker reaches them by name.
+/* eslint-disable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-explicit-any */
 const b = binaryen as unknown as Record<string, any>;
 
 // Expression id → [binaryen.js class name, child accessors]. Kinds that have no

@@ -20,14 +20,23 @@ const WAT = `(module
       (br_if $l (local.get 0))))
   (func (export "_start")))`;
 
-function build() {
+interface Exports {
+  size(): number;
+  grow(pages: number): number;
+  fill(at: number, len: number): void;
+  spin(n: number): void;
+  roam_dirty_base: WebAssembly.Global;
+}
+
+async function build() {
   const mod = binaryen.parseText(WAT);
   mod.setFeatures(
     binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt,
   );
   const bytes = mod.emitBinary();
   mod.dispose();
-  const { meta, plain, tracked } = instrument(bytes);
+  // binaryen.js only: a unit test starts no process (wasm-opt is one).
+  const { meta, plain, tracked } = await instrument(bytes, { jsOnly: true });
   const memory = new WebAssembly.Memory({
     initial: meta.initialPages + meta.regionPages,
     maximum: meta.maxPages + meta.regionPages,
@@ -38,16 +47,14 @@ function build() {
     wasi_snapshot_preview1: { sched_yield: () => 0 },
   };
   const inst = (m: Uint8Array) =>
-    new WebAssembly.Instance(new WebAssembly.Module(m as BufferSource), imports).exports as Record<
-      string,
-      any
-    >;
+    new WebAssembly.Instance(new WebAssembly.Module(m as Uint8Array<ArrayBuffer>), imports)
+      .exports as unknown as Exports;
   return { meta, memory, plain: inst(plain), tracked: inst(tracked), polls: () => polls };
 }
 
-test('a function that is only memory.size or memory.grow sees the program its own pages, not roam region', () => {
+test('a function that is only memory.size or memory.grow sees the program its own pages, not roam region', async () => {
   for (const variant of ['plain', 'tracked'] as const) {
-    const vm = build();
+    const vm = await build();
     const ex = vm[variant];
     assert.equal(ex.size(), 1, variant);
     assert.equal(ex.grow(2), 1, variant);
@@ -60,23 +67,51 @@ test('a function that is only memory.size or memory.grow sees the program its ow
   }
 });
 
-test('a function that is only memory.fill fills, and the tracked variant marks the pages it wrote', () => {
-  const vm = build();
+test('a function that is only memory.fill fills, and the tracked variant marks the pages it wrote', async () => {
+  const vm = await build();
   vm.tracked.fill(5000, 5000); // bytes 5000..9999: pages 1 and 2
   const u8 = new Uint8Array(vm.memory.buffer);
   assert.deepEqual([u8[4999], u8[5000], u8[9999], u8[10000]], [0, 7, 7, 0]);
   const dirty = u8.subarray(
-    vm.tracked.roam_dirty_base.value,
-    vm.tracked.roam_dirty_base.value + 16,
+    vm.tracked.roam_dirty_base.value as number,
+    (vm.tracked.roam_dirty_base.value as number) + 16,
   );
   assert.deepEqual([...dirty.subarray(0, 4)], [0, 1, 1, 0]);
   vm.plain.fill(20000, 10);
   assert.equal(u8[20005], 7);
 });
 
-test('a function that is only a loop polls at its loop header', () => {
-  const vm = build();
+test('a function that is only a loop polls at its loop header', async () => {
+  const vm = await build();
   vm.plain.spin(5);
   // Fuel stays below zero (the stub never refills it): every poll calls in.
   assert.equal(vm.polls(), 1 + 5, 'one poll at entry and one per iteration');
+});
+
+// The call graph: a call through the table reaches only the table's functions of
+// the call's own signature, so only those make the caller unwindable.
+const GRAPH = `(module
+  (import "wasi_snapshot_preview1" "sched_yield" (func $yield (result i32)))
+  (memory 1 100)
+  (table 3 funcref)
+  (elem (i32.const 0) $sleepy $add $double)
+  (func $sleepy (param i32) (result i32) (drop (call $yield)) (local.get 0))
+  (func $add (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  (func $double (param f64) (result f64) (f64.add (local.get 0) (local.get 0)))
+  (func $via_i32 (export "via_i32") (param i32) (result i32)
+    (call_indirect (param i32) (result i32) (local.get 0) (i32.const 0)))
+  (func $via_pair (export "via_pair") (param i32) (result i32)
+    (call_indirect (param i32 i32) (result i32) (local.get 0) (local.get 0) (i32.const 1)))
+  (func $caller (export "caller") (param i32) (result i32) (call $via_i32 (local.get 0)))
+  (func (export "_start")))`;
+
+test('only functions that can reach a blocking import through calls of matching signature are unwindable', async () => {
+  const { unwindableFunctions } = await import('../../src/wasm/instrument.js');
+  const mod = binaryen.parseText(GRAPH);
+  const set = unwindableFunctions(mod, new Set(['wasi_snapshot_preview1.sched_yield']));
+  mod.dispose();
+  assert.deepEqual(
+    [...set].sort(),
+    ['$caller', '$sleepy', '$via_i32'].map((n) => n.slice(1)).sort(),
+  );
 });
