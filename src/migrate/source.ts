@@ -37,6 +37,8 @@ import { channelTarget, type ChannelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
 
 export interface MigrateOptions {
+  /** The channel another way (a pull: the destination connected to this VM's boot URI); default: connect to `to`. */
+  connect?: () => Promise<Channel>;
   /** HOST:PORT of a cstrap. */
   to: string;
   kind: 'migration' | 'fork';
@@ -106,6 +108,7 @@ const hostPort = (to: string): [string, number] => {
   return [host, port];
 };
 
+/** Migrate or fork `kernel` to `o.to` (or over `o.connect`'s channel: a pull migration, the destination connected to us). */
 export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<MigrateResult> {
   const phase = o.onPhase ?? (() => {});
   const failed = (err: unknown): Error => failure(o, err);
@@ -115,9 +118,9 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   const migration = newMigrationId();
   const windowMs = o.windowMs ?? DEFAULT_COMMIT_WINDOW_MS;
   const session = o.home ? new HomeSession(o.home, o.psk, migration, 'source', phase) : null;
-  const ch = await connectChannel(...hostPort(o.to), { psk: o.psk, timeoutMs: 10_000 }).catch(
-    (err: unknown) => Promise.reject(failed(err)),
-  );
+  const ch = await (
+    o.connect?.() ?? connectChannel(...hostPort(o.to), { psk: o.psk, timeoutMs: 10_000 })
+  ).catch((err: unknown) => Promise.reject(failed(err)));
   // A silent link or a frozen peer fails the channel instead of hanging it.
   ch.keepalive(KEEPALIVE_MS, SILENT_MS);
   let cleaner: PageCleaner | undefined;

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { awaitVm, resume } from './cstrap.js';
+import { pullVm } from './pull.js';
 import { HostChannel, SUSPEND_FILE } from './host-channel.js';
 import { serveRestored } from './session.js';
 import { vmExit } from './exit.js';
@@ -27,6 +28,8 @@ export interface CstrapBootOptions {
   /** Report as JSON lines on stderr instead of text. */
   json?: boolean;
   homeVia?: string;
+  /** Pull the VM from this URI (a VM serving itself) instead of listening. */
+  bootUri?: string;
 }
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
@@ -54,20 +57,32 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
     if (!o.quiet) say(`roam: cstrap: ${m}`, { event: 'log', message: m });
   };
   let waiting: ReturnType<typeof serveWaiting> | undefined;
-  const a = await awaitVm({
-    listen: o.listen,
-    psk,
-    loaderHash: o.loaderHash,
-    features: o.features,
-    homeVia: o.homeVia,
-    log,
-    kernel: { onExit: vmExit },
-    onListening: (addr) => {
-      say(`roam: cstrap listening on ${addr}`, { event: 'listening', addr });
-      host?.ready(addr);
-      waiting = serveWaiting(addr);
-    },
-  });
+  const pulled =
+    o.bootUri === undefined || !Buffer.isBuffer(psk)
+      ? undefined
+      : pullVm(o.bootUri, {
+          psk,
+          loaderHash: o.loaderHash,
+          features: o.features,
+          log,
+          kernel: { onExit: vmExit },
+        });
+  const a = pulled
+    ? await pulled
+    : await awaitVm({
+        listen: o.listen,
+        psk,
+        loaderHash: o.loaderHash,
+        features: o.features,
+        homeVia: o.homeVia,
+        log,
+        kernel: { onExit: vmExit },
+        onListening: (addr) => {
+          say(`roam: cstrap listening on ${addr}`, { event: 'listening', addr });
+          host?.ready(addr);
+          waiting = serveWaiting(addr);
+        },
+      });
   waiting?.close();
   const key = await vmKey;
   // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).

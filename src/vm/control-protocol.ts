@@ -39,6 +39,8 @@ export type ControlRequest =
       home?: string;
       /** The commit window, ms. */
       windowMs?: number;
+      /** Pull: `to` is where to serve this VM (http://to/v1/vm); whoever pulls it with the key gets it. */
+      serve?: boolean;
     };
 
 export interface RoundEvent extends RoundStats {
@@ -167,6 +169,7 @@ export function parseControlRequest(line: string): ControlRequest {
         verify: optBool(r, 'verify') ?? false,
         home: r.home,
         windowMs: optNumber(r, 'windowMs'),
+        serve: optBool(r, 'serve'),
       };
     }
     default:

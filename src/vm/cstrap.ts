@@ -98,7 +98,7 @@ type Key = () => Promise<{ psk: Buffer; loaderHash?: string }>;
 type Waiting = { migration: string; wait: DecisionWait } | null;
 
 /** One source's attempt: the stream, READY, and the decision; resolves only on a commit. */
-async function arrive(
+export async function arrive(
   o: CstrapOptions,
   sock: net.Socket,
   from: string,

@@ -17,6 +17,7 @@ import {
   type VmRecord,
 } from './control.js';
 import type { Kernel } from '../guest/kernel.js';
+import { awaitPuller } from '../migrate/http-pull.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
@@ -177,6 +178,22 @@ class VmSession {
     return res;
   }
 
+  /** Serve this VM at its boot URI until the destination pulls it (src/migrate/http-pull.ts). */
+  private servePull(listen: string, key: string | undefined, emit: (e: ProgressEvent) => void) {
+    return awaitPuller({
+      listen,
+      psk: key !== undefined ? Buffer.from(key, 'hex') : this.key,
+      onListening: (uri) => {
+        emit({ event: 'phase', message: `serving the VM at ${uri}` });
+        // controlRequest hands an event on when the next one comes: this one makes the URI show now.
+        emit({
+          event: 'phase',
+          message: 'waiting for a cstrap to pull it (roam cstrap --boot-uri)',
+        });
+      },
+    });
+  }
+
   private async handle(req: ControlRequest, emit: (e: ProgressEvent) => void): Promise<FinalEvent> {
     switch (req.op) {
       case 'blink':
@@ -237,6 +254,7 @@ class VmSession {
           home: req.home,
           windowMs: req.windowMs,
           psk: req.key !== undefined ? Buffer.from(req.key, 'hex') : undefined,
+          connect: req.serve ? () => this.servePull(req.to, req.key, emit) : undefined,
           onRound: (r) => emit({ event: 'round', ...r }),
           onProgress: (p) => emit({ event: 'progress', ...p }),
           onPhase: (message) => emit({ event: 'phase', message }),

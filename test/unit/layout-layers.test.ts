@@ -15,10 +15,14 @@ const FLOORS: Record<string, number> = {
   // Blink's BlinkGL, checker, JIT and display: a pure library (it runs in the viewer's
   // browser too), importing only util's errors.
   blink: 1,
+  // Pulse is a library of datagrams and sockets, on util alone: control and agent use it.
+  pulse: 1,
   wasm: 2,
   format: 2,
   host: 2,
   broker: 2,
+  // The control service buys boot tokens with the broker's client and announces changes with Pulse.
+  control: 3,
   guest: 3,
   checkpoint: 4,
   migrate: 5,
@@ -29,6 +33,9 @@ const FLOORS: Record<string, number> = {
   // The local viewer server (`roam view`): feeds a VM's display state to a browser;
   // it reaches VMs through src/vm's control socket, and the CLI starts it.
   viewer: 7,
+  // The agent drives a node: its daemon (host), the VMs it uploads and migrates (vm), the
+  // control service's client (control) and Pulse; only the CLI is above it.
+  agent: 7,
   cli: 8,
 };
 

@@ -35,6 +35,7 @@ interface CstrapOptions {
   json?: boolean;
   hostChannel?: boolean;
   homeVia?: string;
+  bootUri?: string;
 }
 
 export function register(program: Command): void {
@@ -61,6 +62,10 @@ export function register(program: Command): void {
       '--wasm-features <list>',
       `WASM features this host offers, comma-separated, from: ${WASM_FEATURES.join(', ')} (default: all)`,
       featureList,
+    )
+    .option(
+      '--boot-uri <url>',
+      'do not listen: pull the VM from a VM serving itself there (roam migrate VM --serve HOST:PORT prints it)',
     )
     .option('--print-loader-hash', "print this roam's loader hash and exit")
     .option('--quiet', 'print only the listening address')
@@ -93,6 +98,7 @@ the cstrap keeps waiting; once a VM has arrived whole, this process runs it.`,
       await bootCstrap({
         listen: parseHostPort(o.listen, { allowPortZero: true }),
         hostChannel: !!o.hostChannel,
+        bootUri: o.bootUri,
         loaderHash: o.loaderHash,
         keyFile: o.key,
         features,

@@ -13,6 +13,9 @@ import { register as view } from './view.js';
 import { register as stop } from './stop.js';
 import { register as logs } from './logs.js';
 import { register as home } from './home.js';
+import { register as pulse } from './pulse.js';
+import { register as control } from './control.js';
+import { register as agent } from './agent.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -29,4 +32,7 @@ export const commands: Array<(program: Command) => void> = [
   stop,
   logs,
   home,
+  pulse,
+  control,
+  agent,
 ];

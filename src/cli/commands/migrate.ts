@@ -1,3 +1,4 @@
+import { RoamError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { loadKey } from '../../format/index.js';
 import {
@@ -14,7 +15,7 @@ import { choice, durationMs, mib, positiveInt, rate } from '../options.js';
 import { Progress } from '../progress.js';
 
 interface MigrateOptions {
-  to: string;
+  to?: string;
   maxDowntime: number;
   maxBandwidth?: number;
   throttle: boolean;
@@ -24,6 +25,7 @@ interface MigrateOptions {
   key?: string;
   home?: string;
   commitWindow?: number;
+  serve?: string;
   json?: boolean;
 }
 
@@ -52,9 +54,10 @@ nothing lost, and this command reports why.`;
 
 function options(cmd: Command): Command {
   return cmd
-    .requiredOption(
-      '--to <host:port>',
-      'a cstrap waiting for the VM (`roam cstrap --listen HOST:PORT`)',
+    .option('--to <host:port>', 'a cstrap waiting for the VM (`roam cstrap --listen HOST:PORT`)')
+    .option(
+      '--serve <host:port>',
+      'instead of --to: serve the VM at http://HOST:PORT/v1/vm until a cstrap pulls it (`roam cstrap --boot-uri URL`)',
     )
     .option(
       '--max-downtime <ms>',
@@ -96,6 +99,10 @@ function options(cmd: Command): Command {
 
 async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Promise<void> {
   const fork = kind === 'fork';
+  if (!o.to === !o.serve)
+    throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
+      kind: 'usage',
+    });
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
   const shown = new Progress();
@@ -103,7 +110,8 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     vm,
     {
       op: kind,
-      to: o.to,
+      to: (o.to ?? o.serve)!,
+      serve: o.serve !== undefined,
       maxDowntimeMs: o.maxDowntime,
       maxBandwidth: o.maxBandwidth,
       throttle: o.throttle,
@@ -127,7 +135,7 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
   const downtime =
     typeof res.downtimeMs === 'number' ? `${res.downtimeMs.toFixed(1)} ms` : 'not reported';
   console.log(
-    `${fork ? 'forked' : 'migrated'} vm ${vm.id} to ${o.to}${fork ? ` (child vm ${res.vmId})` : ''}: ${res.rounds.length} rounds, ` +
+    `${fork ? 'forked' : 'migrated'} vm ${vm.id} to ${o.to ?? res.to}${fork ? ` (child vm ${res.vmId})` : ''}: ${res.rounds.length} rounds, ` +
       `${res.pagesSent} pages, ${mib(res.bytes)} in ${(res.totalMs / 1000).toFixed(2)} s; ` +
       `downtime ${downtime} (source freeze ${res.freezeMs.toFixed(2)} ms)${res.compressed ? ', lz4' : ''}`,
   );

@@ -1,0 +1,87 @@
+// `roam agent`: the node's side of the pull-only control plane.
+import type { Command } from 'commander';
+import { Agent } from '../../agent/agent.js';
+import { readKey } from './control.js';
+import { intArg } from './broker.js';
+
+interface AgentOpts {
+  control: string;
+  key: string;
+  node: string;
+  state: string;
+  cache: string;
+  poll: number;
+  renew: number;
+  pulseLoss: number;
+  pulse: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description(
+      'keep this node running what the control service describes for it (connects out only)',
+    )
+    .requiredOption('--control <url>', 'the control service')
+    .requiredOption(
+      '--key <file>',
+      "this node's key at the control service (roam control add-node)",
+    )
+    .requiredOption('--node <host:port>', "the node daemon's UDP address")
+    .requiredOption(
+      '--state <dir>',
+      "the node daemon's --state folder (where it keeps each VM's folder)",
+    )
+    .requiredOption(
+      '--cache <dir>',
+      'where the agent caches the description, programs and job keys',
+    )
+    .option(
+      '--poll <seconds>',
+      'slow poll, in case Pulse datagrams are lost',
+      intArg(1, 86_400),
+      60,
+    )
+    .option(
+      '--renew <seconds>',
+      'renew Pulse subscriptions this often (30-300 behind NATs)',
+      intArg(1, 3600),
+      30,
+    )
+    .option(
+      '--pulse-loss <percent>',
+      'drop this share of incoming Pulse datagrams (testing the slow poll)',
+      intArg(0, 100),
+      0,
+    )
+    .option('--no-pulse', 'do not subscribe: poll only')
+    .addHelpText(
+      'after',
+      `
+The agent fetches GET /v1/node from the control service; the answer carries the
+Pulse H(s) of the next change and the rendezvous servers to subscribe at. On an
+event (or every --poll seconds) it fetches again and boots, uploads, migrates or
+ends VMs until the node matches. It prints one line per change on stderr.`,
+    )
+    .action((o: AgentOpts) => {
+      const a = new Agent({
+        control: o.control,
+        key: readKey(o.key),
+        daemon: o.node,
+        stateDir: o.state,
+        cacheDir: o.cache,
+        pollMs: o.poll * 1000,
+        renewMs: o.renew * 1000,
+        lossRate: o.pulseLoss / 100,
+        noPulse: !o.pulse,
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
+      a.start();
+      process.stderr.write(`agent: started for ${o.control}\n`);
+      const stop = () => {
+        a.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop).once('SIGTERM', stop);
+    });
+}
