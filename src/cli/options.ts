@@ -61,3 +61,13 @@ export function rate(v: string): number {
 }
 
 export const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+/** --key and --allow-unsigned of the commands that read a checkpoint file (restore, inspect). */
+export const CHECKPOINT_KEY = [
+  '--key <file>',
+  'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
+] as const;
+export const ALLOW_UNSIGNED = [
+  '--allow-unsigned',
+  'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
+] as const;

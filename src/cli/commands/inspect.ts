@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ALLOW_UNSIGNED, CHECKPOINT_KEY } from '../options.js';
 import { describeCheckpoint, formatDescription } from '../../format/index.js';
 import { openCheckpoint } from '../../vm/open.js';
 
@@ -7,14 +8,8 @@ export function register(program: Command): void {
     .command('inspect')
     .description('Verify a checkpoint file and describe it: header, processes, page counts, sizes')
     .argument('<file>', 'checkpoint file (stream or image)')
-    .option(
-      '--key <file>',
-      'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
-    )
-    .option(
-      '--allow-unsigned',
-      'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
-    )
+    .option(...CHECKPOINT_KEY)
+    .option(...ALLOW_UNSIGNED)
     .option('--json', 'print JSON')
     .action(async (file: string, o: { key?: string; json?: boolean; allowUnsigned?: boolean }) => {
       const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ALLOW_UNSIGNED, CHECKPOINT_KEY } from '../options.js';
 import { restoreVm } from '../../checkpoint/restore.js';
 import { newVmId } from '../../guest/kernel.js';
 import { serveRestored } from '../../vm/session.js';
@@ -15,14 +16,8 @@ export function register(program: Command): void {
       '<file>',
       'a checkpoint written by `roam checkpoint` or by a program through /dev/checkpoint',
     )
-    .option(
-      '--key <file>',
-      'key that signed the checkpoint (default: $ROAM_HOME/checkpoint.key when it exists)',
-    )
-    .option(
-      '--allow-unsigned',
-      'accept a checkpoint without a valid HMAC under your key (anyone could have written it)',
-    )
+    .option(...CHECKPOINT_KEY)
+    .option(...ALLOW_UNSIGNED)
     .option('--quiet', 'do not print the VM id on stderr')
     .option(
       '--json',
