@@ -60,7 +60,7 @@ export function rate(v: string): number {
   }
 }
 
-export const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+export { mib } from '../util/units.js';
 
 /** --key and --allow-unsigned of the commands that read a checkpoint file (restore, inspect). */
 export const CHECKPOINT_KEY = [

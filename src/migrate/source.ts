@@ -35,6 +35,7 @@ import {
 import { abortAtHome, commitOrAbort } from './commit.js';
 import { channelTarget, type ChannelTarget } from './target.js';
 import { rehearse } from './rehearsal.js';
+import { mib } from '../util/units.js';
 
 export interface MigrateOptions {
   /** The channel another way (a pull: the destination connected to this VM's boot URI); default: connect to `to`. */
@@ -144,7 +145,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
     cleaner = sourceCleaner(kernel, target, o, Promise.all([warm, begun]));
     const res = await runExplained(cleaner, [reply.ready, begun]);
     const sentMs = wallNow() - cleaner.frozenAt;
-    phase(`stream sent (${(res.bytes / 1048576).toFixed(1)} MiB); waiting for ${o.to} to be ready`);
+    phase(`stream sent (${mib(res.bytes)}); waiting for ${o.to} to be ready`);
     decided = true; // from here on only the arbiter's decision unfences
     const out = await commitOrAbort({
       ch,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { awaitVm, resume } from './cstrap.js';
 import { pullVm } from './pull.js';
 import { HostChannel, SUSPEND_FILE } from './host-channel.js';
-import { serveRestored } from './session.js';
+import { EXIT_STOPPED, serveRestored } from './session.js';
 import { vmExit } from './exit.js';
 import { openCheckpoint } from './open.js';
 import { restoreVm } from '../checkpoint/restore.js';
@@ -117,7 +117,7 @@ function serveWaiting(addr: string): ReturnType<typeof serveControl> {
           stdoutBytes: 0,
         });
       if (req.op === 'stop') {
-        setTimeout(() => process.exit(143), 50);
+        setTimeout(() => process.exit(EXIT_STOPPED), 50);
         return Promise.resolve({ event: 'stopped', id });
       }
       return Promise.reject(

@@ -158,6 +158,9 @@ export function findVm(ref: string): VmRecord {
   throw new RoamError('ambiguous-vm', `"${ref}" matches ${hits.length} VMs; give more of the id`);
 }
 
+const isProgress = (e: ControlEvent): e is ProgressEvent =>
+  e.event === 'round' || e.event === 'progress' || e.event === 'phase';
+
 /** Send one request; `onEvent` sees progress events; resolves with the final one. */
 export function controlRequest<T extends FinalEvent>(
   vm: VmRecord,
@@ -181,8 +184,7 @@ export function controlRequest<T extends FinalEvent>(
     rl.on('error', () => undefined); // readline repeats the socket's error, handled above
     rl.on('line', (line) => {
       const e = JSON.parse(line) as ControlEvent;
-      if (last && (last.event === 'round' || last.event === 'progress' || last.event === 'phase'))
-        onEvent?.(last);
+      if (last && isProgress(last)) onEvent?.(last);
       last = e;
     });
     conn.on('close', () => {
@@ -191,7 +193,7 @@ export function controlRequest<T extends FinalEvent>(
           new Error(`VM ${vm.id} closed the control connection without answering (did it exit?)`),
         );
       if (last.event === 'error') reject(new RoamError(last.code ?? 'vm-refused', last.message));
-      else if (last.event === 'round' || last.event === 'progress' || last.event === 'phase')
+      else if (isProgress(last))
         reject(
           new Error(
             `VM ${vm.id} closed the control connection before the request finished (did it exit?)`,

@@ -14,6 +14,7 @@ import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
 import { HomeSession } from '../migrate/arbiter.js';
 import type { StreamHeader } from '../format/index.js';
 import { warmControl } from './control.js';
+import { mib } from '../util/units.js';
 
 export interface CstrapOptions extends Omit<ReceiveOptions, 'onProgress'> {
   listen: { host: string; port: number };
@@ -128,7 +129,7 @@ export async function arrive(
     throw err;
   });
   o.log(
-    `received ${(got.bytes / 1048576).toFixed(1)} MiB from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified; waiting for the decision`,
+    `received ${mib(got.bytes)} from ${from} in ${((performance.now() - t0) / 1000).toFixed(2)} s; verified; waiting for the decision`,
   );
   const { migration } = got.arbiter;
   const wait = awaitDecision({

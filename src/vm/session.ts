@@ -38,7 +38,7 @@ export function serveRestored(
 }
 
 /** A VM ended from outside exits as a process ended by SIGTERM does. */
-const EXIT_STOPPED = 143;
+export const EXIT_STOPPED = 143;
 
 type ServeInfo = {
   program: string;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { bootVm } from '../../vm/create.js';
 import { uploadVm } from '../../vm/upload.js';
 import { serveVm } from '../../vm/session.js';
-import { collect, parseDir, parseEnv, positiveMiB } from '../options.js';
+import { collect, parseDir, parseEnv, positiveMiB, mib } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
 import { detach, withoutDetach } from '../detach.js';
 
@@ -127,7 +127,7 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
       onPhase: (m) => process.stderr.write(`roam: ${m}\n`),
     });
     process.stdout.write(
-      `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${(res.bytes / 1048576).toFixed(1)} MiB in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
+      `uploaded vm ${kernel.vmId} to ${o.to}: ${res.pagesSent} pages, ${mib(res.bytes)} in ${(res.totalMs / 1000).toFixed(2)} s; it runs there now\n`,
     );
     process.exit(0);
   }
