@@ -18,6 +18,8 @@ export interface ClusterOptions {
   onSpawn?: (p: ChildProcess) => void;
   /** Seconds a VM has to leave a draining node. */
   graceS?: number;
+  /** More flags for `roam home` (e.g. --listen, --advertise). */
+  homeArgs?: string[];
 }
 
 export interface NodeProc {
@@ -134,6 +136,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       '--state',
       file,
       ...nodes.flatMap((n) => ['--node', n.addr]),
+      ...(o.homeArgs ?? []),
     ],
     /home listening on (\S+)/,
   );

@@ -22,6 +22,8 @@ export interface HomeOptions {
   log?: (m: string) => void;
   /** Units bought per top-up a VM asks for. */
   topupUnits?: number;
+  /** The address VMs are told to call (default: where home listens). */
+  advertise?: string;
 }
 
 export interface SubmitRequest {
@@ -65,10 +67,11 @@ export class HomeService {
 
   async listen(addr: string): Promise<string> {
     const { host, port } = parseHostPort(addr, { allowPortZero: true });
-    this.addr = await this.sessions.listen(host, port);
+    const bound = await this.sessions.listen(host, port);
+    this.addr = this.o.advertise ?? bound;
     // After a restart: the jobs' public ports open again (their clients reconnect).
     for (const j of this.jobs.list()) if (live(j)) await this.publish(j);
-    return this.addr;
+    return bound;
   }
 
   close(): void {

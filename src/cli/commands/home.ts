@@ -9,7 +9,7 @@ import { loadKey, defaultKeyPath, loadOrCreateKey } from '../../format/index.js'
 import { parseHostPort } from '../../util/address.js';
 import { roamHome } from '../../util/home.js';
 import { brokerClient } from './broker.js';
-import { collect } from '../options.js';
+import { collect, positiveInt } from '../options.js';
 
 interface HomeFlags {
   listen: string;
@@ -20,7 +20,8 @@ interface HomeFlags {
   customerKey?: string;
   node: string[];
   state?: string;
-  topupUnits?: string;
+  topupUnits?: number;
+  advertise?: string;
 }
 
 /** Where `roam home` writes its API address and credential, and where the CLI finds them. */
@@ -33,7 +34,8 @@ async function serveHome(o: HomeFlags): Promise<void> {
     broker: o.broker ? brokerClient({ broker: o.broker, customerKey: o.customerKey }) : undefined,
     nodes: o.node,
     log: say,
-    topupUnits: o.topupUnits ? Number(o.topupUnits) : undefined,
+    topupUnits: o.topupUnits,
+    advertise: o.advertise,
   });
   // Migrations ordered by hand (`roam migrate VM --home`) carry this key.
   const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
@@ -72,6 +74,10 @@ export function register(program: Command): void {
       'TCP address for VMs to call home on: their sessions and the commit arbiter (port 0 picks one)',
       '127.0.0.1:0',
     )
+    .option(
+      '--advertise <host:port>',
+      'the address VMs are told to call home on, if not --listen (NAT, a proxy, --listen 0.0.0.0:PORT)',
+    )
     .option('--api <addr>', 'HTTP address of the API `roam submit`/`roam jobs` use', '127.0.0.1:0')
     .option('--db <file>', 'jobs and the migration ledger (SQLite), created if missing', 'home.db')
     .option(
@@ -97,6 +103,7 @@ export function register(program: Command): void {
     .option(
       '--topup-units <n>',
       'units bought when a VM asks for a top-up (default: as many as its first token)',
+      positiveInt,
     )
     .addHelpText(
       'after',

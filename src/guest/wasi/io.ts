@@ -73,11 +73,7 @@ export function writeFrom(s: Sys, e: Fd, src: Uint8Array): number {
 export function readable(s: Sys, e: Fd): boolean {
   if (e.t === 'sock') {
     const c = s.k.sockets.get(e.sock);
-    return c instanceof Listener
-      ? !s.k.fenced && c.pending > 0
-      : isStream(c)
-        ? c.readable()
-        : true;
+    return c instanceof Listener ? !s.k.fenced && c.pending > 0 : isStream(c) ? c.readable() : true;
   }
   if (e.t === 'stdin') return s.k.stdio.readStdin(new Uint8Array(0)) !== null;
   return true;
