@@ -35,12 +35,17 @@ export interface Cluster {
   home: { addr: string; file: string; proc: ChildProcess };
   /** Run a roam command against this cluster (its home file given); rejects on a non-zero exit. */
   roam(args: string[]): Promise<string>;
+  /** Run any roam command (no home file added). */
+  cli(args: string[]): Promise<string>;
+  /** Everything a long-running process (broker, n1..., home) printed so far. */
+  logs(tag: string): string;
   /** SIGTERM to every process of the cluster; resolves once all have exited. */
   stop(): Promise<void>;
 }
 
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const children: ChildProcess[] = [];
+  const printed = new Map<string, string>();
   const serve = (tag: string, args: string[], re: RegExp): Promise<[string, ChildProcess]> => {
     const p = spawn(process.execPath, [ROAM_BIN, ...args], {
       env: o.env,
@@ -52,6 +57,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     return new Promise((resolve, reject) => {
       const take = (d: Buffer) => {
         out += String(d);
+        printed.set(tag, (printed.get(tag) ?? '') + String(d));
         for (const line of String(d).split('\n').filter(Boolean)) o.onLine?.(tag, line);
         const m = re.exec(out);
         if (m) resolve([m[1], p]);
@@ -144,6 +150,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     broker,
     nodes,
     home: { addr, file, proc },
+    logs: (tag) => printed.get(tag) ?? '',
+    cli: run,
     roam: (args) => run([args[0], '--home-file', file, ...args.slice(1)]),
     stop: async () => {
       for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
