@@ -20,7 +20,15 @@ export interface ClusterOptions {
   graceS?: number;
   /** More flags for `roam home` (e.g. --listen, --advertise). */
   homeArgs?: string[];
+  /** Node i (0-based): the network namespace it runs in and the address it listens on. */
+  nodeAt?: (i: number) => { ns?: string; host: string };
 }
+
+/** argv for a roam command, inside network namespace `ns` if given (as root). */
+const argv = (args: string[], ns?: string): [string, string[]] =>
+  ns
+    ? ['ip', ['netns', 'exec', ns, process.execPath, ROAM_BIN, ...args]]
+    : [process.execPath, [ROAM_BIN, ...args]];
 
 export interface NodeProc {
   id: string;
@@ -46,8 +54,13 @@ export interface Cluster {
 export async function startCluster(o: ClusterOptions): Promise<Cluster> {
   const children: ChildProcess[] = [];
   const printed = new Map<string, string>();
-  const serve = (tag: string, args: string[], re: RegExp): Promise<[string, ChildProcess]> => {
-    const p = spawn(process.execPath, [ROAM_BIN, ...args], {
+  const serve = (
+    tag: string,
+    args: string[],
+    re: RegExp,
+    ns?: string,
+  ): Promise<[string, ChildProcess]> => {
+    const p = spawn(...argv(args, ns), {
       env: o.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -107,6 +120,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     const id = `n${i}`;
     await run(['broker', 'enroll-node', ...admin, '--node', id, '-o', f(`${id}.secret`)]);
     const state = f(id);
+    const at = o.nodeAt?.(i - 1) ?? { host: '127.0.0.1' };
     const [addr, proc] = await serve(
       id,
       [
@@ -116,7 +130,9 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         '--secret-file',
         f(`${id}.secret`),
         '--listen',
-        '127.0.0.1:0',
+        `${at.host}:0`,
+        '--vm-host',
+        at.host,
         '--state',
         state,
         '--warm',
@@ -125,6 +141,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         String(o.graceS ?? 10),
       ],
       /listening on udp:\/\/(\S+)/,
+      at.ns,
     );
     nodes.push({ id, addr, state, proc });
   }

@@ -294,8 +294,11 @@ class VmSession {
       psk: Buffer.from(c.key, 'hex'),
       home: c.arbiter,
     });
-    const { to, vmId, freezeMs, downtimeMs, totalMs, bytes, pagesSent } = res;
-    return { to, vmId, freezeMs, downtimeMs, totalMs, bytes, pagesSent, rounds: res.rounds.length };
+    const { to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes, pagesSent } = res;
+    return {
+      ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes, pagesSent },
+      rounds: res.rounds.length,
+    };
   }
 
   /**
