@@ -100,3 +100,32 @@ test(
     }
   },
 );
+
+test(
+  'home killed and restarted: its clients reconnect, the VM calls home again, and new clients are served',
+  T,
+  async () => {
+    const listen = await freePort();
+    const c = await cluster(1, ['--listen', `127.0.0.1:${listen}`]);
+    try {
+      const { job, port } = await submit(c);
+      const a = new Client(port, 1);
+      const ra = a.run();
+      await until(() => a.got > 10, 'first replies');
+      await c.restartHome();
+      await until(() => a.closed, 'the old client to see home go');
+      await ra.stop().catch(() => undefined);
+      await until(() => /session up/.test(c.logs('home')), 'the VM to call home again', 30_000);
+      const b = new Client(port, 2);
+      const rb = b.run();
+      await until(() => b.got > 20 || !!b.error, 'a new client served on the same public port');
+      await rb.stop();
+      assert.equal(b.error, null);
+      const j = JSON.parse(await c.roam(['jobs', '--json'])) as { job: string; attached: boolean };
+      assert.equal(j.job, job);
+      assert.equal(j.attached, true);
+    } finally {
+      await c.stop();
+    }
+  },
+);
