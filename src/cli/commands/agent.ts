@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { readKey } from './control.js';
-import { intArg } from './broker.js';
+import { integer, seconds } from '../options.js';
 
 interface AgentOpts {
   control: string;
@@ -37,21 +37,21 @@ export function register(program: Command): void {
       'where the agent caches the description, programs and job keys',
     )
     .option(
-      '--poll <seconds>',
-      'slow poll, in case Pulse datagrams are lost',
-      intArg(1, 86_400),
+      '--poll <duration>',
+      'slow poll, in case Pulse datagrams are lost (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 86_400 }),
       60,
     )
     .option(
-      '--renew <seconds>',
-      'renew Pulse subscriptions this often (30-300 behind NATs)',
-      intArg(1, 3600),
+      '--renew <duration>',
+      'renew Pulse subscriptions this often (30-300 behind NATs; e.g. 30s; a bare number is seconds)',
+      seconds({ max: 3600 }),
       30,
     )
     .option(
       '--pulse-loss <percent>',
       'drop this share of incoming Pulse datagrams (testing the slow poll)',
-      intArg(0, 100),
+      integer(0, 100),
       0,
     )
     .option('--no-pulse', 'do not subscribe: poll only')

@@ -1,10 +1,8 @@
-// `roam boot` sends a boot token to a node (the thesis' "magic ping"); `roam
-// node` runs that node's daemon, packetd. Both halves of the same datagram
-// protocol, so they live together.
-import { Command } from 'commander';
+// `roam boot` sends a boot token to a node (the thesis' "magic ping").
+import type { Command } from 'commander';
 import { request } from '../../host/client.js';
 import { parseHostPort } from '../../util/address.js';
-import { intArg } from './broker.js';
+import { duration, integer } from '../options.js';
 import { expect, readToken } from './tokens.js';
 
 export function register(program: Command): void {
@@ -15,8 +13,13 @@ export function register(program: Command): void {
     )
     .argument('<token>', 'boot token file (from roam tokens buy)')
     .requiredOption('--node <host:port>', "the node daemon's UDP address")
-    .option('--timeout <ms>', 'wait this long for each answer', intArg(1, 60_000), 500)
-    .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
+    .option(
+      '--timeout <duration>',
+      'wait this long for each answer (e.g. 500ms, 2s; a bare number is ms)',
+      duration('ms', { max: 60_000 }),
+      500,
+    )
+    .option('--retries <n>', 'resend this many times', integer(0, 100), 4)
     .action(async (file: string, o: { node: string; timeout: number; retries: number }) => {
       const { raw, token } = readToken(file);
       if (raw.length > 1100) throw new Error(`${file} is too large to be a boot token`);
@@ -39,17 +42,4 @@ export function register(program: Command): void {
       );
     });
 
-  // bin/roam.js starts the daemon's own entry before this CLI loads; this entry
-  // only lists it in `roam --help`.
-  program
-    .command('node')
-    .description('run the node daemon (packetd, VM launcher, meter); see roam node --help')
-    .helpOption(false)
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      throw new Error(
-        'run roam node through bin/roam.js, which starts the daemon in a process of its own',
-      );
-    });
 }

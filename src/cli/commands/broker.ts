@@ -1,19 +1,11 @@
 // `roam broker`: run the token broker, and its administration subcommands.
 import { Command, InvalidArgumentError } from 'commander';
+import { integer, seconds } from '../options.js';
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { startBroker } from '../../broker/server.js';
 import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseHostPort } from '../../util/address.js';
-
-export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max)
-      throw new InvalidArgumentError(`expected an integer in ${min}..${max}`);
-    return n;
-  };
-}
 
 /** A client acting as the admin (--admin-key) or a customer (--customer-key), as the command asks. */
 export function brokerClient(o: { broker: string; adminKey?: string; customerKey?: string }) {
@@ -36,7 +28,7 @@ function defineEnrollNode(broker: Command): void {
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
-    .option('--price <n>', 'money per unit on this node', intArg(0), 1)
+    .option('--price <n>', 'money per unit on this node', integer(0), 1)
     .option(
       '-o, --secret-out <file>',
       'write the secret to this file (mode 0600) instead of printing it',
@@ -72,7 +64,7 @@ function defineAddCustomer(broker: Command): void {
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
-    .option('--balance <amount>', 'initial deposit', intArg(0), 0)
+    .option('--balance <amount>', 'initial deposit', integer(0), 0)
     .option(
       '-o, --key-out <file>',
       "write the customer's credential here (0600) instead of printing it",
@@ -102,7 +94,7 @@ function defineDeposit(broker: Command): void {
     .requiredOption('--broker <url>', 'broker URL')
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
-    .requiredOption('--amount <amount>', 'amount', intArg(1, 1_000_000_000))
+    .requiredOption('--amount <amount>', 'amount', integer(1, 1_000_000_000))
     .action(async (o: { broker: string; adminKey: string; customer: string; amount: number }) => {
       const r = await brokerClient(o).deposit(o.customer, o.amount);
       process.stdout.write(`customer ${r.id} balance ${r.balance}\n`);
@@ -138,10 +130,15 @@ export function register(program: Command): void {
     .option(
       '--chain-length <n>',
       'hash-chain length n of each new job',
-      intArg(1, 10_000_000),
+      integer(1, 10_000_000),
       100_000,
     )
-    .option('--token-ttl <seconds>', 'default boot-token validity', intArg(1, 30 * 86400), 600)
+    .option(
+      '--token-ttl <duration>',
+      'default boot-token validity (e.g. 10m; a bare number is seconds)',
+      seconds({ max: 30 * 86400 }),
+      600,
+    )
     .option('--admin-key-out <file>', 'where the first start writes the admin credential (0600)')
     .action(
       async (o: {

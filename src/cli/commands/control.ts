@@ -9,7 +9,7 @@ import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseServers } from '../../pulse/client.js';
 import { parseHostPort } from '../../util/address.js';
 import { RoamError } from '../../util/errors.js';
-import { intArg } from './broker.js';
+import { integer, seconds } from '../options.js';
 import { loaderHash } from '../../migrate/loader.js';
 
 interface ServeOpts {
@@ -66,8 +66,13 @@ export function register(program: Command): void {
       '--admin-key-out <file>',
       'on first start, write the admin key here (default: print it)',
     )
-    .option('--units <n>', 'units bought with each boot token', intArg(1), 1000)
-    .option('--lifetime <seconds>', "lifetime of each job's token on its node", intArg(1), 86_400)
+    .option('--units <n>', 'units bought with each boot token', integer(1), 1000)
+    .option(
+      '--lifetime <duration>',
+      "lifetime of each job's token on its node (e.g. 1d; a bare number is seconds)",
+      seconds(),
+      86_400,
+    )
     .option('--json', 'print the listening address as JSON')
     .action(async (o: ServeOpts) => {
       if (!o.db)

@@ -10,7 +10,8 @@ import { request, type RequestOptions } from '../../host/client.js';
 import { reasonName } from '../../tokens/issue.js';
 import type { Message } from '../../host/protocol.js';
 import { STATES } from '../../host/packetd.js';
-import { brokerClient, intArg } from './broker.js';
+import { brokerClient } from './broker.js';
+import { duration, integer, seconds, wholeSize } from '../options.js';
 
 export function readToken(file: string): { raw: Buffer; token: BootToken } {
   const raw = readFileSync(file);
@@ -60,8 +61,13 @@ const CUSTOMER_KEY = [
 
 const udpOptions = (c: Command): Command =>
   c
-    .option('--timeout <ms>', 'wait this long for each UDP answer', intArg(1, 60_000), 500)
-    .option('--retries <n>', 'resend this many times', intArg(0, 100), 4)
+    .option(
+      '--timeout <duration>',
+      'wait this long for each UDP answer (e.g. 500ms, 2s; a bare number is ms)',
+      duration('ms', { max: 60_000 }),
+      500,
+    )
+    .option('--retries <n>', 'resend this many times', integer(0, 100), 4)
     .option('--key <file>', "the job's key, which signs requests to the node (default: TOKEN.key)");
 
 function defineBuy(tokens: Command): void {
@@ -72,21 +78,33 @@ function defineBuy(tokens: Command): void {
     .requiredOption(...CUSTOMER_KEY)
     .option('--customer <id>', "customer account to charge (must be the credential's own)")
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
-    .requiredOption('--count <k>', 'units to buy', intArg(1))
+    .requiredOption('--count <k>', 'units to buy', integer(1))
     .requiredOption(
       '-o, --out <file>',
       'where to write the boot token (and the VM key, to FILE.key)',
     )
-    .option('--memory <MiB>', 'memory limit of the VM', intArg(1))
-    .option('--cpu-share <percent>', 'CPU share (100 = one core)', intArg(1, 65535))
-    .option('--ports <n>', 'public ports the VM may use', intArg(0, 65535))
-    .option('--lifetime <seconds>', 'longest life of the VM', intArg(1))
+    .option(
+      '--memory <size>',
+      'memory limit of the VM (e.g. 256M, 1G; a bare number is MiB)',
+      wholeSize('MiB'),
+    )
+    .option('--cpu-share <percent>', 'CPU share (100 = one core)', integer(1, 65535))
+    .option('--ports <n>', 'public ports the VM may use', integer(0, 65535))
+    .option(
+      '--lifetime <duration>',
+      'longest life of the VM (e.g. 1h; a bare number is seconds)',
+      seconds(),
+    )
     .option('--loader <file>', 'pin this loader: the cstrap accepts only its SHA-256')
     .option(
       '--loader-sha256 <hex>',
       "pin a loader by its SHA-256 (default: this roam's, see roam cstrap --print-loader-hash)",
     )
-    .option('--ttl <seconds>', 'how long the token may wait before it is used', intArg(1))
+    .option(
+      '--ttl <duration>',
+      'how long the token may wait before it is used (e.g. 10m; a bare number is seconds)',
+      seconds(),
+    )
     .action(
       async (o: {
         broker: string;
@@ -134,7 +152,7 @@ function defineTopup(tokens: Command): void {
       .requiredOption('--broker <url>', 'broker URL')
       .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
-      .requiredOption('--count <k>', 'units to buy', intArg(1))
+      .requiredOption('--count <k>', 'units to buy', integer(1))
       .option('--node <host:port>', "deliver the top-up to the job's node")
       .option('-o, --out <file>', 'also write the top-up datagram body to this file'),
   ).action(
