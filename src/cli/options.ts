@@ -115,3 +115,8 @@ export const JSON_FLAG = [
 export function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}`;
 }
+
+/** A command's result on stdout: `text`, or under --json one JSON object. */
+export function emit(json: boolean | undefined, event: Record<string, unknown>, text: string): void {
+  process.stdout.write(`${json ? JSON.stringify(event) : text}\n`);
+}

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { request } from '../../host/client.js';
 import { parseHostPort } from '../../util/address.js';
-import { duration, integer } from '../options.js';
-import { expect, readToken } from './tokens.js';
+import { duration, emit, examples, integer, JSON_FLAG } from '../options.js';
+import { expect, readToken } from './tokens-udp.js';
 
 export function register(program: Command): void {
   program
@@ -20,26 +20,52 @@ export function register(program: Command): void {
       500,
     )
     .option('--retries <n>', 'resend this many times', integer(0, 100), 4)
-    .action(async (file: string, o: { node: string; timeout: number; retries: number }) => {
-      const { raw, token } = readToken(file);
-      if (raw.length > 1100) throw new Error(`${file} is too large to be a boot token`);
-      const m = expect(
-        await request(
-          o.node,
-          { type: 'BOOT', token: raw },
-          { timeoutMs: o.timeout, retries: o.retries },
-        ),
-        'ACCEPTED',
-      );
-      // A node whose cstraps listen on every interface reports 0.0.0.0 (or ::): reach it where the node was reached.
-      const { host } = parseHostPort(o.node);
-      const addr = m.addr.replace(
-        /^(0\.0\.0\.0|\[::\]|::)(?=:\d+$)/,
-        host.includes(':') ? `[${host}]` : host,
-      );
-      process.stdout.write(
-        `accepted: job ${m.jobId.toString('hex')} vm ${m.vmId} cstrap ${addr || '(none)'} balance ${m.balance} (node ${token.nodeId})\n`,
-      );
-    });
-
+    .option('--quiet', "print only the cstrap's address (for ADDR=$(roam boot ...))")
+    .option(...JSON_FLAG)
+    .addHelpText(
+      'after',
+      `
+The answer names the cstrap's TCP address: upload a program into it with
+\`roam run --to ADDR --key TOKEN.key PROGRAM\`, or migrate a VM into it.
+${examples([
+  'roam boot job.token --node 127.0.0.1:7401',
+  'ADDR=$(roam boot job.token --node 127.0.0.1:7401 --quiet)',
+])}`,
+    )
+    .action(
+      async (
+        file: string,
+        o: { node: string; timeout: number; retries: number; json?: boolean; quiet?: boolean },
+      ) => {
+        const { raw, token } = readToken(file);
+        if (raw.length > 1100) throw new Error(`${file} is too large to be a boot token`);
+        const m = expect(
+          await request(
+            o.node,
+            { type: 'BOOT', token: raw },
+            { timeoutMs: o.timeout, retries: o.retries },
+          ),
+          'ACCEPTED',
+        );
+        // A node whose cstraps listen on every interface reports 0.0.0.0 (or ::): reach it where the node was reached.
+        const { host } = parseHostPort(o.node);
+        const addr = m.addr.replace(
+          /^(0\.0\.0\.0|\[::\]|::)(?=:\d+$)/,
+          host.includes(':') ? `[${host}]` : host,
+        );
+        if (o.quiet && !o.json) return void process.stdout.write(`${addr}\n`);
+        emit(
+          o.json,
+          {
+            event: 'accepted',
+            job: m.jobId.toString('hex'),
+            vm: m.vmId,
+            cstrap: addr || null,
+            balance: m.balance,
+            node: token.nodeId,
+          },
+          `accepted: job ${m.jobId.toString('hex')} vm ${m.vmId} cstrap ${addr || '(none)'} balance ${m.balance} (node ${token.nodeId})`,
+        );
+      },
+    );
 }

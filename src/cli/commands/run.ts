@@ -23,6 +23,28 @@ function dirSpec(v: string, acc: Array<{ host: string; guest: string }>) {
 const say = (json: boolean | undefined, event: Record<string, unknown>, text: string): void =>
   void process.stderr.write(json ? `${JSON.stringify(event)}\n` : `roam: ${text}\n`);
 
+const RUN_HELP = `
+roam's options go before the module; everything after it is the program's
+(roam run prog.wasm -e x passes "-e x"), and argv[0] is the module path as given.
+
+The program sees, from fd 3 in wasmtime's order: the --dir folders, the VM's
+RAM disk at / (at /ram instead when a --dir folder is mounted at /, e.g.
+--dir ./data::/), /dev (null, zero, urandom, checkpoint), /net (open
+/net/tcp/HOST:PORT to connect out), then the --tcplisten sockets. Its
+stdout/stderr are this command's: everything it writes reaches a pipe before
+the VM exits, and a reader that goes away (| head) ends it as SIGPIPE does.
+
+Examples:
+  roam run examples/bigmem.wasm 256 20
+  roam run --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
+  roam run --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
+  roam run --with "examples/counter.wasm 20 50" --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
+  roam run --to 127.0.0.1:40123 --key job.token.key --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
+
+With --to, the VM is built here (its program prepared, nothing run) and sent as
+the checkpoint stream of a migration; its --tcplisten sockets are opened at the
+destination. --dir folders stay on this host, so they cannot be used with --to.`;
+
 export function register(program: Command): void {
   program
     .command('run')
@@ -87,30 +109,7 @@ export function register(program: Command): void {
       '--key <file>',
       'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)',
     )
-    .addHelpText(
-      'after',
-      `
-roam's options go before the module; everything after it is the program's
-(roam run prog.wasm -e x passes "-e x"), and argv[0] is the module path as given.
-
-The program sees, from fd 3 in wasmtime's order: the --dir folders, the VM's
-RAM disk at / (at /ram instead when a --dir folder is mounted at /, e.g.
---dir ./data::/), /dev (null, zero, urandom, checkpoint), /net (open
-/net/tcp/HOST:PORT to connect out), then the --tcplisten sockets. Its
-stdout/stderr are this command's: everything it writes reaches a pipe before
-the VM exits, and a reader that goes away (| head) ends it as SIGPIPE does.
-
-Examples:
-  roam run examples/bigmem.wasm 256 20
-  roam run --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
-  roam run --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
-  roam run --with "examples/counter.wasm 20 50" --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
-  roam run --to 127.0.0.1:40123 --key job.token.key --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
-
-With --to, the VM is built here (its program prepared, nothing run) and sent as
-the checkpoint stream of a migration; its --tcplisten sockets are opened at the
-destination. --dir folders stay on this host, so they cannot be used with --to.`,
-    )
+    .addHelpText('after', RUN_HELP)
     .action((prog: string, args: string[], o: RunFlags) => runVm(prog, args, o));
 }
 
@@ -169,7 +168,11 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
   }
   const rec = await serveVm(kernel, { program: prog, args });
   if (o.json)
-    say(true, { event: 'running', id: rec.id, pid: rec.pid, program: prog, control: rec.socket }, '');
+    say(
+      true,
+      { event: 'running', id: rec.id, pid: rec.pid, program: prog, control: rec.socket },
+      '',
+    );
   else if (!o.quiet)
     say(false, {}, `vm ${rec.id} running ${prog} (pid ${rec.pid}, control ${rec.socket})`);
   kernel.start();
