@@ -2,6 +2,7 @@
 // docs.ts prints its reference (docs/cli.md) from the same definitions.
 import { Command, Help, type Option } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { addExamples } from './examples.js';
 import { EXIT_CODES } from '../util/errors.js';
 
 const EXIT_HELP = `
@@ -46,5 +47,6 @@ export async function buildProgram(first?: string, o: { json?: boolean } = {}): 
   const one = COMMANDS.find((c) => first !== undefined && c.names.includes(first));
   const mods = await Promise.all((one ? [one] : COMMANDS).map((c) => c.load()));
   for (const m of mods) m.register(program);
+  addExamples(program);
   return program;
 }

@@ -22,3 +22,31 @@ test('every command and subcommand has a description and --help', async () => {
     ]);
   assert.deepEqual(walk(await buildProgram(), 'roam'), []);
 });
+
+test("every command's help ends with examples, marks required options and shows defaults", async () => {
+  const missing: string[] = [];
+  const walk = (c: Command, at: string): void => {
+    let text = '';
+    c.configureOutput({ writeOut: (s) => void (text += s) });
+    c.outputHelp();
+    if (!/\nExamples?:\n/.test(text)) missing.push(at);
+    for (const o of c.options)
+      if (o.mandatory && !text.replace(/\s+/g, ' ').includes(`${o.description} (required)`))
+        missing.push(`${at} ${o.flags}: not marked required`);
+    for (const s of c.commands) walk(s, `${at} ${s.name()}`);
+  };
+  walk(await buildProgram(), 'roam');
+  assert.deepEqual(missing, []);
+});
+
+test("roam node's help is the daemon's own option list", async () => {
+  const { nodeCommand } = await import('../../src/host/node-options.js');
+  const daemon = nodeCommand('node').options.map((o) => o.flags);
+  const node = (await buildProgram('node')).commands.find((c) => c.name() === 'node');
+  assert.ok(node);
+  assert.deepEqual(
+    node.options.map((o) => o.flags),
+    daemon,
+  );
+  assert.ok(daemon.includes('--secret-file <file>'));
+});

@@ -1,7 +1,7 @@
 // Progress on stderr: redrawn in place on a terminal, only the lasting lines elsewhere.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress } from '../../src/cli/progress.js';
+import { eta, Progress } from '../../src/cli/progress.js';
 
 const stream = (isTTY: boolean) => {
   const chunks: string[] = [];
@@ -18,8 +18,8 @@ test('on a terminal a round is redrawn in place, then replaced by its lasting li
   p.line('round 0: sent 2400 pages');
   assert.equal(
     text(),
-    '\r\x1b[Kround 0: 1200 pages, 4.7 MiB, 9 MiB/s, 0.5 s' +
-      '\r\x1b[Kround 0: 2400 pages, 9.4 MiB, 9 MiB/s, 1.0 s' +
+    '\r\x1b[Kround 0: 1200 pages, 4.7 MiB, 9 MiB/s, 2400 pages/s, 0.5 s' +
+      '\r\x1b[Kround 0: 2400 pages, 9.4 MiB, 9 MiB/s, 2400 pages/s, 1.0 s' +
       '\r\x1b[Kround 0: sent 2400 pages\n',
   );
 });
@@ -30,4 +30,17 @@ test('into a pipe or a log only the lasting lines appear', () => {
   p.tick(tick);
   p.line('round 0: sent 2400 pages');
   assert.equal(text(), 'round 0: sent 2400 pages\n');
+});
+
+test('the live line shows the last WSS and an ETA from the pages the round has still to look at', () => {
+  const { s, text } = stream(true);
+  const p = new Progress(s);
+  p.wss = 310;
+  // A quarter of the round's 8000 pages looked at in 2 s: 6 s to go.
+  p.tick({ ...tick, round: 1, ms: 2000, seen: 2000, of: 8000 });
+  assert.equal(
+    text(),
+    '\r\x1b[Kround 1: 1200 pages, 4.7 MiB, 2 MiB/s, 600 pages/s, WSS 310, 2.0 s, ETA 6 s',
+  );
+  assert.equal(eta(125), '2 min 5 s');
 });
