@@ -117,6 +117,24 @@ export function examples(lines: string[]): string {
 }
 
 /** A command's result on stdout: `text`, or under --json one JSON object. */
-export function emit(json: boolean | undefined, event: Record<string, unknown>, text: string): void {
+export function emit(
+  json: boolean | undefined,
+  event: Record<string, unknown>,
+  text: string,
+): void {
   process.stdout.write(`${json ? JSON.stringify(event) : text}\n`);
+}
+
+/** An http(s) URL, for --broker and --control; HOST:PORT alone means http://HOST:PORT. */
+export function httpUrl(v: string): string {
+  const s = /^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `http://${v}`;
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new InvalidArgumentError(`expected a URL such as http://127.0.0.1:7400 (got "${v}").`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new InvalidArgumentError(`expected an http:// or https:// URL (got "${v}").`);
+  return s.replace(/\/+$/, '');
 }

@@ -1,6 +1,6 @@
 // `roam broker`: run the token broker, and its administration subcommands.
 import { Command, InvalidArgumentError } from 'commander';
-import { emit, examples, integer, JSON_FLAG, seconds } from '../options.js';
+import { emit, examples, httpUrl, integer, JSON_FLAG, seconds } from '../options.js';
 import { writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { startBroker } from '../../broker/server.js';
@@ -26,7 +26,7 @@ function defineEnrollNode(broker: Command): void {
   broker
     .command('enroll-node')
     .description('enrol a node: the broker generates its shared secret, shown only this once')
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--node <id>', 'node id (1-64 of A-Z a-z 0-9 . _ -)')
     .option('--price <n>', 'money per unit on this node', integer(0), 1)
@@ -74,7 +74,7 @@ function defineAddCustomer(broker: Command): void {
   broker
     .command('add-customer')
     .description('create a customer account')
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
     .option('--balance <amount>', 'initial deposit', integer(0), 0)
@@ -120,7 +120,7 @@ function defineDeposit(broker: Command): void {
   broker
     .command('deposit')
     .description("add money to a customer's account")
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .requiredOption(...ADMIN_KEY)
     .requiredOption('--customer <id>', 'customer id')
     .requiredOption('--amount <amount>', 'amount', integer(1, 1_000_000_000))
@@ -153,7 +153,7 @@ function defineBalance(broker: Command): void {
   broker
     .command('balance')
     .description("show a customer's balance")
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .option('--customer <id>', 'customer id (default: the --customer-key one)')
     .option('--customer-key <file>', "the customer's credential")
     .option(...ADMIN_KEY)

@@ -8,11 +8,12 @@ import { reasonName } from '../../tokens/issue.js';
 import type { Message } from '../../host/protocol.js';
 import { STATES } from '../../host/packetd.js';
 import { emit } from '../options.js';
+import { RoamError } from '../../util/errors.js';
 
 export function readToken(file: string): { raw: Buffer; token: BootToken } {
   const raw = readFileSync(file);
   const p = decodeBootToken(raw);
-  if (!p.ok) throw new Error(`${file} is not a boot token (${p.reason})`);
+  if (!p.ok) throw new RoamError('bad-token', `${file} is not a boot token (${p.reason})`);
   return { raw, token: p.value };
 }
 
@@ -21,8 +22,10 @@ export function expect<T extends Message['type']>(
   m: Message,
   type: T,
 ): Extract<Message, { type: T }> {
-  if (m.type === 'REFUSED') throw new Error(`node refused: ${reasonName(m.reason)}`);
-  if (m.type !== type) throw new Error(`unexpected ${m.type} reply from node`);
+  if (m.type === 'REFUSED')
+    throw new RoamError('node-refused', `node refused: ${reasonName(m.reason)}`);
+  if (m.type !== type)
+    throw new RoamError('bad-reply', `unexpected ${m.type} reply from node`, { kind: 'peer' });
   return m as Extract<Message, { type: T }>;
 }
 
@@ -39,7 +42,7 @@ export const balanceJson = (m: Balance) => ({
   credited: m.credited,
   spent: m.spent,
   vm: STATES[m.state] ?? 'unknown',
-  closed: m.closed,
+  closed: Boolean(m.closed),
 });
 
 // The job's key signs its requests to the node (STATUS, TOPUP, REFUND): TOKEN.key unless --key.

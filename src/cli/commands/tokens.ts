@@ -8,7 +8,16 @@ import type { BrokerClient } from '../../broker/client.js';
 import { request } from '../../host/client.js';
 import { balanceJson, balanceLine, deliver, expect, readToken, report, udp } from './tokens-udp.js';
 import { brokerClient } from './broker.js';
-import { duration, emit, examples, integer, JSON_FLAG, seconds, wholeSize } from '../options.js';
+import {
+  duration,
+  emit,
+  examples,
+  httpUrl,
+  integer,
+  JSON_FLAG,
+  seconds,
+  wholeSize,
+} from '../options.js';
 
 const customer = (o: { broker: string; customerKey: string }): BrokerClient => brokerClient(o);
 const CUSTOMER_KEY = [
@@ -32,7 +41,7 @@ function defineBuy(tokens: Command): void {
   tokens
     .command('buy')
     .description('buy a boot token with COUNT units for one job on one node')
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .requiredOption(...CUSTOMER_KEY)
     .option('--customer <id>', "customer account to charge (must be the credential's own)")
     .requiredOption('--node <id>', 'node the token is minted for (valid there only)')
@@ -134,7 +143,7 @@ function defineTopup(tokens: Command): void {
     tokens
       .command('topup')
       .description('buy COUNT more units for the job of TOKEN; with --node, deliver them at once')
-      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--broker <url>', 'broker URL', httpUrl)
       .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--count <k>', 'units to buy', integer(1))
@@ -192,7 +201,7 @@ function defineSync(tokens: Command): void {
       .description(
         'deliver every unit bought for the job but not yet credited on its node (after a lost top-up)',
       )
-      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--broker <url>', 'broker URL', httpUrl)
       .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node")
@@ -259,7 +268,7 @@ function defineRefund(tokens: Command): void {
     tokens
       .command('refund')
       .description('close the job on its node and redeem the unspent units at the broker')
-      .requiredOption('--broker <url>', 'broker URL')
+      .requiredOption('--broker <url>', 'broker URL', httpUrl)
       .requiredOption(...CUSTOMER_KEY)
       .requiredOption('--token <file>', 'the boot token of the job')
       .requiredOption('--node <host:port>', "the job's node")
@@ -301,7 +310,7 @@ function defineRedeem(tokens: Command): void {
   tokens
     .command('redeem')
     .description('redeem a saved redemption certificate at the broker')
-    .requiredOption('--broker <url>', 'broker URL')
+    .requiredOption('--broker <url>', 'broker URL', httpUrl)
     .requiredOption(...CUSTOMER_KEY)
     .requiredOption(
       '--certificate <file>',
