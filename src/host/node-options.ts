@@ -1,6 +1,7 @@
 // The node daemon's command line, apart from what it does: src/host/main.ts runs
 // it, and the CLI shows the same definitions in `roam help node` and docs/cli.md,
-// so the privileged process never loads the CLI and its help cannot drift.
+// so the privileged process never loads the CLI and its help cannot drift. The
+// help's prose is the CLI's (src/cli/commands/node.ts): bin/roam.js sends --help there.
 import { Command, InvalidArgumentError } from 'commander';
 
 export const int = (v: string): number => {
@@ -56,8 +57,4 @@ export const nodeCommand = (name: string): Command =>
       '--vm-uid <uid>',
       'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
       int,
-    )
-    .addHelpText(
-      'after',
-      '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.',
     );

@@ -18,6 +18,7 @@ export function register(program: Command): void {
       .addHelpText(
         'after',
         `
+On SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.
 A VM's output goes to console.log in its folder under --state. The daemon prints
 "node ID listening on udp://HOST:PORT" on stdout once it answers.
 ${examples([
