@@ -10,6 +10,7 @@ export const eta = (s: number): string =>
 
 export class Progress {
   private live = false;
+  private ticker: NodeJS.Timeout | undefined;
   /** The writable working set at the end of the last round (pages), once one has ended. */
   wss: number | null = null;
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
@@ -27,6 +28,29 @@ export class Progress {
         `${this.wss === null ? '' : `, WSS ${this.wss}`}, ${s.toFixed(1)} s${left === null ? '' : `, ETA ${eta(left)}`}`,
     );
     this.live = true;
+  }
+
+  /**
+   * While a module is prepared: on a terminal, the time so far redrawn in place,
+   * with an ETA when one is known (`etaMs`, from earlier preparations), under
+   * the lines that come meanwhile, until prepared().
+   */
+  preparing(etaMs: number | undefined, now = () => Date.now()): void {
+    if (!this.out.isTTY) return;
+    const t0 = now();
+    const draw = (): void => {
+      const s = (now() - t0) / 1000;
+      const left = etaMs === undefined ? '' : `, ETA ${eta(Math.max(0, etaMs / 1000 - s))}`;
+      this.out.write(`\r\x1b[Kroam: preparing: ${s.toFixed(0)} s${left}`);
+      this.live = true;
+    };
+    this.ticker = setInterval(draw, 500);
+    this.ticker.unref();
+  }
+
+  /** The preparation is over: no more redrawing. */
+  prepared(): void {
+    clearInterval(this.ticker);
   }
 
   /** A line that stays (a round's end, a phase). */

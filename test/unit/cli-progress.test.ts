@@ -44,3 +44,29 @@ test('the live line shows the last WSS and an ETA from the pages the round has s
   );
   assert.equal(eta(125), '2 min 5 s');
 });
+
+test('while a module is prepared, a terminal sees the time so far and the ETA, until prepared()', async () => {
+  const { s, text } = stream(true);
+  const p = new Progress(s);
+  let t = 0;
+  p.preparing(10_000, () => t);
+  t = 3000;
+  await new Promise((r) => setTimeout(r, 600));
+  p.line('roam:   Asyncify over 10 of 31 functions');
+  p.prepared();
+  const shown = text();
+  assert.match(shown, /\r\x1b\[Kroam: preparing: 3 s, ETA 7 s/);
+  assert.ok(shown.endsWith('\r\x1b[Kroam:   Asyncify over 10 of 31 functions\n'));
+  const after = text().length;
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(text().length, after, 'nothing is redrawn after prepared()');
+});
+
+test('into a pipe a preparation shows only its lines', async () => {
+  const { s, text } = stream(false);
+  const p = new Progress(s);
+  p.preparing(1000);
+  await new Promise((r) => setTimeout(r, 600));
+  p.prepared();
+  assert.equal(text(), '');
+});

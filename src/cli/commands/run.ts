@@ -5,6 +5,7 @@ import { serveVm } from '../../vm/session.js';
 import { collect, parseDir, parseEnv, size, mib } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
 import { detach, withoutDetach } from '../detach.js';
+import { Progress } from '../progress.js';
 
 /** --dir HOST::GUEST, refused here (naming the flag) when HOST is not a folder. */
 function dirSpec(v: string, acc: Array<{ host: string; guest: string }>) {
@@ -138,6 +139,7 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
     throw new Error(
       '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
     );
+  const shown = new Progress();
   const kernel = await bootVm(prog, args, {
     dirs: o.dir,
     tcplisten: o.tcplisten,
@@ -148,7 +150,13 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
       const [program, ...a] = w.trim().split(/\s+/);
       return { program, args: a };
     }),
-    onProgress: (m) => say(o.json, { event: 'phase', message: m }, m),
+    onProgress: (m, info) => {
+      const etaMs = info && 'etaMs' in info ? info.etaMs : undefined;
+      if (o.json) return say(true, { event: 'phase', message: m, etaMs }, m);
+      if (info && 'prepared' in info) shown.prepared();
+      shown.line(`roam: ${m}`);
+      if (info && 'preparing' in info) shown.preparing(info.etaMs);
+    },
     onExit: vmExit,
     upload: !!o.to,
   });
