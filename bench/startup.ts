@@ -16,6 +16,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const ROAM = path.join(ROOT, 'bin/roam.js');
 const NODE_WASI = path.join(ROOT, 'dist/test/node-wasi.js');
 const PROGRAM = path.join(ROOT, 'examples/args.wasm');
+const UNBUNDLED = path.join(ROOT, 'dist/src/cli/main.js');
 const at = process.argv.indexOf('--samples');
 const SAMPLES = at >= 0 ? Number(process.argv[at + 1]) : 21;
 const TARGET_MS = 50;
@@ -47,13 +48,15 @@ async function main(): Promise<void> {
   const peers = {
     roam: [process.execPath, ROAM, 'run', '--quiet', PROGRAM, ...args],
     'node:wasi': [process.execPath, '--no-warnings', NODE_WASI, PROGRAM, ...args],
+    // The same CLI without the bundle (scripts/bundle.js): what ~80 separate ES modules cost.
+    'roam, unbundled': [process.execPath, UNBUNDLED, 'run', '--quiet', PROGRAM, ...args],
     // Node itself, doing nothing: the floor both stand on.
     'node -e 0': [process.execPath, '-e', '0'],
   };
   // One unmeasured run each: roam prepares the module once (then it is cached), and the OS caches files.
   const want = (await timed(peers['node:wasi'], env)).out;
   if ((await timed(peers.roam, env)).out !== want) throw new Error("roam's output differs");
-  const ms: Record<string, number[]> = { roam: [], 'node:wasi': [], 'node -e 0': [] };
+  const ms: Record<string, number[]> = Object.fromEntries(Object.keys(peers).map((k) => [k, []]));
   for (let i = 0; i < SAMPLES; i++)
     for (const [name, argv] of Object.entries(peers)) ms[name].push((await timed(argv, env)).ms);
   fs.rmSync(home, { recursive: true, force: true });
