@@ -2,13 +2,15 @@
 // Entry point: the compiled CLI lives in dist/ (run `npm run build` first).
 // `roam node` is the privileged node daemon: it gets its own entry so that its
 // process loads nothing but src/host and src/tokens. Its --help is the CLI's,
-// printed from the daemon's own option definitions (src/host/node-options.ts).
+// printed from the daemon's own option definitions (src/host/node-options.ts),
+// and `roam node drain` is the customer-side CLI: it only signals the daemon.
 // Everything else runs the bundled CLI (scripts/bundle.js) when it is current.
 import fs from 'node:fs';
 import { URL } from 'node:url';
 
 const args = process.argv.slice(2);
-const daemon = args[0] === 'node' && !args.includes('--help') && !args.includes('-h');
+const daemon =
+  args[0] === 'node' && args[1] !== 'drain' && !args.includes('--help') && !args.includes('-h');
 const dist = new URL('../dist/src/', import.meta.url);
 const mtime = (f) => fs.statSync(new URL(f, dist), { throwIfNoEntry: false })?.mtimeMs ?? 0;
 // A bundle older than tsc's output would run stale code: then the unbundled CLI runs.

@@ -55,7 +55,7 @@ test('while a module is prepared, a terminal sees the time so far and the ETA, u
   p.line('roam:   Asyncify over 10 of 31 functions');
   p.prepared();
   const shown = text();
-  assert.match(shown, /\r\x1b\[Kroam: preparing: 3 s, ETA 7 s/);
+  assert.ok(shown.includes('\r\x1b[Kroam: preparing: 3 s, ETA 7 s'), shown);
   assert.ok(shown.endsWith('\r\x1b[Kroam:   Asyncify over 10 of 31 functions\n'));
   const after = text().length;
   await new Promise((r) => setTimeout(r, 600));

@@ -27,6 +27,7 @@ export const COMMANDS: ReadonlyArray<{ names: string[]; load: () => Promise<Comm
   { names: ['stop'], load: () => import('./stop.js') },
   { names: ['logs'], load: () => import('./logs.js') },
   { names: ['home'], load: () => import('./home.js') },
+  { names: ['submit', 'jobs'], load: () => import('./submit.js') },
   { names: ['pulse'], load: () => import('./pulse.js') },
   { names: ['control'], load: () => import('./control.js') },
   { names: ['agent'], load: () => import('./agent.js') },

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { nodeCommand } from '../../host/node-options.js';
 import { RoamError } from '../../util/errors.js';
 import { examples } from '../options.js';
+import { defineDrain } from './drain.js';
 
 export function register(program: Command): void {
   const node = nodeCommand('node');
@@ -34,4 +35,5 @@ ${examples([
         );
       }),
   );
+  defineDrain(node);
 }
