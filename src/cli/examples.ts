@@ -33,7 +33,7 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   fork: ['roam fork "$VM" --to dsthost:7100', 'roam fork "$VM" --to dsthost:7100 --json'],
   view: ['roam view "$VM"', 'roam view --log blink.log --listen 127.0.0.1:8080'],
-  home: ['roam home --listen 127.0.0.1:7500 --db home.db'],
+  jobs: ['roam jobs', 'roam jobs --json'],
   'home ledger': ['roam home ledger --db home.db', 'roam home ledger --db home.db --json'],
   pulse: ['roam pulse --listen 127.0.0.1:5353', 'roam pulse --listen 127.0.0.1:0 --json'],
   'pulse release': ['roam pulse release "$S" --rendezvous 127.0.0.1:5353'],

@@ -29,7 +29,8 @@ test("every command's help ends with examples, marks required options and shows 
     let text = '';
     c.configureOutput({ writeOut: (s) => void (text += s) });
     c.outputHelp();
-    if (!/\nExamples?:\n/.test(text)) missing.push(at);
+    const n = (text.match(/\nExamples?:\n/g) ?? []).length;
+    if (n !== 1) missing.push(`${at}: ${n} example sections`);
     for (const o of c.options)
       if (o.mandatory && !text.replace(/\s+/g, ' ').includes(`${o.description} (required)`))
         missing.push(`${at} ${o.flags}: not marked required`);
