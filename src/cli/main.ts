@@ -33,7 +33,8 @@ export async function main(argv = process.argv): Promise<void> {
     // Help and --version exit 0; any other complaint of commander's is a usage error.
     if (err instanceof CommanderError) {
       const exit = err.exitCode === 0 ? 0 : EXIT_CODES.usage;
-      if (json && exit !== 0) report(usageCode(err.code), err.message.replace(/^error: /, ''), exit);
+      if (json && exit !== 0)
+        report(usageCode(err.code), err.message.replace(/^error: /, ''), exit);
       process.exit(exit);
     }
     const e = describeError(err);
