@@ -50,4 +50,13 @@ test("roam node's help is the daemon's own option list", async () => {
     daemon,
   );
   assert.ok(daemon.includes('--secret-file <file>'));
+  assert.ok(node.options.find((o) => o.long === '--id')?.description.endsWith('(required)'));
+});
+
+test("roam node drain is not held to the daemon's required options", async () => {
+  const program = await buildProgram('node');
+  await assert.rejects(
+    program.parseAsync(['node', 'roam', 'node', 'drain', '--state', '/nonexistent-roam-state']),
+    { code: 'no-node' },
+  );
 });

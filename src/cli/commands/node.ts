@@ -11,6 +11,13 @@ import { defineDrain } from './drain.js';
 export function register(program: Command): void {
   const node = nodeCommand('node');
   node.copyInheritedSettings(program);
+  // Here the options are only shown: commander would demand the daemon's required
+  // ones of `roam node drain` too, so they are marked in the text instead.
+  for (const o of node.options)
+    if (o.mandatory) {
+      o.mandatory = false;
+      o.description += ' (required)';
+    }
   program.addCommand(
     node
       .description(
