@@ -45,7 +45,9 @@ export async function buildProgram(first?: string, o: { json?: boolean } = {}): 
   // Under --json the refusal is one JSON line (main.ts), not commander's text.
   if (o.json) program.configureOutput({ writeErr: () => {}, outputError: () => {} });
   const one = COMMANDS.find((c) => first !== undefined && c.names.includes(first));
-  const mods = await Promise.all((one ? [one] : COMMANDS).map((c) => c.load()));
+  // --version needs no command at all.
+  const some = first === '--version' || first === '-V' ? [] : one ? [one] : COMMANDS;
+  const mods = await Promise.all(some.map((c) => c.load()));
   for (const m of mods) m.register(program);
   addExamples(program);
   return program;
