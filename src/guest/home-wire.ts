@@ -72,6 +72,9 @@ export interface Answer {
   arbiter?: string;
 }
 
+/** How many unread bytes home may send ahead of the program (flow control). */
+export const RELAY_WINDOW = 256 * 1024;
+
 /** The largest relay payload: a frame stays well under the channel's message limit. */
 export const MAX_RELAY_CHUNK = 64 * 1024;
 const HEADER = 10; // sid u32, seq u48

@@ -1,7 +1,7 @@
 // One client connection relayed by home, as the guest kernel keeps it (see
 // relay.ts for the rule that makes its bytes exactly-once).
 import { Errno, WasiError } from './errno.js';
-import { MAX_RELAY_CHUNK } from './home-wire.js';
+import { MAX_RELAY_CHUNK, RELAY_WINDOW } from './home-wire.js';
 
 /** What a stream asks of the relay that owns it. */
 export interface StreamOwner {
@@ -115,7 +115,11 @@ export class RelayStream {
   onData(seq: number, data: Buffer): void {
     if (this.closed || this.reset) return this.relay.ackLater(this);
     if (seq > this.recvNext) return; // a gap cannot happen on an ordered session; ignore it
-    const fresh = data.subarray(Math.min(data.length, this.recvNext - seq));
+    // Beyond the window nothing is taken (a home that keeps to it never sends that far).
+    const room = this.consumed + RELAY_WINDOW - this.recvNext;
+    const fresh = data
+      .subarray(Math.min(data.length, this.recvNext - seq))
+      .subarray(0, Math.max(0, room));
     if (!fresh.length) return;
     this.recvQ.push(Buffer.from(fresh));
     this.recvBytes += fresh.length;

@@ -20,8 +20,7 @@ import {
   type Welcome,
 } from './home-wire.js';
 
-/** How many unread bytes home may send ahead of the program (flow control). */
-export const RELAY_WINDOW = 256 * 1024;
+export { RELAY_WINDOW } from './home-wire.js';
 
 /** Where the session goes, set by whoever builds the VM for a home (`roam submit`). */
 export interface RelayConfig {

@@ -104,3 +104,14 @@ export async function refund(
   );
   return (await broker.redeem(m.certificate)).units;
 }
+
+/** The job's balance on its node (credited minus spent). */
+export async function status(p: { node: string; tokenJob: string; key: string }): Promise<number> {
+  const jobId = Buffer.from(p.tokenJob, 'hex');
+  const s = expect(
+    await request(p.node, { type: 'STATUS', jobId }, { key: Buffer.from(p.key, 'hex') }),
+    'BALANCE',
+    p.node,
+  );
+  return s.credited - s.spent;
+}

@@ -161,7 +161,8 @@ export class JobRelay {
     for (const s of [...this.streams.values()]) {
       const v = vm.get(s.sid);
       if (v) {
-        s.drop(v.recvNext);
+        // Resend from what that copy holds; keep the rest until it acknowledges reading it
+        // (its window is counted from what it read, not from what it holds).
         s.sent = Math.max(s.acked, Math.min(v.recvNext, s.next));
         s.finSent = s.finAcked;
         s.opened = true;

@@ -8,7 +8,7 @@ import type { Answer, Ask, Result } from '../guest/home-wire.js';
 import { Arbiter } from './arbiter.js';
 import { Jobs, newJobId, newSecret, type JobRow, type Publish } from './jobs.js';
 import { HomeLedger, type MigrationRow } from './ledger.js';
-import { acquire, refund, topUp, type Placement } from './nodes.js';
+import { acquire, refund, status, topUp, type Placement } from './nodes.js';
 import { Sessions } from './sessions.js';
 import { parseHostPort } from '../util/address.js';
 import { RoamError } from '../util/errors.js';
@@ -88,13 +88,16 @@ export class HomeService {
     return this.o.broker;
   }
 
+  /** Open the job's public ports; a port 0 becomes the one bound, kept for restarts of home. */
   private async publish(j: JobRow): Promise<string[]> {
     const relay = this.sessions.relay(j.id);
-    const out: string[] = [];
+    const bound: Publish[] = [];
     for (const p of JSON.parse(j.publish) as Publish[]) {
       const { host, port } = parseHostPort(p.listen, { allowPortZero: true });
-      out.push(`${await relay.publish(host, port, p.guest)}->home:${p.guest}`);
+      bound.push({ listen: await relay.publish(host, port, p.guest), guest: p.guest });
     }
+    this.jobs.update(j.id, { publish: JSON.stringify(bound) });
+    const out = bound.map((p) => `${p.listen}->home:${p.guest}`);
     this.published.set(j.id, out);
     return out;
   }
@@ -284,6 +287,10 @@ export class HomeService {
   private async ask(id: string, a: Ask): Promise<Omit<Answer, 'id'>> {
     const j = this.job(id);
     if (a.op === 'topup') {
+      // A VM may not spend its customer's money at will: only when its node says it is out.
+      const now = await status({ node: j.node, tokenJob: tokenJob(j), key: j.vm_key });
+      if (now > Math.max(1, Math.floor(j.units / 10)))
+        return { ok: false, error: `its balance on ${j.node_id} is ${now}: no top-up needed` };
       const balance = await topUp(
         this.broker(),
         { node: j.node, tokenJob: tokenJob(j), key: j.vm_key },

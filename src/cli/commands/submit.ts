@@ -4,7 +4,8 @@
 // session with home configured) and uploads it into that cstrap.
 import path from 'node:path';
 import type { Command } from 'commander';
-import { bootVm } from '../../vm/create.js';
+import { bootVm, loadProgram } from '../../vm/create.js';
+import type { MigrateResult } from '../../migrate/source.js';
 import { uploadVm } from '../../vm/upload.js';
 import { RoamError } from '../../util/errors.js';
 import { collect, parseEnv, positiveInt, positiveMiB } from '../options.js';
@@ -40,6 +41,8 @@ export function parsePublish(spec: string): { listen: string; guest: number } {
 async function submit(prog: string, args: string[], o: SubmitFlags): Promise<void> {
   const publish = o.publish.map(parsePublish);
   const say = (m: string) => !o.json && process.stderr.write(`roam: ${m}\n`);
+  // A program that cannot be read or prepared fails here, before anything is bought.
+  await loadProgram(prog, say);
   const s = await homeCall<Submitted>(
     'POST',
     '/v1/jobs',
@@ -47,16 +50,11 @@ async function submit(prog: string, args: string[], o: SubmitFlags): Promise<voi
     o.homeFile,
   );
   say(`job ${s.job}: an empty VM waits at ${s.cstrap}; building and uploading ${prog}`);
-  const kernel = await bootVm(prog, args, {
-    tcplisten: publish.map((p) => `home:${p.guest}`),
-    env: o.env.map(parseEnv),
-    memoryMiB: o.memory,
-    upload: true,
-    home: { home: s.session.home, job: s.job, key: s.session.key },
-    onProgress: say,
+  const res = await upload(prog, args, o, s, say).catch(async (err: Error) => {
+    // Nothing runs: the job is closed and what was bought is refunded.
+    await homeCall('POST', `/v1/jobs/${s.job}/stop`, {}, o.homeFile).catch(() => undefined);
+    throw err;
   });
-  kernel.relay!.token = s.session.token;
-  const res = await uploadVm(kernel, s.cstrap, { psk: Buffer.from(s.key, 'hex'), onPhase: say });
   const out = { job: s.job, node: o.node, cstrap: s.cstrap, vm: res.vmId, published: s.published };
   if (o.json) console.log(JSON.stringify(out));
   else
@@ -64,6 +62,26 @@ async function submit(prog: string, args: string[], o: SubmitFlags): Promise<voi
       `job ${s.job} runs ${prog} on ${o.node} (vm ${res.vmId})${s.published.length ? `; published ${s.published.join(', ')}` : ''}`,
     );
   process.exit(0);
+}
+
+/** Build the VM here, its listeners `home:PORT` and its session configured, and send it into the cstrap. */
+async function upload(
+  prog: string,
+  args: string[],
+  o: SubmitFlags,
+  s: Submitted,
+  say: (m: string) => void,
+): Promise<MigrateResult> {
+  const kernel = await bootVm(prog, args, {
+    tcplisten: o.publish.map((p) => `home:${parsePublish(p).guest}`),
+    env: o.env.map(parseEnv),
+    memoryMiB: o.memory,
+    upload: true,
+    home: { home: s.session.home, job: s.job, key: s.session.key },
+    onProgress: say,
+  });
+  kernel.relay!.token = s.session.token;
+  return uploadVm(kernel, s.cstrap, { psk: Buffer.from(s.key, 'hex'), onPhase: say });
 }
 
 interface JobView {
