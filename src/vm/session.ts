@@ -17,8 +17,7 @@ import {
   type VmRecord,
 } from './control.js';
 import type { Kernel } from '../guest/kernel.js';
-import { awaitPuller } from '../migrate/http-pull.js';
-import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
+import type { MigrateOptions, MigrateResult } from '../migrate/source.js';
 import { HomeLink } from './home-link.js';
 import type { Command } from '../guest/home-wire.js';
 
@@ -168,6 +167,8 @@ class VmSession {
   }
 
   async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
+    // The migration source is loaded when a migration starts, not at every VM's start-up.
+    const { migrateVm } = await import('../migrate/source.js');
     const res = await this.exclusive((done) =>
       migrateVm(this.kernel, {
         ...o,
@@ -185,7 +186,12 @@ class VmSession {
   }
 
   /** Serve this VM at its boot URI until the destination pulls it (src/migrate/http-pull.ts). */
-  private servePull(listen: string, key: string | undefined, emit: (e: ProgressEvent) => void) {
+  private async servePull(
+    listen: string,
+    key: string | undefined,
+    emit: (e: ProgressEvent) => void,
+  ) {
+    const { awaitPuller } = await import('../migrate/http-pull.js');
     return awaitPuller({
       listen,
       psk: key !== undefined ? Buffer.from(key, 'hex') : this.key,
