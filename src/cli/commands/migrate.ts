@@ -127,7 +127,9 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
       windowMs: o.commitWindow,
     },
     (e) => {
-      if (o.json) return;
+      // Under --json the rounds and phases go to stderr as JSON lines; stdout keeps the one result.
+      if (o.json)
+        return void (e.event !== 'progress' && process.stderr.write(`${JSON.stringify(e)}\n`));
       if (e.event === 'progress') shown.tick(e);
       else shown.line(progress(e));
     },
