@@ -304,7 +304,13 @@ class VmSession {
     return {
       ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes },
       ...{ frozenAt: res.frozenAt, pagesSent: res.pagesSent, migration: res.migration },
-      rounds: res.rounds.length,
+      rounds: res.rounds.map(({ round, sent, wss, buffer, ms }) => ({
+        round,
+        sent,
+        wss,
+        buffer,
+        ms,
+      })),
     };
   }
 
