@@ -87,7 +87,11 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
   const key = await vmKey;
   // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
   resume(a);
-  const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true, key });
+  const rec = await serveRestored(a.kernel, a.header.vmId, host, {
+    deferControl: true,
+    key,
+    homeChannel: a.homeChannel,
+  });
   if (!o.quiet)
     say(
       `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})`,

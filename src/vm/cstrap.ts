@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { Kernel } from '../guest/kernel.js';
 import { acceptChannel, type Channel } from '../migrate/channel.js';
+import { preconnect } from './home-link.js';
 import { json, Msg, parseDecision, wallNow, type Started } from '../migrate/protocol.js';
 import { receiveVm, type ReceiveOptions } from '../migrate/receiver.js';
 import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
@@ -36,6 +37,8 @@ export interface Arrival {
   times: { endAt: number; verifiedAt: number; builtAt: number };
   /** Connections on which the source re-delivered the commit: they hear STARTED too. */
   resolvers: Channel[];
+  /** The VM's session with its home, opened while the decision was awaited (HELLO waits for the start). */
+  homeChannel?: Promise<Channel>;
 }
 
 /** Listen until a VM has arrived intact and its migration committed; resolves with it (not yet running). */
@@ -141,16 +144,23 @@ export async function arrive(
     log: o.log,
   });
   setWaiting({ migration, wait });
+  // The VM's own session with home: connected now, so that after the commit it costs one HELLO.
+  const homeChannel =
+    got.kernel.relay && !got.kernel.relay.orphan ? preconnect(got.kernel) : undefined;
   const d = await wait.decision;
   setWaiting(null);
   wait.close();
   if (d !== 'commit') {
+    void homeChannel?.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
     for (const r of wait.resolvers)
       r.send(Msg.DECISION, json({ migration, decision: 'abort' })).catch(() => undefined);
     got.kernel.close();
     throw new Error(d === 'abort' ? 'the migration was aborted' : 'no decision came');
   }
-  return { ...got, channel, from, resolvers: wait.resolvers };
+  return { ...got, channel, from, resolvers: wait.resolvers, homeChannel };
 }
 
 /**
