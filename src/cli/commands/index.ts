@@ -16,6 +16,8 @@ import { register as home } from './home.js';
 import { register as pulse } from './pulse.js';
 import { register as control } from './control.js';
 import { register as agent } from './agent.js';
+import { register as serveImage } from './serve-image.js';
+import { register as bootHypercube } from './boot-hypercube.js';
 // Every subcommand module exports `register(program)`; add new ones here.
 export const commands: Array<(program: Command) => void> = [
   run,
@@ -35,4 +37,6 @@ export const commands: Array<(program: Command) => void> = [
   pulse,
   control,
   agent,
+  serveImage,
+  bootHypercube,
 ];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { bootVm } from '../../vm/create.js';
-import { uploadVm } from '../../vm/upload.js';
+import { packVm, uploadVm } from '../../vm/upload.js';
 import { serveVm } from '../../vm/session.js';
 import { collect, parseDir, parseEnv, positiveMiB, mib } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
@@ -54,8 +54,12 @@ export function register(program: Command): void {
       'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit',
     )
     .option(
+      '--pack <file>',
+      'do not run it here: write the new VM to FILE as a boot image (signed with --key) for `roam serve-image` and `roam boot-hypercube`, print its SHA-256, and exit',
+    )
+    .option(
       '--key <file>',
-      'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)',
+      'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key); with --pack: the key the image is signed with',
     )
     .addHelpText(
       'after',
@@ -95,6 +99,7 @@ interface RunFlags {
   quiet?: boolean;
   detach?: boolean;
   to?: string;
+  pack?: string;
   key?: string;
 }
 
@@ -103,9 +108,10 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
     if (o.to) throw new Error('--detach and --to do not go together: with --to nothing runs here');
     return void console.log(await detach(withoutDetach(process.argv.slice(3), prog)));
   }
-  if (o.to && o.dir.length)
+  if (o.to && o.pack) throw new Error('--to and --pack do not go together: choose one');
+  if ((o.to || o.pack) && o.dir.length)
     throw new Error(
-      '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
+      `--dir folders live on this host and cannot move with ${o.to ? '--to' : '--pack'}; put the files in the VM (its RAM disk) instead`,
     );
   const kernel = await bootVm(prog, args, {
     dirs: o.dir.map(parseDir),
@@ -119,8 +125,16 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
     }),
     onProgress: (m) => process.stderr.write(`roam: ${m}\n`),
     onExit: vmExit,
-    upload: !!o.to,
+    upload: !!(o.to || o.pack),
   });
+  if (o.pack) {
+    const img = await packVm(kernel, o.pack, { keyFile: o.key });
+    process.stdout.write(`${img.sha256}\n`);
+    process.stderr.write(
+      `roam: packed vm ${kernel.vmId} into ${o.pack} (${mib(img.bytes)}, sha256 ${img.sha256}): serve it with roam serve-image ${o.pack}\n`,
+    );
+    process.exit(0);
+  }
   if (o.to) {
     const res = await uploadVm(kernel, o.to, {
       keyFile: o.key,
