@@ -48,6 +48,8 @@ export function serveImage(o: {
   image: Buffer;
   onServed?: (s: Served) => void;
   onRefused?: (from: string, why: string) => void;
+  /** Bytes per second for all copies together (a source behind a slow link, as the thesis' WAN). */
+  maxBandwidth?: number;
 }): Promise<ImageServer> {
   const { host, port } = parseHostPort(o.listen, { allowPortZero: true });
   const info = json({
@@ -57,6 +59,15 @@ export function serveImage(o: {
   let copies = 0;
   let bytesSent = 0;
   let active = 0;
+  // One budget for every copy: the link is the source's, not each connection's.
+  let nextFree = performance.now();
+  const pace = async (bytes: number): Promise<void> => {
+    if (!o.maxBandwidth) return;
+    const now = performance.now();
+    const at = Math.max(now, nextFree);
+    nextFree = at + (bytes / o.maxBandwidth) * 1000;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  };
   const server = http.createServer((_req, res) => {
     res.writeHead(426, { upgrade: PROTOCOL, 'content-type': 'text/plain' });
     res.end('a roam boot image: boot a cstrap from it (roam boot-hypercube --from URI)\n');
@@ -75,7 +86,7 @@ export function serveImage(o: {
     const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
     const t0 = performance.now();
     active++;
-    sendImage(socket, from, o.psk, info, o.image)
+    sendImage(socket, from, o.psk, info, o.image, pace)
       .then(
         () => {
           copies++;
@@ -120,6 +131,7 @@ async function sendImage(
   psk: Buffer,
   info: Buffer,
   image: Buffer,
+  pace: (bytes: number) => Promise<void>,
 ): Promise<void> {
   const ch = await Channel.start(socket, 'client', { psk, timeoutMs: 10_000 }, from, true);
   try {
@@ -127,8 +139,11 @@ async function sendImage(
     await ch.send(Msg.LOADER, loaderManifest());
     await expect(ch, Msg.LOADER_OK, 'the loader');
     await ch.send(Msg.IMAGE_INFO, info);
-    for (let at = 0; at < image.length; at += CHUNK)
-      await ch.send(Msg.IMAGE, image.subarray(at, at + CHUNK));
+    for (let at = 0; at < image.length; at += CHUNK) {
+      const chunk = image.subarray(at, at + CHUNK);
+      await pace(chunk.length);
+      await ch.send(Msg.IMAGE, chunk);
+    }
     await ch.send(Msg.IMAGE_END);
     await expect(ch, Msg.IMAGE_OK, 'the image');
     await ch.end();

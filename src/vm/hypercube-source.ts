@@ -18,6 +18,7 @@ export async function serveImageFile(
     listen: string;
     keyFile?: string;
     copies?: number;
+    maxBandwidth?: number;
     onServed?: (s: Served) => void;
     onRefused?: (from: string, why: string) => void;
     onEnd?: (t: Totals) => void;
@@ -30,6 +31,7 @@ export async function serveImageFile(
     listen: o.listen,
     psk,
     image,
+    maxBandwidth: o.maxBandwidth,
     onServed: (s) => {
       o.onServed?.(s);
       if (o.copies !== undefined && server.copies >= o.copies) end(0);

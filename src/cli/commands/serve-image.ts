@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { serveImageFile } from '../../vm/hypercube-source.js';
-import { mib, positiveInt } from '../options.js';
+import { mib, positiveInt, rate } from '../options.js';
 
 interface ServeFlags {
   listen: string;
   key?: string;
   copies?: number;
+  maxBandwidth?: number;
   json?: boolean;
 }
 
@@ -25,6 +26,11 @@ export function register(program: Command): void {
       '--copies <n>',
       'exit after serving this many copies (default: serve until stopped)',
       positiveInt,
+    )
+    .option(
+      '--max-bandwidth <rate>',
+      'send at most this much for all copies together, e.g. 100Mbit (a source behind a slow link)',
+      rate,
     )
     .option(
       '--json',
@@ -52,6 +58,7 @@ Example (hypercube boot of 8 cstraps):
         listen: o.listen,
         keyFile: o.key,
         copies: o.copies,
+        maxBandwidth: o.maxBandwidth,
         onServed: (c) =>
           say(`served a copy to ${c.to} (${mib(c.bytes)}) in ${c.ms.toFixed(0)} ms`, {
             event: 'served',
