@@ -221,8 +221,11 @@ export class Agent {
     if (!i.to || !i.vm) return null; // the destination's cstrap is not up yet
     const vm = this.door.served(i.vm);
     if (!vm) return null; // already gone: the destination's agent reports the arrival
-    this.o.log?.(`agent: ${i.id} migrating to ${i.to}`);
+    this.o.log?.(
+      `agent: ${i.id} migrating to ${i.to}: it serves itself here, the cstrap there pulls it`,
+    );
     await this.door.migrate(vm, i.to, i.key);
+    this.o.log?.(`agent: ${i.id} pulled by ${i.to}`);
     return { jobId: i.jobId, state: 'migrated' };
   }
 }

@@ -11,6 +11,9 @@ import { bootVm } from '../vm/create.js';
 import { uploadVm } from '../vm/upload.js';
 import { controlRequest, type VmRecord } from '../vm/control.js';
 import { RoamError } from '../util/errors.js';
+import { formatHostPort, parseHostPort } from '../util/address.js';
+import { connectChannel, type Channel } from '../migrate/channel.js';
+import { json, Msg } from '../migrate/protocol.js';
 
 export type JobState = (typeof STATES)[number] | 'unknown';
 
@@ -114,8 +117,49 @@ export class NodeDoor {
     await uploadVm(kernel, cstrap, { keyFile: this.keyFile(jobId, keyHex) });
   }
 
-  /** Ask the VM to migrate itself live into `to` (keyed with the destination job's key). */
+  /**
+   * Move the VM live into the cstrap at `to` by pull (thesis 8.3: the destination
+   * opens the connection to the source): the VM serves itself at a boot URI on this
+   * node, keyed with the destination job's key, and the cstrap is told over its upload
+   * channel to pull it from there. The migration is the VM's own, exactly-once as a push.
+   */
   async migrate(vm: VmRecord, to: string, keyHex: string): Promise<void> {
-    await controlRequest(vm, { op: 'migrate', to, key: keyHex, verify: false });
+    let served!: (uri: string) => void;
+    const uri = new Promise<string>((r) => (served = r));
+    const host = parseHostPort(this.daemon).host;
+    const done = controlRequest(
+      vm,
+      { op: 'migrate', to: formatHostPort(host, 0), serve: true, key: keyHex, verify: false },
+      (e) => {
+        const m = e.event === 'phase' ? /serving the VM at (http:\S+)/.exec(e.message) : null;
+        if (m) served(m[1]);
+      },
+    );
+    const at = await Promise.race([uri, done.then(() => null)]);
+    if (at === null) return; // it moved without us (nothing else pulls with this key)
+    const ch = await tellPull(to, Buffer.from(keyHex, 'hex'), at).catch(async (e: Error) => {
+      await done.catch(() => undefined); // the VM stops serving once nobody pulls (its own timeout)
+      throw e;
+    });
+    try {
+      // The cstrap says STARTED once the VM runs there, or REFUSE with why it could not pull.
+      const heard = await Promise.race([done.then(() => null), ch.next()]);
+      if (heard?.type === Msg.REFUSE)
+        throw new NodeError(
+          'pull-refused',
+          `${to} could not pull the VM: ${heard.payload.toString('utf8')}`,
+        );
+      await done;
+    } finally {
+      ch.destroy();
+    }
   }
+}
+
+/** Tell the cstrap at `to` (its upload channel, with its key) to pull a VM from `uri`. */
+async function tellPull(to: string, psk: Buffer, uri: string): Promise<Channel> {
+  const { host, port } = parseHostPort(to);
+  const ch = await connectChannel(host, port, { psk, timeoutMs: 10_000 });
+  await ch.send(Msg.BOOT_URI, json({ uri, kind: 'vm' }));
+  return ch;
 }

@@ -1,7 +1,7 @@
 // The pull-only control plane end to end (thesis 8.3), every part its own
 // process: broker, Pulse rendezvous, control service, three node daemons and an
 // agent on each. A workload of 8 echo-server instances is submitted, changed,
-// survives an agent killed and restarted, moves by live migration when its
+// survives an agent killed and restarted, moves by live migration (pulled) when its
 // placement changes, and converges by the slow poll when Pulse datagrams are
 // lost. Each time the cluster must match the description: every instance
 // answers on its port, on an allowed node, and exactly one VM runs per instance.
@@ -114,6 +114,8 @@ void test(
       await submit(c, desc(8, ['n1', 'n3']));
       await converge(c, { instances: 8, nodes: ['n1', 'n3'], base }, 'migrated off n2');
       const after = await status(c, 'web');
+      // By pull: n2's VMs served themselves and the cstraps on n1 and n3 pulled them.
+      assert.match(c.nodes[1].agent!.stderr(), /pulled by 127\.0\.0\.1:\d+/);
       for (const i of before.instances.filter((x) => x.node !== 'n2'))
         assert.equal(
           after.instances.find((x) => x.index === i.index)?.jobId,
