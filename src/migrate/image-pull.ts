@@ -73,17 +73,8 @@ export function serveImage(o: {
     res.end('a roam boot image: boot a cstrap from it (roam boot-hypercube --from URI)\n');
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    if (req.url !== IMAGE_PATH || req.headers.upgrade !== PROTOCOL || active >= MAX_SERVING) {
-      socket.end(
-        `HTTP/1.1 ${active >= MAX_SERVING ? '503 Busy' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
-      );
-      return;
-    }
-    socket.write(
-      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
-    );
-    if (head.length) socket.unshift(head);
-    const from = formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
+    const from = upgrade(req, socket, head, active >= MAX_SERVING);
+    if (!from) return;
     const t0 = performance.now();
     active++;
     sendImage(socket, from, o.psk, info, o.image, pace)
@@ -122,6 +113,24 @@ export function serveImage(o: {
       });
     });
   });
+}
+
+/** Answer an upgrade request: 101 and the puller's address, or a refusal and null. */
+function upgrade(
+  req: http.IncomingMessage,
+  socket: net.Socket,
+  head: Buffer,
+  busy: boolean,
+): string | null {
+  if (req.url !== IMAGE_PATH || req.headers.upgrade !== PROTOCOL || busy) {
+    socket.end(`HTTP/1.1 ${busy ? '503 Busy' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
+    return null;
+  }
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+  );
+  if (head.length) socket.unshift(head);
+  return formatHostPort(socket.remoteAddress ?? '?', socket.remotePort ?? 0);
 }
 
 /** One copy: handshake, loader, size and hash, the image, then the puller's verdict. */

@@ -10,7 +10,7 @@
 // REFUSE with the reason.
 import type { Channel } from '../migrate/channel.js';
 import { decodeStream, type Checkpoint } from '../format/index.js';
-import { pullImage, serveImage, type ImageServer } from '../migrate/image-pull.js';
+import { pullImage, serveImage } from '../migrate/image-pull.js';
 import { json, Msg, parseBootUri, wallNow, type BootUri, type Have } from '../migrate/protocol.js';
 import { restoreVm } from '../checkpoint/restore.js';
 import { newVmId } from '../guest/kernel.js';
@@ -18,7 +18,7 @@ import { mib } from '../util/units.js';
 import type { Arrival, CstrapOptions } from './cstrap.js';
 import { pullVm } from './pull.js';
 
-// eslint-disable-next-line @typescript-eslint/require-await -- decodeStream reads an async iterable
+/** decodeStream reads an async iterable. */
 async function* once(b: Buffer): AsyncIterable<Buffer> {
   yield b;
 }

@@ -80,31 +80,70 @@ interface Told {
 }
 
 export async function bootHypercube(o: HypercubeOptions): Promise<HypercubeResult> {
-  const n = o.to.length;
-  if (n === 0)
+  if (o.to.length === 0)
     throw new HypercubeError('no-cstraps', 'give at least one cstrap (--to HOST:PORT ...)', {
       kind: 'usage',
     });
-  const step = o.stepTimeoutMs ?? 120_000;
-  const t0 = performance.now();
-  const channels: Channel[] = [];
-  const nodes: NodeResult[] = [];
-  const running: Promise<void>[] = [];
-  let sha256 = o.sha256;
-  const emit = (e: HypercubeEvent): void => o.onEvent?.(e);
+  const b = new Broadcast(o);
+  try {
+    await b.run();
+  } finally {
+    // Letting go of the upload channels lets every node stop serving the image.
+    await Promise.all(b.channels.map((ch) => ch.end().catch(() => ch.destroy())));
+  }
+  const nodes = b.nodes;
+  return {
+    topology: o.star ? 'star' : 'hypercube',
+    nodes,
+    fromSource: nodes.filter((r) => r.from === o.from).length,
+    rounds: Math.max(...nodes.map((r) => r.round)),
+    sha256: b.sha256 ?? '',
+    totalMs: Math.max(...nodes.map((r) => r.runningMs)),
+  };
+}
+
+/** Promises awaited later: a rejection before then is not an unhandled one. */
+const later = <T>(p: Promise<T>): Promise<T> => {
+  p.catch(() => undefined);
+  return p;
+};
+
+class Broadcast {
+  readonly channels: Channel[] = [];
+  readonly nodes: NodeResult[] = [];
+  private readonly running: Promise<void>[] = [];
+  sha256: string | undefined;
+  private readonly t0 = performance.now();
+  private readonly step: number;
+
+  constructor(private readonly o: HypercubeOptions) {
+    this.sha256 = o.sha256;
+    this.step = o.stepTimeoutMs ?? 120_000;
+  }
+
+  async run(): Promise<void> {
+    const o = this.o;
+    if (o.star) await Promise.all(o.to.map((_, i) => this.boot(i, o.from, 0)));
+    else await this.serveOn(0, this.serving(0, await this.boot(0, o.from, 0)));
+    await Promise.all(this.running);
+  }
+
+  private serving(i: number, have: Have): string {
+    if (have.serving || (i | (1 << bitLength(i))) >= this.o.to.length) return have.serving ?? '';
+    throw new HypercubeError(
+      'not-serving',
+      `node ${i} (${this.o.to[i]}) does not serve the image on`,
+      { kind: 'peer' },
+    );
+  }
 
   /** Tell node i to pull from `uri`; resolves once it has the image (its VM starts after). */
-  const boot = async (i: number, uri: string, round: number): Promise<Have> => {
-    emit({ event: 'told', node: i, cstrap: o.to[i], from: uri, round });
-    const told = await tell(
-      o.to[i],
-      i,
-      uri,
-      { psk: o.psk, sha256, serve: !o.star, step },
-      channels,
-    );
-    sha256 ??= told.have.sha256;
-    const haveMs = performance.now() - t0;
+  private async boot(i: number, uri: string, round: number): Promise<Have> {
+    const o = this.o;
+    o.onEvent?.({ event: 'told', node: i, cstrap: o.to[i], from: uri, round });
+    const opts = { psk: o.psk, sha256: this.sha256, serve: !o.star, step: this.step };
+    const told = await tell(o.to[i], i, uri, opts, this.channels);
+    this.sha256 ??= told.have.sha256;
     const r: NodeResult = {
       node: i,
       cstrap: o.to[i],
@@ -112,71 +151,53 @@ export async function bootHypercube(o: HypercubeOptions): Promise<HypercubeResul
       round,
       bytes: told.have.bytes,
       pullMs: told.have.pullMs,
-      haveMs,
+      haveMs: performance.now() - this.t0,
       runningMs: NaN,
       serving: told.have.serving,
     };
-    nodes[i] = r;
-    emit({
-      event: 'pulled',
-      node: i,
-      from: uri,
-      round,
-      bytes: r.bytes,
-      ms: r.pullMs,
-      serving: r.serving,
-    });
-    running.push(
-      told.started.then((at) => {
-        r.runningMs = at - t0;
-        emit({ event: 'running', node: i, ms: r.runningMs });
-      }),
+    this.nodes[i] = r;
+    const { bytes, pullMs: ms, serving } = r;
+    o.onEvent?.({ event: 'pulled', node: i, from: uri, round, bytes, ms, serving });
+    this.running.push(
+      later(
+        told.started.then((at) => {
+          r.runningMs = at - this.t0;
+          o.onEvent?.({ event: 'running', node: i, ms: r.runningMs });
+        }),
+      ),
     );
     return told.have;
-  };
+  }
 
   /** Node i, which has the image (served at `uri`), serves its sub-cube: one child per dimension, in turn. */
-  const serveOn = async (i: number, uri: string): Promise<void> => {
+  private async serveOn(i: number, uri: string): Promise<void> {
     const subs: Promise<void>[] = [];
-    for (let d = bitLength(i); (i | (1 << d)) < n; d++) {
+    for (let d = bitLength(i); (i | (1 << d)) < this.o.to.length; d++) {
       const c = i | (1 << d);
-      const have = await boot(c, uri, d + 1);
-      if (!have.serving)
-        throw new HypercubeError(
-          'not-serving',
-          `node ${c} (${o.to[c]}) does not serve the image on`,
-          { kind: 'peer' },
-        );
-      subs.push(serveOn(c, have.serving));
+      const have = await this.boot(c, uri, d + 1);
+      subs.push(later(this.serveOn(c, this.serving(c, have))));
     }
     await Promise.all(subs);
-  };
-
-  try {
-    if (o.star) await Promise.all(o.to.map((_, i) => boot(i, o.from, 0)));
-    else {
-      const root = await boot(0, o.from, 0);
-      if (n > 1 && !root.serving)
-        throw new HypercubeError(
-          'not-serving',
-          `the root (${o.to[0]}) does not serve the image on`,
-          { kind: 'peer' },
-        );
-      await serveOn(0, root.serving ?? '');
-    }
-    await Promise.all(running);
-  } finally {
-    // Letting go of the upload channels lets every node stop serving the image.
-    await Promise.all(channels.map((ch) => ch.end().catch(() => ch.destroy())));
   }
-  return {
-    topology: o.star ? 'star' : 'hypercube',
-    nodes,
-    fromSource: nodes.filter((r) => r.from === o.from).length,
-    rounds: Math.max(...nodes.map((r) => r.round)),
-    sha256: sha256 ?? '',
-    totalMs: Math.max(...nodes.map((r) => r.runningMs)),
-  };
+}
+
+/** A HAVE message, checked (it comes from a cstrap, and its URI is handed to others). */
+function parseHave(p: Buffer): Have {
+  const h = parseJson<Partial<Have>>(p, 'HAVE');
+  if (
+    typeof h?.sha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(h.sha256) ||
+    typeof h.bytes !== 'number' ||
+    typeof h.pullMs !== 'number' ||
+    !(
+      h.serving === null ||
+      (typeof h.serving === 'string' && /^http:\/\/\S{1,300}$/.test(h.serving))
+    )
+  )
+    throw new HypercubeError('protocol', 'a cstrap sent a malformed HAVE message', {
+      kind: 'peer',
+    });
+  return { sha256: h.sha256, bytes: h.bytes, pullMs: h.pullMs, serving: h.serving };
 }
 
 /** Connect to a cstrap's upload channel, send BOOT_URI, and wait for HAVE (STARTED comes later). */
@@ -205,7 +226,7 @@ async function tell(
       serve: o.serve ? formatHostPort(host, 0) : undefined,
     }),
   );
-  const have = JSON.parse((await expect(ch, Msg.HAVE, i, cstrap, o.step)).toString('utf8')) as Have;
+  const have = parseHave(await expect(ch, Msg.HAVE, i, cstrap, o.step));
   const started = expect(ch, Msg.STARTED, i, cstrap, o.step).then((p) => {
     parseJson<Started>(p, 'STARTED');
     return performance.now();

@@ -6,6 +6,9 @@ import { collect, parseDir, parseEnv, positiveMiB, mib } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
 import { detach, withoutDetach } from '../detach.js';
 
+const PACK =
+  'do not run it here: write the new VM to FILE as a boot image (signed with --key) for `roam serve-image` and `roam boot-hypercube`, print its SHA-256, and exit';
+
 export function register(program: Command): void {
   program
     .command('run')
@@ -45,6 +48,7 @@ export function register(program: Command): void {
       1024,
     )
     .option('--quiet', 'do not print the VM id and control socket on stderr')
+    .option('--pack <file>', PACK)
     .option(
       '-d, --detach',
       'run the VM in the background: print its id once it runs; its output goes to `roam logs VM`',
@@ -52,10 +56,6 @@ export function register(program: Command): void {
     .option(
       '--to <host:port>',
       'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit',
-    )
-    .option(
-      '--pack <file>',
-      'do not run it here: write the new VM to FILE as a boot image (signed with --key) for `roam serve-image` and `roam boot-hypercube`, print its SHA-256, and exit',
     )
     .option(
       '--key <file>',
@@ -81,9 +81,9 @@ Examples:
   roam run --with "examples/counter.wasm 20 50" --dir /tmp/out::/out examples/ckpt-driver.wasm /out/vm.ckpt
   roam run --to 127.0.0.1:40123 --key job.token.key --tcplisten 127.0.0.1:7000 examples/echo-server.wasm
 
-With --to, the VM is built here (its program prepared, nothing run) and sent as
-the checkpoint stream of a migration; its --tcplisten sockets are opened at the
-destination. --dir folders stay on this host, so they cannot be used with --to.`,
+With --to (or --pack), the VM is built here (its program prepared, nothing run) and sent as
+the checkpoint stream of a migration (or written to a file); its --tcplisten sockets are
+opened where it runs. --dir folders stay on this host, so they go with neither.`,
     )
     .action((prog: string, args: string[], o: RunFlags) => runVm(prog, args, o));
 }
