@@ -12,8 +12,7 @@ import { uploadVm } from '../vm/upload.js';
 import { controlRequest, type VmRecord } from '../vm/control.js';
 import { RoamError } from '../util/errors.js';
 import { formatHostPort, parseHostPort } from '../util/address.js';
-import { connectChannel, type Channel } from '../migrate/channel.js';
-import { json, Msg } from '../migrate/protocol.js';
+import { tellCstrap } from '../vm/boot-uri.js';
 
 export type JobState = (typeof STATES)[number] | 'unknown';
 
@@ -137,29 +136,7 @@ export class NodeDoor {
     );
     const at = await Promise.race([uri, done.then(() => null)]);
     if (at === null) return; // it moved without us (nothing else pulls with this key)
-    const ch = await tellPull(to, Buffer.from(keyHex, 'hex'), at).catch(async (e: Error) => {
-      await done.catch(() => undefined); // the VM stops serving once nobody pulls (its own timeout)
-      throw e;
-    });
-    try {
-      // The cstrap says STARTED once the VM runs there, or REFUSE with why it could not pull.
-      const heard = await Promise.race([done.then(() => null), ch.next()]);
-      if (heard?.type === Msg.REFUSE)
-        throw new NodeError(
-          'pull-refused',
-          `${to} could not pull the VM: ${heard.payload.toString('utf8')}`,
-        );
-      await done;
-    } finally {
-      ch.destroy();
-    }
+    // The cstrap says STARTED once the VM runs there, or REFUSE with why it could not pull.
+    await Promise.all([tellCstrap(to, Buffer.from(keyHex, 'hex'), at), done]);
   }
-}
-
-/** Tell the cstrap at `to` (its upload channel, with its key) to pull a VM from `uri`. */
-async function tellPull(to: string, psk: Buffer, uri: string): Promise<Channel> {
-  const { host, port } = parseHostPort(to);
-  const ch = await connectChannel(host, port, { psk, timeoutMs: 10_000 });
-  await ch.send(Msg.BOOT_URI, json({ uri, kind: 'vm' }));
-  return ch;
 }

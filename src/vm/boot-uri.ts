@@ -8,7 +8,9 @@
 //          (hypercube boot, thesis 8.4), and runs a fresh VM from it.
 // The upload channel hears HAVE (image in and verified), then STARTED, or
 // REFUSE with the reason.
-import type { Channel } from '../migrate/channel.js';
+import { connectChannel, type Channel } from '../migrate/channel.js';
+import { parseHostPort } from '../util/address.js';
+import { RoamError } from '../util/errors.js';
 import { decodeStream, type Checkpoint } from '../format/index.js';
 import { pullImage, serveImage } from '../migrate/image-pull.js';
 import { json, Msg, parseBootUri, wallNow, type BootUri, type Have } from '../migrate/protocol.js';
@@ -129,4 +131,25 @@ export function holdWhileServing(a: Arrival): void {
     }
   };
   drain().then(stop, stop);
+}
+
+/**
+ * The other end: tell the cstrap at `to` (over its upload channel, with its key) to
+ * pull a VM from `uri`. Resolves once it runs there (STARTED); its REFUSE is thrown.
+ */
+export async function tellCstrap(to: string, psk: Buffer, uri: string): Promise<void> {
+  const { host, port } = parseHostPort(to);
+  const ch = await connectChannel(host, port, { psk, timeoutMs: 10_000 });
+  try {
+    await ch.send(Msg.BOOT_URI, json({ uri, kind: 'vm' } satisfies BootUri));
+    const m = await ch.next();
+    if (m?.type === Msg.STARTED) return;
+    const why =
+      m?.type === Msg.REFUSE ? m.payload.toString('utf8') : `message ${m?.type ?? 'none'}`;
+    throw new RoamError('pull-refused', `${to} could not pull the VM from ${uri}: ${why}`, {
+      kind: 'peer',
+    });
+  } finally {
+    ch.destroy();
+  }
 }

@@ -1,6 +1,7 @@
 import { RoamError } from '../../util/errors.js';
 import type { Command } from 'commander';
-import { loadKey } from '../../format/index.js';
+import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
+import { tellCstrap } from '../../vm/boot-uri.js';
 import {
   controlRequest,
   findVm,
@@ -26,6 +27,7 @@ interface MigrateOptions {
   home?: string;
   commitWindow?: number;
   serve?: string;
+  pullInto?: string;
   json?: boolean;
 }
 
@@ -58,6 +60,10 @@ function options(cmd: Command): Command {
     .option(
       '--serve <host:port>',
       'instead of --to: serve the VM at http://HOST:PORT/v1/vm until a cstrap pulls it (`roam cstrap --boot-uri URL`)',
+    )
+    .option(
+      '--pull-into <host:port>',
+      "with --serve: tell the cstrap at HOST:PORT (a node's, which `roam boot` printed) to pull the VM from there, over its upload channel keyed with --key",
     )
     .option(
       '--max-downtime <ms>',
@@ -103,10 +109,19 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
       kind: 'usage',
     });
+  if (o.pullInto && !o.serve)
+    throw new RoamError('usage', '--pull-into goes with --serve HOST:PORT', { kind: 'usage' });
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
   const shown = new Progress();
-  const res = await controlRequest<MigrateDone>(
+  // A cstrap that cannot pull ends this command (the VM serves on until its own timeout).
+  let refused!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => (refused = reject));
+  const pullInto = async (uri: string): Promise<void> => {
+    const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
+    await tellCstrap(o.pullInto!, psk, uri);
+  };
+  const request = controlRequest<MigrateDone>(
     vm,
     {
       op: kind,
@@ -123,11 +138,15 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
       windowMs: o.commitWindow,
     },
     (e) => {
+      const uri = e.event === 'phase' && /serving the VM at (http:\S+)/.exec(e.message)?.[1];
+      if (uri && o.pullInto) pullInto(uri).catch(refused);
       if (o.json) return;
       if (e.event === 'progress') shown.tick(e);
       else shown.line(progress(e));
     },
   );
+
+  const res = await Promise.race([request, failed]);
   if (o.json) {
     console.log(JSON.stringify(res));
     return;
