@@ -182,7 +182,7 @@ class Broadcast {
 }
 
 /** A HAVE message, checked (it comes from a cstrap, and its URI is handed to others). */
-function parseHave(p: Buffer): Have {
+export function parseHave(p: Buffer): Have {
   const h = parseJson<Partial<Have>>(p, 'HAVE');
   if (
     typeof h?.sha256 !== 'string' ||

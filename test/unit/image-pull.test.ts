@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { pullImage, serveImage } from '../../src/migrate/image-pull.js';
 import { parseBootUri } from '../../src/migrate/protocol.js';
+import { parseHave } from '../../src/vm/hypercube.js';
 import { rng } from '../helpers.js';
 
 const psk = randomBytes(32);
@@ -134,6 +135,41 @@ void test('parseBootUri: fuzzed input either parses to what it documents or thro
         !(e instanceof TypeError),
         `a TypeError for ${input.toString('hex')}: ${String(e)}`,
       );
+    }
+  }
+});
+
+void test('parseHave: a HAVE whose URI is handed on to other nodes is checked, fuzzed', () => {
+  const valid = {
+    sha256: 'ef'.repeat(32),
+    bytes: 44792,
+    serving: 'http://127.0.0.1:1/v1/image',
+    pullMs: 3.5,
+  };
+  assert.deepEqual(parseHave(Buffer.from(JSON.stringify(valid))), valid);
+  const next = rng(16);
+  const junk: unknown[] = [
+    null,
+    1,
+    'x',
+    '',
+    [],
+    {},
+    true,
+    'http://a b',
+    `http://${'a'.repeat(400)}`,
+  ];
+  for (let i = 0; i < 3000; i++) {
+    const m: Record<string, unknown> = { ...valid };
+    const keys = Object.keys(valid);
+    m[keys[Math.floor(next() * keys.length)]] = junk[Math.floor(next() * junk.length)];
+    const input = i % 2 ? Buffer.from(JSON.stringify(m)) : randomBytes(Math.floor(next() * 80));
+    try {
+      const h = parseHave(input);
+      assert.match(h.sha256, /^[0-9a-f]{64}$/);
+      assert.ok(h.serving === null || /^http:\/\/\S{1,300}$/.test(h.serving));
+    } catch (e) {
+      assert.ok(e instanceof Error && !(e instanceof TypeError), String(e));
     }
   }
 });
