@@ -8,11 +8,10 @@
 //    open, or when the destination is READY and the source's session CLOSED (its
 //    process died: a silent session is not taken for a death) and did not come
 //    back within SOURCE_GONE_MS. Never after the window.
-import net from 'node:net';
-import { acceptChannel, ChannelError, type Channel } from '../migrate/channel.js';
+import { ChannelError, type Channel } from '../migrate/channel.js';
 import { Arb, KEEPALIVE_MS, parseArb, SILENT_MS, type ArbMessage } from '../migrate/arbiter.js';
 import { json, type Decision } from '../migrate/protocol.js';
-import type { HomeLedger } from './ledger.js';
+import type { HomeLedger, MigrationRow } from './ledger.js';
 
 /** A source whose session closed gets this long to come back before it is taken for dead. */
 export const SOURCE_GONE_MS = 1_500;
@@ -29,31 +28,18 @@ interface Live {
 
 export class Arbiter {
   private readonly live = new Map<string, Live>();
-  private server: net.Server | null = null;
 
   constructor(
     private readonly ledger: HomeLedger,
-    private readonly psk: Buffer,
     private readonly log: (m: string) => void = () => {},
+    /** Told of every decision once it is written (home follows its jobs by it). */
+    private readonly onDecided: (m: MigrationRow) => void = () => {},
   ) {
     // After a restart: every undecided migration still closes at its deadline.
     for (const row of ledger.undecided()) this.armDeadline(row.id, row.deadline);
   }
 
-  listen(host: string, port: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer((sock) => void this.serve(sock));
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        const a = server.address() as net.AddressInfo;
-        resolve(`${a.address}:${a.port}`);
-      });
-      this.server = server;
-    });
-  }
-
   close(): void {
-    this.server?.close();
     for (const l of this.live.values()) for (const t of l.timers) clearTimeout(t);
   }
 
@@ -74,14 +60,8 @@ export class Arbiter {
     this.entry(id).timers.push(t);
   }
 
-  private async serve(sock: net.Socket): Promise<void> {
-    let ch: Channel;
-    try {
-      ch = await acceptChannel(sock, { psk: this.psk, timeoutMs: 5_000 });
-    } catch {
-      sock.destroy();
-      return;
-    }
+  /** Serve one party's session (a channel home accepted under a migration key). */
+  async serve(ch: Channel): Promise<void> {
     ch.keepalive(KEEPALIVE_MS, SILENT_MS);
     const mine = new Map<string, ArbMessage['role']>();
     let silent = false;
@@ -166,6 +146,8 @@ export class Arbiter {
     const l = this.entry(id);
     for (const t of l.timers.splice(0)) clearTimeout(t);
     this.log(`migration ${id.slice(0, 8)}: ${d} (${reason})`);
+    const row = this.ledger.get(id);
+    if (row) this.onDecided(row);
     for (const ch of [l.source, l.dest]) if (ch) this.tell(ch, id, d);
     return d;
   }

@@ -20,9 +20,9 @@ function hold(kernel: Kernel): void {
 export async function uploadVm(
   kernel: Kernel,
   to: string,
-  o: { keyFile?: string; onPhase?: (msg: string) => void } = {},
+  o: { keyFile?: string; psk?: Buffer; onPhase?: (msg: string) => void } = {},
 ): Promise<MigrateResult> {
-  const psk = await keyFor(o.keyFile);
+  const psk = o.psk ?? (await keyFor(o.keyFile));
   hold(kernel);
   try {
     return await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: o.onPhase });
