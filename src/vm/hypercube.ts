@@ -84,6 +84,22 @@ export async function bootHypercube(o: HypercubeOptions): Promise<HypercubeResul
     throw new HypercubeError('no-cstraps', 'give at least one cstrap (--to HOST:PORT ...)', {
       kind: 'usage',
     });
+  if (!/^http:\/\/\S{1,2000}$/.test(o.from))
+    throw new HypercubeError(
+      'bad-uri',
+      `--from ${o.from} is not a boot URI (http://HOST:PORT/v1/image)`,
+      {
+        kind: 'usage',
+      },
+    );
+  for (const c of o.to)
+    try {
+      parseHostPort(c);
+    } catch (e) {
+      throw new HypercubeError('bad-address', `--to ${c}: ${(e as Error).message}`, {
+        kind: 'usage',
+      });
+    }
   const b = new Broadcast(o);
   try {
     await b.run();

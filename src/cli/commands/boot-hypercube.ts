@@ -9,7 +9,7 @@ interface Flags {
   sha256?: string;
   key?: string;
   star?: boolean;
-  timeout: number;
+  timeout?: number;
   json?: boolean;
 }
 
@@ -55,9 +55,8 @@ export function register(program: Command): void {
     )
     .option(
       '--timeout <duration>',
-      'the longest one node may take to pull, and then to run (e.g. 120s)',
+      'the longest one node may take to pull, and then to run (default 120s)',
       durationMs,
-      120_000,
     )
     .option(
       '--json',
@@ -76,9 +75,9 @@ this command ends.
 
 Example:
   roam run --pack app.img examples/bigmem.wasm 4 3
-  URI=$(roam serve-image app.img &)            # prints http://127.0.0.1:PORT/v1/image
-  roam cstrap --listen 127.0.0.1:7101 &  ...   # N empty cstraps
-  roam boot-hypercube --from "$URI" --to 127.0.0.1:7101 127.0.0.1:7102 ...`,
+  roam serve-image app.img --listen 127.0.0.1:7300 &   # the source
+  roam cstrap --listen 127.0.0.1:7101 &  ...           # N empty cstraps
+  roam boot-hypercube --from http://127.0.0.1:7300/v1/image --to 127.0.0.1:7101 127.0.0.1:7102 ...`,
     )
     .action(async (o: Flags) => {
       const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
