@@ -117,26 +117,32 @@ export class NodeDoor {
   }
 
   /**
-   * Move the VM live into the cstrap at `to` by pull (thesis 8.3: the destination
-   * opens the connection to the source): the VM serves itself at a boot URI on this
-   * node, keyed with the destination job's key, and the cstrap is told over its upload
-   * channel to pull it from there. The migration is the VM's own, exactly-once as a push.
+   * Move the VM live by pull (thesis 8.3: the destination opens the connection to
+   * the source): it serves itself at a boot URI on this node, keyed with the
+   * destination job's key, until the destination's cstrap has pulled it. `serving`
+   * hears the URI (the agent hands it to the control service). The migration is the
+   * VM's own, exactly-once as a push.
    */
-  async migrate(vm: VmRecord, to: string, keyHex: string): Promise<void> {
-    let served!: (uri: string) => void;
-    const uri = new Promise<string>((r) => (served = r));
+  async migrate(
+    vm: VmRecord,
+    keyHex: string,
+    serving: (uri: string) => Promise<void>,
+  ): Promise<void> {
+    let told: Promise<void> = Promise.resolve();
     const host = parseHostPort(this.daemon).host;
-    const done = controlRequest(
+    await controlRequest(
       vm,
       { op: 'migrate', to: formatHostPort(host, 0), serve: true, key: keyHex, verify: false },
       (e) => {
         const m = e.event === 'phase' ? /serving the VM at (http:\S+)/.exec(e.message) : null;
-        if (m) served(m[1]);
+        if (m) told = serving(m[1]);
       },
     );
-    const at = await Promise.race([uri, done.then(() => null)]);
-    if (at === null) return; // it moved without us (nothing else pulls with this key)
-    // The cstrap says STARTED once the VM runs there, or REFUSE with why it could not pull.
-    await Promise.all([tellCstrap(to, Buffer.from(keyHex, 'hex'), at), done]);
+    await told;
+  }
+
+  /** Tell the cstrap at `cstrap` (this node's, over its upload channel) to pull a VM from `uri`; resolves once it runs. */
+  pullInto(cstrap: string, keyHex: string, uri: string): Promise<void> {
+    return tellCstrap(cstrap, Buffer.from(keyHex, 'hex'), uri);
   }
 }

@@ -114,8 +114,11 @@ void test(
       await submit(c, desc(8, ['n1', 'n3']));
       await converge(c, { instances: 8, nodes: ['n1', 'n3'], base }, 'migrated off n2');
       const after = await status(c, 'web');
-      // By pull: n2's VMs served themselves and the cstraps on n1 and n3 pulled them.
-      assert.match(c.nodes[1].agent!.stderr(), /pulled by 127\.0\.0\.1:\d+/);
+      // By pull: n2's VMs served themselves, the control service passed their boot URIs on,
+      // and the agents of n1 and n3 had their own cstraps pull them.
+      assert.match(c.nodes[1].agent!.stderr(), /pulled by its destination/);
+      const arrivals = [c.nodes[0], c.nodes[2]].map((n) => n.agent!.stderr()).join('');
+      assert.match(arrivals, /arriving: its cstrap pulls it from http:\/\/\S+\/v1\/vm/);
       for (const i of before.instances.filter((x) => x.node !== 'n2'))
         assert.equal(
           after.instances.find((x) => x.index === i.index)?.jobId,
