@@ -2,7 +2,6 @@
 // N node daemons enrolled with it, a customer with money, and that customer's
 // home. `npm start`, the home tests and bench/home.ts all start theirs here.
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +42,8 @@ export interface Cluster {
   home: { addr: string; file: string; proc: ChildProcess };
   /** Run a roam command against this cluster (its home file given); rejects on a non-zero exit. */
   roam(args: string[]): Promise<string>;
+  /** kill -9 home, and start it again with the same flags (give it a fixed --listen). */
+  restartHome(): Promise<void>;
   /** Run any roam command (no home file added). */
   cli(args: string[]): Promise<string>;
   /** Everything a long-running process (broker, n1..., home) printed so far. */
@@ -146,36 +147,43 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     nodes.push({ id, addr, state, proc });
   }
   const file = f('home.json');
-  const [addr, proc] = await serve(
+  const homeArgv = [
     'home',
-    [
-      'home',
-      '--broker',
-      broker,
-      '--customer-key',
-      f('alice.key'),
-      '--db',
-      f('home.db'),
-      '--state',
-      file,
-      ...nodes.flatMap((n) => ['--node', n.addr]),
-      ...(o.homeArgs ?? []),
-    ],
-    /home listening on (\S+)/,
-  );
+    '--broker',
+    broker,
+    '--customer-key',
+    f('alice.key'),
+    '--db',
+    f('home.db'),
+    '--state',
+    file,
+    ...nodes.flatMap((n) => ['--node', n.addr]),
+    ...(o.homeArgs ?? []),
+  ];
+  const [addr, proc] = await serve('home', homeArgv, /home listening on (\S+)/);
+  const home = { addr, file, proc };
   return {
     broker,
     nodes,
-    home: { addr, file, proc },
+    home,
+    restartHome: async () => {
+      home.proc.kill('SIGKILL');
+      await new Promise((r) =>
+        home.proc.exitCode !== null || home.proc.signalCode !== null
+          ? r(null)
+          : home.proc.once('exit', r),
+      );
+      printed.set('home', '');
+      [home.addr, home.proc] = await serve('home', homeArgv, /home listening on (\S+)/);
+    },
     logs: (tag) => printed.get(tag) ?? '',
     cli: run,
     roam: (args) => run([args[0], '--home-file', file, ...args.slice(1)]),
     stop: async () => {
-      for (const p of children) if (p.exitCode === null) p.kill('SIGTERM');
-      const left = children.filter((p) => p.exitCode === null);
+      // (a process killed by a signal has no exit code, only a signal code)
+      const left = children.filter((p) => p.exitCode === null && p.signalCode === null);
+      for (const p of left) p.kill('SIGTERM');
       await Promise.all(left.map((p) => new Promise((r) => p.once('exit', r))));
     },
   };
 }
-
-export const makeDir = (dir: string): string => (fs.mkdirSync(dir, { recursive: true }), dir);

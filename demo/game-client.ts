@@ -31,7 +31,10 @@ export class GameClient {
     this.sock.setNoDelay(true);
     this.sock.on('close', () => (this.closed = true));
     this.sock.on('error', (e) => (this.error ??= e.message));
-    readline.createInterface({ input: this.sock }).on('line', (l) => this.onLine(l));
+    readline
+      .createInterface({ input: this.sock })
+      .on('line', (l) => this.onLine(l))
+      .on('error', () => undefined); // the socket's own handler has it
   }
 
   private onLine(l: string): void {

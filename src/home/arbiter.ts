@@ -23,6 +23,8 @@ interface Live {
   dest: Channel | null;
   sourceGone: boolean;
   commitWanted: boolean;
+  /** The destination said READY to this home (kept here: after a restart it says so again). */
+  destReady: boolean;
   timers: NodeJS.Timeout[];
 }
 
@@ -46,7 +48,14 @@ export class Arbiter {
   private entry(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { source: null, dest: null, sourceGone: false, commitWanted: false, timers: [] };
+      l = {
+        source: null,
+        dest: null,
+        sourceGone: false,
+        commitWanted: false,
+        destReady: false,
+        timers: [],
+      };
       this.live.set(id, l);
     }
     return l;
@@ -99,14 +108,23 @@ export class Arbiter {
       // Never begun here: it cannot commit.
       this.decide(m.migration, 'abort', `${m.role} spoke of a migration home never began`);
     } else if (type === Arb.READY && m.role === 'dest') {
-      this.ledger.destReady(m.migration);
+      l.destReady = true;
+      // On record, but not on the way to the decision (a destination says READY again on
+      // every re-connect, so this need not survive a crash; the decision must, and does).
+      setImmediate(() => {
+        try {
+          this.ledger.destReady(m.migration);
+        } catch {
+          /* home is closing */
+        }
+      });
       if (l.commitWanted) this.decide(m.migration, 'commit', 'source asked; destination ready');
       else if (l.sourceGone)
         this.decide(m.migration, 'commit', 'destination ready; the source had died');
       else ch.send(Arb.PENDING, json({ migration: m.migration })).catch(() => undefined);
     } else if (type === Arb.DECIDE && m.role === 'source') {
       if (m.want !== 'commit') return void this.decide(m.migration, 'abort', 'source asked');
-      if (row.dest_ready_at !== null && l.dest)
+      if (l.destReady && l.dest)
         return void this.decide(m.migration, 'commit', 'source asked; destination ready');
       l.commitWanted = true;
       l.timers.push(
@@ -134,8 +152,7 @@ export class Arbiter {
         const row = this.ledger.get(id);
         if (l.source || !row || row.decision) return;
         l.sourceGone = true;
-        if (row.dest_ready_at !== null && l.dest)
-          this.decide(id, 'commit', 'destination ready; the source died');
+        if (l.destReady && l.dest) this.decide(id, 'commit', 'destination ready; the source died');
       }, SOURCE_GONE_MS),
     );
   }

@@ -126,7 +126,9 @@ export class Sessions {
         state: row.state === 'booting' ? 'running' : row.state,
         vm_id: h.vm.slice(0, 64),
       });
-    this.log(`job ${job}: session up (${h.streams.length} stream(s) resumed)`);
+    this.log(
+      `job ${job}: session up (${welcome.streams.length} of ${h.streams.length} stream(s) resumed)`,
+    );
     try {
       for (;;) {
         const m = await ch.next();

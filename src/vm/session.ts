@@ -294,9 +294,10 @@ class VmSession {
       psk: Buffer.from(c.key, 'hex'),
       home: c.arbiter,
     });
-    const { to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes, pagesSent } = res;
+    const { to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes } = res;
     return {
-      ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes, pagesSent },
+      ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes },
+      ...{ frozenAt: res.frozenAt, pagesSent: res.pagesSent, migration: res.migration },
       rounds: res.rounds.length,
     };
   }

@@ -75,6 +75,49 @@ test('cutting the VM’s session with home again and again loses no client byte'
 });
 
 test(
+  'session frames dropped, duplicated or corrupted on the way: the channel refuses them, the VM calls again, no client byte is lost',
+  T,
+  async () => {
+    const listen = await freePort();
+    let n = 0;
+    const faults = { drop: 0, dup: 0, flip: 0 };
+    const p = await proxy(
+      `127.0.0.1:${listen}`,
+      (_dir, i, f) => {
+        if (i < 2 || ++n % 37 !== 0) return f;
+        const k = (['drop', 'dup', 'flip'] as const)[n % 3];
+        faults[k]++;
+        if (k === 'drop') return [];
+        if (k === 'dup') return [f, f];
+        const g = Buffer.from(f);
+        g[g.length - 1] ^= 1;
+        return g;
+      },
+      true,
+    );
+    const c = await cluster(1, ['--listen', `127.0.0.1:${listen}`, '--advertise', p.addr]);
+    try {
+      const { port } = await submit(c);
+      const a = new Client(port, 1);
+      const ra = a.run(8);
+      await until(
+        () => (faults.drop > 2 && faults.dup > 2 && faults.flip > 2) || !!a.error,
+        'faults of each kind',
+        120_000,
+      );
+      const before = a.got;
+      await until(() => a.got > before + 20 || !!a.error, 'replies after the last fault');
+      await ra.stop();
+      assert.equal(a.error, null);
+      assert.ok(!a.closed);
+    } finally {
+      p.close();
+      await c.stop();
+    }
+  },
+);
+
+test(
   'a client that connects while the VM moves is served by the destination; one that leaves is closed there',
   T,
   async () => {
@@ -95,6 +138,35 @@ test(
       await ra.stop();
       assert.equal(a.error, null);
       assert.equal(late.error, null);
+    } finally {
+      await c.stop();
+    }
+  },
+);
+
+test(
+  'home killed and restarted: its clients reconnect, the VM calls home again, and new clients are served',
+  T,
+  async () => {
+    const listen = await freePort();
+    const c = await cluster(1, ['--listen', `127.0.0.1:${listen}`]);
+    try {
+      const { job, port } = await submit(c);
+      const a = new Client(port, 1);
+      const ra = a.run();
+      await until(() => a.got > 10, 'first replies');
+      await c.restartHome();
+      await until(() => a.closed, 'the old client to see home go');
+      await ra.stop().catch(() => undefined);
+      await until(() => /session up/.test(c.logs('home')), 'the VM to call home again', 30_000);
+      const b = new Client(port, 2);
+      const rb = b.run();
+      await until(() => b.got > 20 || !!b.error, 'a new client served on the same public port');
+      await rb.stop();
+      assert.equal(b.error, null);
+      const j = JSON.parse(await c.roam(['jobs', '--json'])) as { job: string; attached: boolean };
+      assert.equal(j.job, job);
+      assert.equal(j.attached, true);
     } finally {
       await c.stop();
     }
