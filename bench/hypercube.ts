@@ -98,7 +98,7 @@ async function bootOnce(image: string, n: number, star: boolean, rate?: string):
     const code = await coord.exited;
     clearInterval(poll);
     const wallMs = performance.now() - t0;
-    if (code !== 0) throw new Error(`boot-hypercube: ${coord.stderr()}`);
+    if (code !== 0) throw new Error(`boot-hypercube: ${coord.stdout()}${coord.stderr()}`);
     const after = [src.r, ...nodes].map((r) => cpuOf(r.proc.pid!));
     const res = JSON.parse(coord.stdout()) as {
       totalMs: number;

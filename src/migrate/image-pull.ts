@@ -222,8 +222,7 @@ export async function pullImage(
         'wrong-image',
         `${uri} serves another image than the pinned ${o.sha256.slice(0, 16)}…`,
       );
-    const image = await receiveBytes(ch, info.bytes, idle, uri);
-    const sha256 = createHash('sha256').update(image).digest('hex');
+    const { image, sha256 } = await receiveBytes(ch, info.bytes, idle, uri);
     if (sha256 !== info.sha256 || (o.sha256 && sha256 !== o.sha256))
       throw new PullError(
         'wrong-image',
@@ -249,8 +248,10 @@ async function receiveBytes(
   bytes: number,
   idle: number,
   uri: string,
-): Promise<Buffer> {
+): Promise<{ image: Buffer; sha256: string }> {
   const image = Buffer.allocUnsafe(bytes);
+  // Hashed as it arrives: no second pass over the image (a long synchronous one starves keepalives).
+  const hash = createHash('sha256');
   let at = 0;
   for (;;) {
     const m = await ch.next(idle);
@@ -259,9 +260,10 @@ async function receiveBytes(
     if (m.type !== Msg.IMAGE || at + m.payload.length > bytes)
       throw new PullError('protocol', `${uri} sent more than the image it announced`);
     m.payload.copy(image, at);
+    hash.update(m.payload);
     at += m.payload.length;
   }
   if (at !== bytes)
     throw new PullError('truncated', `${uri} sent ${at} of the image's ${bytes} bytes`);
-  return image;
+  return { image, sha256: hash.digest('hex') };
 }

@@ -20,9 +20,16 @@ import { mib } from '../util/units.js';
 import type { Arrival, CstrapOptions } from './cstrap.js';
 import { pullVm } from './pull.js';
 
-/** decodeStream reads an async iterable. */
-async function* once(b: Buffer): AsyncIterable<Buffer> {
-  yield b;
+/**
+ * The image to decodeStream in 1 MiB slices, a turn of the event loop between them:
+ * decoded in one piece, a large image would block this process for long enough
+ * (on a loaded host, seconds) that its channels' keepalives stop.
+ */
+async function* slices(b: Buffer): AsyncIterable<Buffer> {
+  for (let at = 0; at < b.length; at += 1 << 20) {
+    yield b.subarray(at, at + (1 << 20));
+    await new Promise((r) => setImmediate(r));
+  }
 }
 
 type Key = { psk: Buffer; loaderHash?: string };
@@ -70,7 +77,7 @@ async function bootImage(
     features: o.features,
     sha256: req.sha256,
     // The image's own MAC (the key it was packed under): decoded whole before anything is built.
-    verify: async (img) => void (cp = await decodeStream(once(img), { key: key.psk })),
+    verify: async (img) => void (cp = await decodeStream(slices(img), { key: key.psk })),
   });
   const endAt = wallNow();
   const pullMs = performance.now() - t0;
