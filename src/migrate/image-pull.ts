@@ -23,6 +23,12 @@ const PROTOCOL = 'roam-image/1';
 const CHUNK = 1 << 20;
 /** Copies served at once; more pullers wait for a slot (a flood cannot exhaust memory). */
 const MAX_SERVING = 32;
+/**
+ * Silence after which an image transfer gives up. Longer than a migration's 5 s:
+ * a star boot behind a paced link on a loaded host (16 copies, 2 cores, load 10)
+ * saw a puller hear nothing for 5.5 s while the source was alive.
+ */
+const SILENT_MS = 15_000;
 /** The largest image a puller accepts unless told otherwise. */
 export const MAX_IMAGE_BYTES = 4 * 1024 ** 3;
 
@@ -144,7 +150,7 @@ async function sendImage(
 ): Promise<void> {
   const ch = await Channel.start(socket, 'client', { psk, timeoutMs: 10_000 }, from, true);
   try {
-    ch.keepalive(1_000, 5_000);
+    ch.keepalive(1_000, SILENT_MS);
     await ch.send(Msg.LOADER, loaderManifest());
     await expect(ch, Msg.LOADER_OK, 'the loader');
     await ch.send(Msg.IMAGE_INFO, info);
@@ -203,7 +209,7 @@ export async function pullImage(
   });
   const idle = o.idleTimeoutMs ?? 30_000;
   try {
-    ch.keepalive(1_000, 5_000);
+    ch.keepalive(1_000, SILENT_MS);
     const loader = await ch.next(idle);
     if (loader?.type !== Msg.LOADER) throw new PullError('protocol', `${uri} sent no loader`);
     const why = checkLoader(loader.payload, o.loaderHash, o.features);
