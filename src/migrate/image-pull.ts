@@ -158,6 +158,10 @@ async function sendImage(
       const chunk = image.subarray(at, at + CHUNK);
       await pace(chunk.length);
       await ch.send(Msg.IMAGE, chunk);
+      // A turn of the event loop per chunk: a send that the channel buffers resolves at once,
+      // and without this one copy would encrypt the whole image while no other puller,
+      // keepalive or HTTP request is served (seen: a 16-copy star timing out).
+      await new Promise((r) => setImmediate(r));
     }
     await ch.send(Msg.IMAGE_END);
     await expect(ch, Msg.IMAGE_OK, 'the image');
