@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
-import { acceptChannel, Channel } from './channel.js';
+import { acceptChannel, Channel, type Message } from './channel.js';
 import { pullSocket, PullError } from './http-pull.js';
 import { checkLoader, loaderManifest } from './loader.js';
 import { json, Msg, parseJson } from './protocol.js';
@@ -149,12 +149,22 @@ async function sendImage(
   pace: (bytes: number) => Promise<void>,
 ): Promise<void> {
   const ch = await Channel.start(socket, 'client', { psk, timeoutMs: 10_000 }, from, true);
+  let refusal: Message | null = null;
   try {
     ch.keepalive(1_000, SILENT_MS);
     await ch.send(Msg.LOADER, loaderManifest());
     await expect(ch, Msg.LOADER_OK, 'the loader');
     await ch.send(Msg.IMAGE_INFO, info);
-    for (let at = 0; at < image.length; at += CHUNK) {
+    // The puller's verdict may come early (a REFUSE after IMAGE_INFO): stop sending then.
+    let answered = false;
+    const verdict = ch.next().then((m) => {
+      answered = true;
+      // A send under way when the puller refused fails with the closed link: its reason is the one to tell.
+      if (m?.type === Msg.REFUSE) refusal = m;
+      return m;
+    });
+    verdict.catch(() => undefined); // awaited below
+    for (let at = 0; at < image.length && !answered; at += CHUNK) {
       const chunk = image.subarray(at, at + CHUNK);
       await pace(chunk.length);
       await ch.send(Msg.IMAGE, chunk);
@@ -163,17 +173,21 @@ async function sendImage(
       // keepalive or HTTP request is served (seen: a 16-copy star timing out).
       await new Promise((r) => setImmediate(r));
     }
-    await ch.send(Msg.IMAGE_END);
-    await expect(ch, Msg.IMAGE_OK, 'the image');
+    if (!answered) await ch.send(Msg.IMAGE_END);
+    verdictOf(await verdict);
     await ch.end();
   } catch (e) {
     ch.destroy();
+    if (refusal) verdictOf(refusal);
     throw e;
   }
 }
 
 async function expect(ch: Channel, type: Msg, what: string): Promise<Buffer> {
-  const m = await ch.next(30_000);
+  return verdictOf(await ch.next(30_000), type, what);
+}
+
+function verdictOf(m: Message | null, type = Msg.IMAGE_OK, what = 'the image'): Buffer {
   if (m?.type === type) return m.payload;
   if (m?.type === Msg.REFUSE)
     throw new PullError(
@@ -244,10 +258,9 @@ export async function pullImage(
     return { image, sha256 };
   } catch (e) {
     const reason = (e as Error).message;
-    await Promise.race([
-      ch.send(Msg.REFUSE, json({ reason })).catch(() => undefined),
-      new Promise((r) => setTimeout(r, 200)),
-    ]);
+    // Told, then a moment before the reset: a reset at once would drop the REFUSE unread at the server.
+    await ch.send(Msg.REFUSE, json({ reason })).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
     ch.destroy();
     throw e;
   }
