@@ -1,7 +1,6 @@
 import { RoamError } from '../../util/errors.js';
 import type { Command } from 'commander';
 import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
-import { tellCstrap } from '../../vm/boot-uri.js';
 import {
   controlRequest,
   findVm,
@@ -122,6 +121,7 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
   let refused!: (e: Error) => void;
   const failed = new Promise<never>((_, reject) => (refused = reject));
   const pullInto = async (uri: string): Promise<void> => {
+    const { tellCstrap } = await import('../../vm/boot-uri.js');
     const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
     await tellCstrap(o.pullInto!, psk, uri);
   };
@@ -144,12 +144,13 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     (e) => {
       const uri = e.event === 'phase' && /serving the VM at (http:\S+)/.exec(e.message)?.[1];
       if (uri && o.pullInto) pullInto(uri).catch(refused);
-      if (o.json) return;
+      // Under --json the rounds and phases go to stderr as JSON lines; stdout keeps the one result.
+      if (o.json)
+        return void (e.event !== 'progress' && process.stderr.write(`${JSON.stringify(e)}\n`));
       if (e.event === 'progress') shown.tick(e);
       else shown.line(progress(e));
     },
   );
-
   const res = await Promise.race([request, failed]);
   if (o.json) {
     console.log(JSON.stringify(res));
