@@ -45,8 +45,8 @@ to the migration channel, so only a key holder gets the image, and it checks the
 image's SHA-256 and MAC before it boots it. On SIGTERM or SIGINT (or after
 --copies) it prints how many copies and bytes it sent.
 
-Example (hypercube boot of 8 cstraps):
-  roam run --pack app.img examples/bigmem.wasm 4 3
+Examples:
+  roam run --pack app.img examples/bigmem.wasm 4 3   # a hypercube boot of 8 cstraps
   roam serve-image app.img --listen 127.0.0.1:7300
   roam boot-hypercube --from http://127.0.0.1:7300/v1/image --to C0 C1 C2 C3 C4 C5 C6 C7`,
     )
