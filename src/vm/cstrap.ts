@@ -16,6 +16,8 @@ import { HomeSession } from '../migrate/arbiter.js';
 import type { StreamHeader } from '../format/index.js';
 import { warmControl } from './control.js';
 import { mib } from '../util/units.js';
+import type { ImageServer } from '../migrate/image-pull.js';
+import { bootFromUri } from './boot-uri.js';
 
 export interface CstrapOptions extends Omit<ReceiveOptions, 'onProgress'> {
   listen: { host: string; port: number };
@@ -39,6 +41,8 @@ export interface Arrival {
   resolvers: Channel[];
   /** The VM's session with its home, opened while the decision was awaited (HELLO waits for the start). */
   homeChannel?: Promise<Channel>;
+  /** A boot image this VM serves on (hypercube boot), until whoever told it to pull lets go. */
+  serving?: ImageServer;
 }
 
 /** Listen until a VM has arrived intact and its migration committed; resolves with it (not yet running). */
@@ -111,12 +115,16 @@ export async function arrive(
 ): Promise<Arrival> {
   const cfg = await key();
   const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
+  // An upload, or (a key holder telling this cstrap where to pull from) a boot URI.
+  const first = await channel.next(30_000);
+  if (first?.type === Msg.BOOT_URI) return bootFromUri(o, channel, first.payload, cfg);
   o.log(`source ${from} connected`);
   const t0 = performance.now();
   let early: HomeSession | null = null;
   const via = (home: string | null): string | null => home && (o.homeVia ?? home);
   const got = await receiveVm(channel, {
     ...o,
+    first,
     loaderHash: cfg.loaderHash,
     onProgress: (m) => o.log(m),
     onHeader: warmControl,
