@@ -83,8 +83,24 @@ export class Relay {
   }
 
   /** The session is (re)established: resume every stream from where home got to. */
+  /**
+   * HELLO is on its way on `link`: send what the programs wrote and home has not
+   * acknowledged now, without waiting a round trip for WELCOME (home cuts off by
+   * offset whatever it has already; a stream it no longer has, it resets).
+   */
+  attachEarly(link: RelayLink): void {
+    this.link = link;
+    for (const s of this.streams.values()) {
+      s.sentUpTo = s.sendAcked;
+      s.finSent = s.finAcked;
+    }
+    if (!this.fenced) for (const s of this.streams.values()) this.flush(s);
+  }
+
   attach(link: RelayLink, w: Welcome): void {
     this.token = w.token;
+    // After attachEarly on this link the bytes went out already; else resend from home's offset.
+    const early = this.link === link;
     this.link = link;
     const home = new Map(w.streams.map((s) => [s.sid, s.recvNext]));
     for (const s of this.streams.values()) {
@@ -96,8 +112,8 @@ export class Relay {
         continue;
       }
       s.onAck(got);
-      s.sentUpTo = s.sendAcked;
-      s.finSent = s.finAcked;
+      s.sentUpTo = early ? Math.max(s.sentUpTo, s.sendAcked) : s.sendAcked;
+      s.finSent = early ? s.finSent || s.finAcked : s.finAcked;
     }
     this.wake();
     if (!this.fenced) for (const s of this.streams.values()) this.resume(s);

@@ -138,6 +138,8 @@ export class HomeLink {
   private async session(ch: Channel): Promise<void> {
     const relay = this.kernel.relay!;
     await ch.send(Home.HELLO, toJson(relay.hello(this.kernel.vmId)));
+    const link = { send: (t: number, p: Buffer) => void ch.send(t, p).catch(() => undefined) };
+    relay.attachEarly(link);
     const first = await ch.next(5_000);
     if (!first) throw new Error('home closed the session before WELCOME');
     if (first.type === Home.REFUSED) {
@@ -150,7 +152,7 @@ export class HomeLink {
     const w = parseHomeJson<Welcome>(first.payload, 'WELCOME', checks.welcome);
     this.ch = ch;
     this.retryMs = RETRY_MIN_MS;
-    relay.attach({ send: (t, p) => void ch.send(t, p).catch(() => undefined) }, w);
+    relay.attach(link, w);
     for (;;) {
       const m = await ch.next();
       if (!m) throw new Error('home closed the session');

@@ -22,6 +22,7 @@ class World {
   vm: Relay;
   private links: Array<{ up: boolean }> = [];
   token = 't0';
+  private sessions = 0;
 
   constructor() {
     this.vm = this.newVm();
@@ -51,6 +52,8 @@ class World {
       send: (type: number, payload: Buffer) =>
         setImmediate(() => state.up && this.home.onFrame(toVm, type, decodeRelay(payload))),
     };
+    // Every other session the VM sends before WELCOME (as home-link.ts does), the rest after.
+    if (++this.sessions % 2) vm.attachEarly(toHome);
     const welcome = this.home.attach(toVm, vm.hello('vm'), (this.token += '+'));
     vm.attach(toHome, welcome);
   }
