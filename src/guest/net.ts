@@ -18,6 +18,12 @@ export interface ConnState {
 }
 export type SocketState = ListenerState | ConnState;
 
+let announce: ((port: number) => void) | undefined;
+/** Under the node daemon: each port a listener binds is announced, for the daemon to publish. */
+export function onListening(fn: (port: number) => void): void {
+  announce = fn;
+}
+
 export class Listener {
   readonly kind = 'listener';
   private server: net.Server | null = null;
@@ -58,6 +64,7 @@ export class Listener {
         this.server = server;
         const a = server.address() as net.AddressInfo;
         this.boundAddr = `${a.address}:${a.port}`;
+        announce?.(a.port);
         server.unref();
         resolve();
       });

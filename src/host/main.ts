@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
+import { missingTool, netnsSetup } from './netns.js';
 
 const int = (v: string): number => {
   if (/^\d+$/.test(v)) return Number(v);
@@ -29,6 +30,7 @@ interface NodeOptions {
   vmOverhead: number;
   vmReserve: number;
   cgroups?: boolean;
+  netns?: boolean;
   vmUid?: number;
 }
 
@@ -56,6 +58,10 @@ await new Command('roam node')
     'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',
   )
   .option(
+    '--netns',
+    "as root: each VM in a network namespace (ip, nft, nsenter, setpriv): it reaches the outside only; published on --vm-host: its upload port and at most its token's ports",
+  )
+  .option(
     '--vm-uid <uid>',
     'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
     int,
@@ -75,9 +81,13 @@ await new Command('roam node')
           `${flag} ${file} is inside the roam code, which every VM may read: move it`,
         );
     const root = process.getuid?.() === 0,
-      cg = root && o.cgroups === true;
+      cg = root && o.cgroups === true,
+      ns = root && o.netns === true;
+    const tool = ns && missingTool();
+    if (tool)
+      throw new Error(`--netns needs ${tool} (apt-get install iproute2 nftables util-linux)`);
     log(
-      `NOT ISOLATED: VMs share the host network (no namespaces: they reach loopback services and each other) and no port limit is enforced; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
+      `NOT ISOLATED: ${ns ? 'nothing of the network (each VM in its own namespace; ports enforced)' : 'VMs share the host network (no namespaces, as root: --netns): they reach loopback services and each other, and no port limit is enforced'}; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
     );
     const secret = readFileSync(o.secretFile, 'utf8').trim();
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
@@ -88,9 +98,19 @@ await new Command('roam node')
     mkdirSync(o.state, { recursive: true, mode: 0o711 });
     const store = new JobStore(join(o.state, 'jobs.log')),
       saved = store.load();
+    const keep = new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : [])));
+    if (ns) netnsSetup(keep);
     const launcher = new ProcessLauncher(
-      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log, cgroups: cg },
-      new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : []))),
+      {
+        stateDir: o.state,
+        host: o.vmHost,
+        warm: o.warm,
+        uid: o.vmUid,
+        log,
+        cgroups: cg,
+        netns: ns,
+      },
+      keep,
     );
     const d = new Packetd({
       store,
