@@ -193,7 +193,7 @@ test(
       let said = '';
       attacker.stdout!.on('data', (d: Buffer) => (said += d.toString()));
       attacker.stderr!.on('data', (d: Buffer) => (said += d.toString()));
-    await until(() => said.includes('\n'), 'the attacker to report', 20_000);
+      await until(() => said.includes('\n'), 'the attacker to report', 20_000);
       const r = { stdout: said };
       const got = JSON.parse(r.stdout.split('\n')[0]) as Record<string, string>;
       assert.deepEqual(got, {
