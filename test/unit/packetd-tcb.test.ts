@@ -11,8 +11,11 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 // Counted as Prettier lays the code out (100 columns), blank and comment-only lines left out.
 // DESIGN's target is under 500 and is NOT met: issue 13 added request MACs, the on-disk job
 // table and recovery after a restart, the hashing budget, memory/disk quotas and the
-// sandbox path checks and the cgroup setup (732 -> 911 lines). This guard holds that count until it is cut.
-const GUARD = 930;
+// sandbox path checks and the cgroup setup (732 -> 911 lines); then the network namespaces
+// (src/host/netns.ts: veth, the nftables rules, publishing ports within the token's count) and
+// the launcher reading the VM's fd 3 line by line, bounded (929 -> 1131). This guard holds that
+// count until it is cut.
+const GUARD = 1135;
 
 test('privileged code (src/host + what it imports from src/tokens) does not grow', () => {
   const { total, files } = countTcbLines(ROOT);
