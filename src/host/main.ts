@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
-import { missingTool, netnsSetup } from './netns.js';
+import { netnsProblem, netnsSetup } from './netns.js';
 
 const int = (v: string): number => {
   if (/^\d+$/.test(v)) return Number(v);
@@ -83,9 +83,8 @@ await new Command('roam node')
     const root = process.getuid?.() === 0,
       cg = root && o.cgroups === true,
       ns = root && o.netns === true;
-    const tool = ns && missingTool();
-    if (tool)
-      throw new Error(`--netns needs ${tool} (apt-get install iproute2 nftables util-linux)`);
+    const why = ns && netnsProblem(o.vmHost);
+    if (why) throw new Error(why);
     log(
       `NOT ISOLATED: ${ns ? 'nothing of the network (each VM in its own namespace; ports enforced)' : 'VMs share the host network (no namespaces, as root: --netns): they reach loopback services and each other, and no port limit is enforced'}; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
     );

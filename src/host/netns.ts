@@ -34,6 +34,15 @@ export function missingTool(): string | null {
   );
 }
 
+/** Why --netns cannot work here (a tool missing, or no single IPv4 --vm-host), or null. */
+export function netnsProblem(vmHost: string): string | null {
+  const tool = missingTool();
+  if (tool) return `--netns needs ${tool} (apt-get install iproute2 nftables util-linux)`;
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(vmHost) || vmHost === '0.0.0.0')
+    return '--netns publishes ports on one IPv4 address: give it as --vm-host';
+  return null;
+}
+
 const VM_IF = 'rv*';
 const HOST_RULES = `table ip roam
 delete table ip roam
