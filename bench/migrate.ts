@@ -10,7 +10,7 @@
 // JSON plus two SVG charts (per-round WSS vs snapshot buffer, thesis Figure 6.5;
 // the throttled rounds of the dirtier, Figure 6.6) next to it.
 // Usage: npm run bench:migrate -- [--json FILE] [--runs N] [--quick] [--only idle,wss,game,dirtier,hypercube]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -19,6 +19,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { table, writeJson, jsonPath } from './util.js';
 import { lineChart, type Band } from './svg.js';
+import { cleanup, setup, shape, type NsPair } from './netns.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -314,126 +315,11 @@ const veth = (name: string, rate: number): Link => ({
   clientAddrs: (p) => [`10.77.0.1:${p}`, `10.77.0.2:${p}`],
 });
 
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-const inNs = (ns: string, ...cmd: string[]) =>
-  execFileSync('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
-
-function netnsCleanup(): void {
-  for (const ns of ['roamA', 'roamB']) {
-    try {
-      ip('netns', 'del', ns);
-    } catch {
-      /* not there */
-    }
-  }
-}
-
-function netnsShape(tcRate: string): void {
-  inNs(
-    'roamA',
-    'tc',
-    'qdisc',
-    'replace',
-    'dev',
-    'vethA',
-    'root',
-    'tbf',
-    'rate',
-    tcRate,
-    'burst',
-    '256kb',
-    'latency',
-    '50ms',
-  );
-  inNs(
-    'roamB',
-    'tc',
-    'qdisc',
-    'replace',
-    'dev',
-    'vethB',
-    'root',
-    'tbf',
-    'rate',
-    tcRate,
-    'burst',
-    '256kb',
-    'latency',
-    '50ms',
-  );
-}
-
+const PAIR: NsPair = { a: 'roamA', b: 'roamB', prefix: '10.77.0' };
+const netnsCleanup = (): void => cleanup(PAIR);
+const netnsShape = (tcRate: string): void => shape(PAIR, tcRate);
 /** Two namespaces joined by a veth pair; null if that works, else why not. */
-async function netnsSetup(): Promise<string | null> {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  for (const tool of ['ip', 'tc']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `\`${tool}\` not found (install iproute2)`;
-    }
-  }
-  try {
-    netnsCleanup();
-    ip('netns', 'add', 'roamA');
-    ip('netns', 'add', 'roamB');
-    ip(
-      'link',
-      'add',
-      'vethA',
-      'netns',
-      'roamA',
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'vethB',
-      'netns',
-      'roamB',
-    );
-    ip('-n', 'roamA', 'addr', 'add', '10.77.0.1/24', 'dev', 'vethA');
-    ip('-n', 'roamB', 'addr', 'add', '10.77.0.2/24', 'dev', 'vethB');
-    for (const [ns, dev] of [
-      ['roamA', 'vethA'],
-      ['roamB', 'vethB'],
-    ]) {
-      ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
-    netnsShape('1gbit');
-    // Can a process in roamA reach one in roamB?
-    const srv = spawnNode(
-      [
-        '-e',
-        `const s=require('net').createServer(c=>c.end('ok\\n')).listen(7399,'10.77.0.2',()=>console.log('up'))`,
-      ],
-      'roamB',
-    );
-    try {
-      await until(
-        () => srv.out().includes('up') || srv.proc.exitCode !== null,
-        'test listener in roamB',
-        10_000,
-      );
-      if (!srv.out().includes('up'))
-        throw new Error(`listener in roamB failed: ${srv.err().trim()}`);
-      const got = inNs(
-        'roamA',
-        process.execPath,
-        '-e',
-        `require('net').connect(7399,'10.77.0.2').on('data',d=>{process.stdout.write(d);process.exit(0)}).on('error',e=>{console.error(e.message);process.exit(1)})`,
-      ).toString();
-      if (!got.includes('ok')) throw new Error(`roamA -> roamB: got "${got}"`);
-    } finally {
-      await end(srv);
-    }
-    return null;
-  } catch (err) {
-    const e = err as Error & { stderr?: Buffer };
-    netnsCleanup();
-    return `${e.message.split('\n')[0]}${e.stderr?.length ? `: ${e.stderr.toString().trim()}` : ''}`;
-  }
-}
+const netnsSetup = (): Promise<string | null> => setup(PAIR, '1gbit');
 
 // ---------------------------------------------------------------------------
 // Workloads and one migration.

@@ -2,7 +2,9 @@
 // Entry point: the compiled CLI lives in dist/ (run `npm run build` first).
 // `roam node` is the privileged node daemon: it gets its own entry so that its
 // process loads nothing but src/host and src/tokens.
-const entry = process.argv[2] === 'node' ? '../dist/src/host/main.js' : '../dist/src/cli/main.js';
+// (`roam node drain` is the customer-side CLI: it only signals the daemon.)
+const daemon = process.argv[2] === 'node' && process.argv[3] !== 'drain';
+const entry = daemon ? '../dist/src/host/main.js' : '../dist/src/cli/main.js';
 if (entry.includes('host')) process.argv.splice(2, 1);
 import(entry).catch((err) => {
   if (err && err.code === 'ERR_MODULE_NOT_FOUND') {

@@ -51,7 +51,15 @@ export interface Proxy {
   cutAll(): void;
 }
 
-export async function proxy(target: string, hook: FrameHook = (_d, _i, f) => f): Promise<Proxy> {
+/**
+ * `keyed`: the target is home, whose clients send a 16-byte key hint ahead of the
+ * handshake (src/migrate/keyed.ts): passed on untouched.
+ */
+export async function proxy(
+  target: string,
+  hook: FrameHook = (_d, _i, f) => f,
+  keyed = false,
+): Promise<Proxy> {
   const [host, port] = [
     target.slice(0, target.lastIndexOf(':')),
     Number(target.slice(target.lastIndexOf(':') + 1)),
@@ -70,12 +78,19 @@ export async function proxy(target: string, hook: FrameHook = (_d, _i, f) => f):
     client.on('close', () => killers.delete(kill));
     const pipe = (from: net.Socket, to: net.Socket, dir: 'up' | 'down') => {
       let buf = Buffer.alloc(0);
+      let hint = !(keyed && dir === 'up');
       let hello = false;
       let index = 0;
       const pending: Buffer[] = [];
       const feed = (d: Buffer) => {
         buf = Buffer.concat([buf, d]);
         for (;;) {
+          if (!hint) {
+            if (buf.length < 16) return;
+            to.write(buf.subarray(0, 16));
+            buf = buf.subarray(16);
+            hint = true;
+          }
           if (!hello) {
             if (buf.length < HELLO) return;
             to.write(buf.subarray(0, HELLO));

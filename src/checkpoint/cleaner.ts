@@ -192,8 +192,7 @@ export class PageCleaner {
         if (!this.o.strict) break;
         throw new Error(
           `migration aborted: the writable working set (${wss} pages) does not fit the snapshot-buffer limit (${limit === Infinity ? want : limit} pages) after ${round + 1} rounds` +
-            (this.throttle ? '' : '; enable throttling or allow a longer downtime') +
-            '. The VM runs on here.',
+            (this.throttle ? '' : '; enable throttling or allow a longer downtime'),
         );
       }
       if (this.gateError) throw this.gateError;

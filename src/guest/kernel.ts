@@ -11,7 +11,8 @@ import { Clock, type ClockState } from './clock.js';
 import { FdTable, type Fd } from './fdtable.js';
 import type { FsBackend } from './fs.js';
 import { HostFs } from './hostfs.js';
-import { Connection, Listener, type Socket, type SocketState } from './net.js';
+import { acceptRelayed, Connection, Listener, type Socket, type SocketState } from './net.js';
+import { Relay, RelayStream } from './relay.js';
 import type { DeviceHooks, KernelOptions, KernelState, ProcessState } from './state.js';
 import { PagePool } from './page-pool.js';
 import { Process, type SavedProcess } from './process.js';
@@ -46,6 +47,8 @@ export class Kernel {
   device: DeviceHooks | null = null;
   nextSession = 1;
   blink = new BlinkDevice(() => this.wakeAll()); // /dev/blink, saved with the kernel
+  /** The session with the VM's home and the client streams it relays (a VM without a home has none). */
+  relay: Relay | null = null;
   private timers = new Map<number, NodeJS.Timeout>();
   private exited = false;
   readonly log: (msg: string) => void;
@@ -66,11 +69,17 @@ export class Kernel {
     this.dirs = opts.dirs ?? [];
     this.listeners = opts.tcplisten ?? [];
     this.mounts = [this.ramdisk, ...this.dirs.map((d) => new HostFs(path.resolve(d.host)))];
+    if (opts.home) this.relay = new Relay(opts.home, ...this.relayHooks());
     this.scheduler = new Scheduler(
       () => [...this.processes.values()],
       (p, err) => this.trap(p, err),
       () => this.allExited(),
     );
+  }
+
+  /** A relayed client reaches the program through the listener `home:PORT` of its published port. */
+  private relayHooks(): [(port: number, s: RelayStream) => boolean, () => void] {
+    return [(port, st) => acceptRelayed(this.sockets, port, st), () => this.wakeAll()];
   }
 
   get vmId(): string {
@@ -248,12 +257,14 @@ export class Kernel {
   /** From now on nothing the programs send leaves the VM (connections, stdout, stderr). */
   fence(): void {
     this.stdio.fence();
+    this.relay?.fence();
     for (const s of this.sockets.values()) if (s instanceof Connection) s.fence();
   }
   /** The migration aborted: release what was held, in order, and carry on. */
   unfence(): void {
     this.stdio.unfence();
     for (const s of this.sockets.values()) if (s instanceof Connection) s.unfence();
+    this.relay?.unfence();
     this.wakeAll();
   }
 
@@ -282,7 +293,7 @@ export class Kernel {
     }
     const sockets: Array<[number, SocketState]> = [...this.sockets].map(([id, s]) => [
       id,
-      s.save(),
+      s instanceof RelayStream ? { kind: 'relay', sid: s.sid } : s.save(),
     ]);
     return {
       version: KERNEL_VERSION,
@@ -299,6 +310,7 @@ export class Kernel {
       nextPid: this.nextPid,
       processes,
       blink: this.blink.toJSON(),
+      ...(this.relay ? { relay: this.relay.save() } : {}),
     };
   }
 
@@ -328,9 +340,19 @@ export class Kernel {
     k.nextPid = state.nextPid;
     k.nextSock = state.nextSock;
     k.blink = BlinkDevice.restore(state.blink, () => k.wakeAll());
+    if (state.relay) k.relay = Relay.restore(state.relay, ...k.relayHooks());
+    const relayed = (sid: number): RelayStream => {
+      const st = k.relay?.streams.get(sid);
+      if (st) return st;
+      const gone = new RelayStream(sid, 0, '?', k.relay!);
+      gone.reset = true;
+      return gone;
+    };
     for (const [id, s] of state.sockets) {
-      if (s.kind === 'listener') {
+      if (s.kind === 'relay') k.sockets.set(id, relayed(s.sid));
+      else if (s.kind === 'listener') {
         const l = new Listener(s.addr, () => k.wakeAll(), k.log);
+        for (const sid of s.queued ?? []) l.push(relayed(sid));
         k.sockets.set(id, l);
         // Bound when the VM starts: an arrived VM is not started before its migration commits.
         k.unbound.push(l);

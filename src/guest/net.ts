@@ -5,10 +5,17 @@
 import net from 'node:net';
 import { Errno, WasiError } from './errno.js';
 import { parseHostPort } from '../util/address.js';
+import type { RelayStream } from './relay.js';
 
 export interface ListenerState {
   kind: 'listener';
   addr: string;
+  /** Relayed streams waiting to be accepted (their state is the relay's). */
+  queued?: number[];
+}
+export interface RelayedState {
+  kind: 'relay';
+  sid: number;
 }
 export interface ConnState {
   kind: 'conn';
@@ -16,7 +23,10 @@ export interface ConnState {
   recv: string;
   eof: boolean;
 }
-export type SocketState = ListenerState | ConnState;
+export type SocketState = ListenerState | ConnState | RelayedState;
+
+/** A listener `home:PORT` is a published port: home accepts its clients and relays them. */
+export const HOME_LISTENER = /^home:(\d{1,5})$/;
 
 let announce: ((port: number) => void) | undefined;
 /** Under the node daemon: each port a listener binds is announced, for the daemon to publish. */
@@ -27,7 +37,7 @@ export function onListening(fn: (port: number) => void): void {
 export class Listener {
   readonly kind = 'listener';
   private server: net.Server | null = null;
-  private readonly queue: net.Socket[] = [];
+  private readonly queue: Array<net.Socket | RelayStream> = [];
   private retry: NodeJS.Timeout | null = null;
   private retries = 0;
   boundAddr: string | null = null;
@@ -40,6 +50,10 @@ export class Listener {
 
   /** Listen; if the address is taken (e.g. the original VM still runs), keep retrying. */
   listen(mustSucceed: boolean): Promise<void> {
+    if (this.homePort !== null) {
+      this.boundAddr = this.addr; // nothing to bind on this host: home listens for it
+      return Promise.resolve();
+    }
     const { host, port } = parseHostPort(this.addr, { allowPortZero: true });
     return new Promise((resolve, reject) => {
       const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, (s) => {
@@ -71,7 +85,19 @@ export class Listener {
     });
   }
 
-  accept(): net.Socket | null {
+  /** The published port this listener stands for, or null for a host socket. */
+  get homePort(): number | null {
+    const m = HOME_LISTENER.exec(this.addr);
+    return m ? Number(m[1]) : null;
+  }
+
+  /** A relayed client (a checkpoint keeps it queued: see save). */
+  push(s: RelayStream): void {
+    this.queue.push(s);
+    this.onEvent();
+  }
+
+  accept(): net.Socket | RelayStream | null {
     return this.queue.shift() ?? null;
   }
   get pending(): number {
@@ -80,10 +106,11 @@ export class Listener {
   close(): void {
     if (this.retry) clearTimeout(this.retry);
     this.server?.close();
-    for (const s of this.queue) s.destroy();
+    for (const s of this.queue) if (s instanceof net.Socket) s.destroy();
   }
   save(): ListenerState {
-    return { kind: 'listener', addr: this.addr };
+    const queued = this.queue.flatMap((s) => (s instanceof net.Socket ? [] : [s.sid]));
+    return { kind: 'listener', addr: this.addr, ...(queued.length ? { queued } : {}) };
   }
 }
 
@@ -215,4 +242,23 @@ export class Connection {
   }
 }
 
-export type Socket = Listener | Connection;
+/** A connected stream: a host TCP connection or a connection home relays. */
+export type Stream = Connection | RelayStream;
+export type Socket = Listener | Stream;
+
+export const isStream = (s: Socket | undefined): s is Stream =>
+  s !== undefined && s.kind !== 'listener';
+
+/** Queue a relayed client on the listener of its published port (false: the VM has none). */
+export function acceptRelayed(
+  sockets: Map<number, Socket>,
+  port: number,
+  st: RelayStream,
+): boolean {
+  for (const l of sockets.values())
+    if (l instanceof Listener && l.homePort === port) {
+      l.push(st);
+      return true;
+    }
+  return false;
+}

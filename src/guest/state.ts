@@ -3,6 +3,7 @@ import type { BlinkDeviceState } from './blink-device.js';
 import type { ClockState } from './clock.js';
 import type { Fd } from './fdtable.js';
 import type { SocketState } from './net.js';
+import type { RelayConfig, RelayState } from './relay.js';
 import type { PagePool } from './page-pool.js';
 import type { Process, SavedProcess } from './process.js';
 import type { RamDisk } from './ramdisk.js';
@@ -18,6 +19,8 @@ export interface KernelOptions {
   stdout?: (b: Uint8Array) => void;
   stderr?: (b: Uint8Array) => void;
   log?: (msg: string) => void;
+  /** The VM's home: its published ports are relayed over a session the VM opens (src/guest/relay.ts). */
+  home?: RelayConfig;
   /** Called once every process has exited, with the first non-zero exit code (or 0). */
   onExit?: (code: number) => void;
 }
@@ -52,6 +55,7 @@ export interface KernelState {
   nextPid: number;
   processes: ProcessState[];
   blink?: BlinkDeviceState; // /dev/blink's display state (absent in older checkpoints)
+  relay?: RelayState; // the home session's streams (VMs with a home only)
 }
 
 /** Hooks the checkpoint machinery installs (src/checkpoint) for /dev/checkpoint. */

@@ -8,11 +8,10 @@
 //    open, or when the destination is READY and the source's session CLOSED (its
 //    process died: a silent session is not taken for a death) and did not come
 //    back within SOURCE_GONE_MS. Never after the window.
-import net from 'node:net';
-import { acceptChannel, ChannelError, type Channel } from '../migrate/channel.js';
+import { ChannelError, type Channel } from '../migrate/channel.js';
 import { Arb, KEEPALIVE_MS, parseArb, SILENT_MS, type ArbMessage } from '../migrate/arbiter.js';
 import { json, type Decision } from '../migrate/protocol.js';
-import type { HomeLedger } from './ledger.js';
+import type { HomeLedger, MigrationRow } from './ledger.js';
 
 /** A source whose session closed gets this long to come back before it is taken for dead. */
 export const SOURCE_GONE_MS = 1_500;
@@ -24,43 +23,39 @@ interface Live {
   dest: Channel | null;
   sourceGone: boolean;
   commitWanted: boolean;
+  /** The destination said READY to this home (kept here: after a restart it says so again). */
+  destReady: boolean;
   timers: NodeJS.Timeout[];
 }
 
 export class Arbiter {
   private readonly live = new Map<string, Live>();
-  private server: net.Server | null = null;
 
   constructor(
     private readonly ledger: HomeLedger,
-    private readonly psk: Buffer,
     private readonly log: (m: string) => void = () => {},
+    /** Told of every decision once it is written (home follows its jobs by it). */
+    private readonly onDecided: (m: MigrationRow) => void = () => {},
   ) {
     // After a restart: every undecided migration still closes at its deadline.
     for (const row of ledger.undecided()) this.armDeadline(row.id, row.deadline);
   }
 
-  listen(host: string, port: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer((sock) => void this.serve(sock));
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        const a = server.address() as net.AddressInfo;
-        resolve(`${a.address}:${a.port}`);
-      });
-      this.server = server;
-    });
-  }
-
   close(): void {
-    this.server?.close();
     for (const l of this.live.values()) for (const t of l.timers) clearTimeout(t);
   }
 
   private entry(id: string): Live {
     let l = this.live.get(id);
     if (!l) {
-      l = { source: null, dest: null, sourceGone: false, commitWanted: false, timers: [] };
+      l = {
+        source: null,
+        dest: null,
+        sourceGone: false,
+        commitWanted: false,
+        destReady: false,
+        timers: [],
+      };
       this.live.set(id, l);
     }
     return l;
@@ -74,14 +69,8 @@ export class Arbiter {
     this.entry(id).timers.push(t);
   }
 
-  private async serve(sock: net.Socket): Promise<void> {
-    let ch: Channel;
-    try {
-      ch = await acceptChannel(sock, { psk: this.psk, timeoutMs: 5_000 });
-    } catch {
-      sock.destroy();
-      return;
-    }
+  /** Serve one party's session (a channel home accepted under a migration key). */
+  async serve(ch: Channel): Promise<void> {
     ch.keepalive(KEEPALIVE_MS, SILENT_MS);
     const mine = new Map<string, ArbMessage['role']>();
     let silent = false;
@@ -119,14 +108,23 @@ export class Arbiter {
       // Never begun here: it cannot commit.
       this.decide(m.migration, 'abort', `${m.role} spoke of a migration home never began`);
     } else if (type === Arb.READY && m.role === 'dest') {
-      this.ledger.destReady(m.migration);
+      l.destReady = true;
+      // On record, but not on the way to the decision (a destination says READY again on
+      // every re-connect, so this need not survive a crash; the decision must, and does).
+      setImmediate(() => {
+        try {
+          this.ledger.destReady(m.migration);
+        } catch {
+          /* home is closing */
+        }
+      });
       if (l.commitWanted) this.decide(m.migration, 'commit', 'source asked; destination ready');
       else if (l.sourceGone)
         this.decide(m.migration, 'commit', 'destination ready; the source had died');
       else ch.send(Arb.PENDING, json({ migration: m.migration })).catch(() => undefined);
     } else if (type === Arb.DECIDE && m.role === 'source') {
       if (m.want !== 'commit') return void this.decide(m.migration, 'abort', 'source asked');
-      if (row.dest_ready_at !== null && l.dest)
+      if (l.destReady && l.dest)
         return void this.decide(m.migration, 'commit', 'source asked; destination ready');
       l.commitWanted = true;
       l.timers.push(
@@ -154,8 +152,7 @@ export class Arbiter {
         const row = this.ledger.get(id);
         if (l.source || !row || row.decision) return;
         l.sourceGone = true;
-        if (row.dest_ready_at !== null && l.dest)
-          this.decide(id, 'commit', 'destination ready; the source died');
+        if (l.destReady && l.dest) this.decide(id, 'commit', 'destination ready; the source died');
       }, SOURCE_GONE_MS),
     );
   }
@@ -166,6 +163,8 @@ export class Arbiter {
     const l = this.entry(id);
     for (const t of l.timers.splice(0)) clearTimeout(t);
     this.log(`migration ${id.slice(0, 8)}: ${d} (${reason})`);
+    const row = this.ledger.get(id);
+    if (row) this.onDecided(row);
     for (const ch of [l.source, l.dest]) if (ch) this.tell(ch, id, d);
     return d;
   }

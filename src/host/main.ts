@@ -2,7 +2,7 @@
 // the rest of roam, so this process holds only src/host and src/tokens (the
 // lines `npm run tcb` counts).
 import { Command, InvalidArgumentError } from 'commander';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
@@ -136,6 +136,7 @@ await new Command('roam node')
     process.stdout.write(
       `node ${o.id} listening on udp://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}\n`,
     );
+    writeFileSync(join(o.state, 'node.pid'), `${process.pid}\n`); // for roam node drain
     const meter = setInterval(() => d.tick(1), 1000);
     process.once('SIGINT', stop).once('SIGTERM', stop);
     function stop() {

@@ -214,6 +214,7 @@ export class Packetd {
     j.credited += r.units;
     this.save(j);
     if (j.state === 'suspended') void this.start(j);
+    else if (j.state === 'notified' && !this.evicting) j.state = 'running'; // it asked its home in time
     return this.balance(r.reqId, j);
   }
 

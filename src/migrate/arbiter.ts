@@ -12,7 +12,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connectChannel, type Channel } from './channel.js';
+import type { Channel } from './channel.js';
+import { connectKeyed } from './keyed.js';
 import { parseHostPort } from '../util/address.js';
 import { roamHome } from '../util/home.js';
 import { json, parseDecision, parseJson, type Decision } from './protocol.js';
@@ -122,7 +123,7 @@ export class HomeSession {
     if (this.ch) return this.ch;
     this.connecting ??= (async () => {
       const { host, port } = parseHostPort(this.home);
-      const ch = await connectChannel(host, port, { psk: this.psk, timeoutMs });
+      const ch = await connectKeyed(host, port, { psk: this.psk, timeoutMs });
       ch.keepalive(KEEPALIVE_MS, SILENT_MS);
       this.ch = ch;
       void this.read(ch);

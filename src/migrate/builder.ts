@@ -138,6 +138,8 @@ export class VmBuilder {
       (hash) => this.compiled.get(hash),
       (slot) => this.memories.take(slot),
     );
+    // A fork's child is another VM: the parent keeps the home session and its clients.
+    if (cp.header.kind === 'fork') kernel.relay?.disown();
     return {
       kernel,
       header: cp.header,

@@ -100,7 +100,7 @@ export interface MigrateResult extends Omit<CheckpointResult, 'downtimeMs'> {
 
 const failure = (o: MigrateOptions, err: unknown): Error =>
   new Error(
-    `${o.kind} to ${o.to} failed: ${(err as Error).message}. The VM runs on here; nothing was lost.`,
+    `${o.kind} to ${o.to} failed: ${(err as Error).message.replace(/\.+$/, '')}. The VM runs on here; nothing was lost.`,
     { cause: err },
   );
 

@@ -19,6 +19,8 @@ import {
 import type { Kernel } from '../guest/kernel.js';
 import { awaitPuller } from '../migrate/http-pull.js';
 import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
+import { HomeLink } from './home-link.js';
+import type { Command } from '../guest/home-wire.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
 export function serveRestored(
@@ -67,8 +69,9 @@ export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord
       (confirmed, failed) => void session.migrate({ kind, to, onConfirm: confirmed }).catch(failed),
     );
   kernel.device = new CheckpointDevice(kernel, { key, migrate: fromProgram });
-  info.host?.onNotice((reason, seconds) => session.suspend(reason, seconds));
+  info.host?.onNotice((reason, seconds) => void session.onNotice(reason, seconds));
   session.wrapExit();
+  if (kernel.relay && !kernel.relay.orphan) session.callHome();
   if (info.deferControl) await new Promise((r) => setImmediate(r));
   return session.open();
 }
@@ -80,6 +83,8 @@ class VmSession {
   /** Already suspending (a second notice, or the daemon gone meanwhile). */
   private leaving = false;
   private released = false;
+  /** The session with the VM's home, if it has one. */
+  private link: HomeLink | null = null;
 
   constructor(
     private readonly kernel: Kernel,
@@ -146,6 +151,7 @@ class VmSession {
     const { kernel } = this;
     if (this.released) return;
     this.released = true;
+    this.link?.retire();
     for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
     kernel.close();
   }
@@ -262,6 +268,75 @@ class VmSession {
         return { event: 'done', ...res };
       }
     }
+  }
+
+  /** Open the session with home: it relays clients and may order migrations. */
+  callHome(): void {
+    this.link = new HomeLink(this.kernel, (c) => this.command(c), this.kernel.log);
+    this.link.start();
+  }
+
+  /** A command from home over the session. */
+  private async command(c: Command): Promise<Record<string, unknown>> {
+    if (c.op === 'stop') {
+      setImmediate(() => {
+        void (async () => {
+          while (this.busy) await this.busy;
+          this.end('stopped by its home', EXIT_STOPPED);
+        })();
+      });
+      return {};
+    }
+    if (!c.to || !c.key) throw new Error(`${c.op} needs a destination and its key`);
+    const res = await this.migrate({
+      kind: c.op === 'fork' ? 'fork' : 'migration',
+      to: c.to,
+      psk: Buffer.from(c.key, 'hex'),
+      home: c.arbiter,
+    });
+    const { to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes } = res;
+    return {
+      ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes },
+      ...{ frozenAt: res.frozenAt, pagesSent: res.pagesSent, migration: res.migration },
+      rounds: res.rounds.length,
+    };
+  }
+
+  /**
+   * The node tells this VM to go. With a home: ask it for a top-up (balance) or
+   * for another node (drain, eviction, lifetime) and migrate there live; if home
+   * does not answer within half the grace, or the move fails, suspend to disk.
+   */
+  async onNotice(reason: string, seconds: number): Promise<void> {
+    const link = this.link;
+    if (this.leaving) return;
+    if (link && reason !== 'host-gone') {
+      this.leaving = true;
+      const budget = Math.max(1_000, seconds * 500);
+      this.kernel.log(`notice from the host (${reason}, ${seconds} s): asking home`);
+      if (reason === 'balance') {
+        const a = await link.ask('topup', reason, seconds, budget);
+        this.leaving = false;
+        if (a?.ok) return void this.kernel.log('home topped this VM up; it runs on');
+      } else {
+        const a = await link.ask('destination', reason, seconds, budget);
+        if (a?.ok && a.to && a.key) {
+          try {
+            const res = await this.migrate({
+              kind: 'migration',
+              to: a.to,
+              psk: Buffer.from(a.key, 'hex'),
+              home: a.arbiter,
+            });
+            return void this.kernel.log(`moved to ${res.to} before the node went`);
+          } catch (err) {
+            this.kernel.log(`moving away failed (${(err as Error).message})`);
+          }
+        } else this.kernel.log(`home gave no destination (${a?.error ?? 'no answer'})`);
+        this.leaving = false;
+      }
+    }
+    this.suspend(reason, seconds);
   }
 
   /** Told to go by the node daemon: suspend to disk (written aside, then renamed, so that the daemon never finds half a file) and end; a top-up revives it. */

@@ -7,9 +7,10 @@ import { migrateVm, type MigrateResult } from '../migrate/source.js';
 export async function uploadVm(
   kernel: Kernel,
   to: string,
-  o: { keyFile?: string; onPhase?: (msg: string) => void } = {},
+  o: { keyFile?: string; psk?: Buffer; onPhase?: (msg: string) => void } = {},
 ): Promise<MigrateResult> {
-  const psk = o.keyFile ? await loadKey(o.keyFile) : await loadOrCreateKey(defaultKeyPath());
+  const psk =
+    o.psk ?? (o.keyFile ? await loadKey(o.keyFile) : await loadOrCreateKey(defaultKeyPath()));
   // Not one instruction here: the page cleaner's turns would otherwise let slices run.
   for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
   try {

@@ -57,8 +57,8 @@ async function world(
   // eslint-disable-next-line prefer-const -- assigned once the world exists; hooks read it later
   let w!: World;
   const h = o.home === false ? null : await home(tmpdir('home'));
-  const sh = h ? await proxy(h.addr, o.sh ?? pass) : null;
-  const dh = h ? await proxy(h.addr, o.dh ?? pass) : null;
+  const sh = h ? await proxy(h.addr, o.sh ?? pass, true) : null;
+  const dh = h ? await proxy(h.addr, o.dh ?? pass, true) : null;
   const dst = await cstrap(dh ? ['--home-via', dh.addr] : []);
   const sd = await proxy(dst.addr, o.sd ? o.sd(() => w) : pass);
   const { vm, id } = await source();

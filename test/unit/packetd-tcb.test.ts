@@ -11,11 +11,12 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 // Counted as Prettier lays the code out (100 columns), blank and comment-only lines left out.
 // DESIGN's target is under 500 and is NOT met: issue 13 added request MACs, the on-disk job
 // table and recovery after a restart, the hashing budget, memory/disk quotas and the
-// sandbox path checks and the cgroup setup (732 -> 911 lines); then the network namespaces
-// (src/host/netns.ts: veth, the nftables rules, publishing ports within the token's count) and
-// the launcher reading the VM's fd 3 line by line, bounded (929 -> 1137). This guard holds that
-// count until it is cut.
-const GUARD = 1140;
+// sandbox path checks and the cgroup setup (732 -> 911 lines). Issue 11's node drain added
+// two (the pid file `roam node drain` signals, and a top-up that lets a notified VM run on).
+// Then the network namespaces (src/host/netns.ts: veth, the nftables rules, publishing ports
+// within the token's count) and the launcher reading the VM's fd 3 line by line, bounded
+// (931 -> 1139). This guard holds that count until it is cut.
+const GUARD = 1145;
 
 test('privileged code (src/host + what it imports from src/tokens) does not grow', () => {
   const { total, files } = countTcbLines(ROOT);

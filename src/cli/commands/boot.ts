@@ -2,6 +2,7 @@
 // node` runs that node's daemon, packetd. Both halves of the same datagram
 // protocol, so they live together.
 import { Command } from 'commander';
+import { defineDrain } from './drain.js';
 import { request } from '../../host/client.js';
 import { parseHostPort } from '../../util/address.js';
 import { intArg } from './broker.js';
@@ -41,7 +42,7 @@ export function register(program: Command): void {
 
   // bin/roam.js starts the daemon's own entry before this CLI loads; this entry
   // only lists it in `roam --help`.
-  program
+  const node = program
     .command('node')
     .description('run the node daemon (packetd, VM launcher, meter); see roam node --help')
     .helpOption(false)
@@ -52,4 +53,5 @@ export function register(program: Command): void {
         'run roam node through bin/roam.js, which starts the daemon in a process of its own',
       );
     });
+  defineDrain(node);
 }

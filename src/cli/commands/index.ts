@@ -13,6 +13,7 @@ import { register as view } from './view.js';
 import { register as stop } from './stop.js';
 import { register as logs } from './logs.js';
 import { register as home } from './home.js';
+import { register as submit } from './submit.js';
 import { register as pulse } from './pulse.js';
 import { register as control } from './control.js';
 import { register as agent } from './agent.js';
@@ -32,6 +33,7 @@ export const commands: Array<(program: Command) => void> = [
   stop,
   logs,
   home,
+  submit,
   pulse,
   control,
   agent,

@@ -13,6 +13,7 @@ import { DEFAULT_MAX_DOWNTIME_MS } from '../../migrate/protocol.js';
 import { formatRate } from '../../migrate/rate.js';
 import { choice, durationMs, mib, positiveInt, rate } from '../options.js';
 import { Progress } from '../progress.js';
+import { HOME_FILE, homeCall, isJobId } from '../home-client.js';
 
 interface MigrateOptions {
   to?: string;
@@ -27,6 +28,7 @@ interface MigrateOptions {
   commitWindow?: number;
   serve?: string;
   json?: boolean;
+  homeFile?: string;
 }
 
 function progress(e: RoundEvent | PhaseEvent): string {
@@ -94,7 +96,8 @@ function options(cmd: Command): Command {
       'the longest from the freeze to the commit (e.g. 30s), or the migration aborts',
       durationMs,
     )
-    .option('--json', 'print the result as JSON (rounds in full)');
+    .option('--json', 'print the result as JSON (rounds in full)')
+    .option(...HOME_FILE);
 }
 
 async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Promise<void> {
@@ -103,6 +106,7 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
       kind: 'usage',
     });
+  if (isJobId(ref)) return viaHome(kind, ref, o);
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
   const shown = new Progress();
@@ -141,6 +145,28 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
   );
 }
 
+/** `roam migrate JOB --to NODE`: home buys a place on the node and tells the VM to move there. */
+async function viaHome(kind: 'migrate' | 'fork', job: string, o: MigrateOptions): Promise<void> {
+  if (!o.to)
+    throw new RoamError('usage', 'a job moves with --to NODE_HOST:PORT (the node daemon)', {
+      kind: 'usage',
+    });
+  const r = await homeCall<{
+    downtimeMs?: number | null;
+    freezeMs?: number;
+    totalMs?: number;
+    bytes?: number;
+    child?: string;
+  }>('POST', `/v1/jobs/${job}/${kind}`, { to: o.to }, o.homeFile);
+  if (o.json) return void console.log(JSON.stringify(r));
+  const downtime =
+    typeof r.downtimeMs === 'number' ? `${r.downtimeMs.toFixed(1)} ms` : 'not reported';
+  console.log(
+    `${kind === 'fork' ? `forked job ${job} to ${o.to} (child job ${r.child})` : `migrated job ${job} to ${o.to}`}: ` +
+      `${mib(r.bytes ?? 0)} in ${((r.totalMs ?? 0) / 1000).toFixed(2)} s; downtime ${downtime} (source freeze ${(r.freezeMs ?? 0).toFixed(2)} ms)`,
+  );
+}
+
 /** `roam migrate` and `roam fork` differ only in what the source does after the destination confirms. */
 function define(program: Command, kind: 'migrate' | 'fork'): void {
   const fork = kind === 'fork';
@@ -152,7 +178,10 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
           ? 'Copy a running VM live to a cstrap: both copies run on, the child with a new VM id'
           : 'Move a running VM live to a cstrap on another host (pre-copy rounds, then a freeze of milliseconds)',
       )
-      .argument('<vm>', 'VM id (or unique prefix, or pid), see `roam ps`'),
+      .argument(
+        '<vm>',
+        'VM id (or unique prefix, or pid), see `roam ps`; or a job id of your home (`roam jobs`), with --to NODE',
+      ),
   )
     .addHelpText('after', fork ? AFTER_FORK : AFTER_MIGRATE)
     .action((ref: string, o: MigrateOptions) => run(kind, ref, o));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { controlRequest, findVm, type StoppedEvent } from '../../vm/control.js';
+import { HOME_FILE, homeCall, isJobId } from '../home-client.js';
 
 export function register(program: Command): void {
   program
@@ -7,8 +8,12 @@ export function register(program: Command): void {
     .description(
       'End a running VM on this host: its programs stop where they are (nothing is saved)',
     )
-    .argument('<vm>', 'VM id (or unique prefix, or pid), see `roam ps`')
+    .argument(
+      '<vm>',
+      'VM id (or unique prefix, or pid), see `roam ps`; or a job id of your home (`roam jobs`)',
+    )
     .option('--json', 'print the result as JSON')
+    .option(...HOME_FILE)
     .addHelpText(
       'after',
       `
@@ -20,7 +25,18 @@ ends it the same way).
 Example:
   roam stop 3f2a`,
     )
-    .action(async (ref: string, o: { json?: boolean }) => {
+    .action(async (ref: string, o: { json?: boolean; homeFile?: string }) => {
+      if (isJobId(ref)) {
+        const r = await homeCall<{ refunded?: number }>(
+          'POST',
+          `/v1/jobs/${ref}/stop`,
+          {},
+          o.homeFile,
+        );
+        if (o.json) console.log(JSON.stringify(r));
+        else console.log(`stopped job ${ref}; ${r.refunded ?? 0} unspent units refunded`);
+        return;
+      }
       const vm = findVm(ref);
       const res = await controlRequest<StoppedEvent>(vm, { op: 'stop' });
       if (o.json) console.log(JSON.stringify(res));

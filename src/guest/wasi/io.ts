@@ -2,7 +2,7 @@
 // fd_write (and poll_oneoff's readiness) dispatch on the fd's kind here.
 import { Errno, FileType, WasiError } from '../errno.js';
 import type { Fd } from '../fdtable.js';
-import { Connection, Listener } from '../net.js';
+import { isStream, Listener } from '../net.js';
 import { ProcExit } from '../process.js';
 import { SIGPIPE_STATUS } from '../stdio.js';
 import { devRead, devWrite } from './devices.js';
@@ -22,7 +22,7 @@ export function readInto(s: Sys, e: Fd, dst: Uint8Array): number | null {
       return devRead(s.k, e, dst);
     case 'sock': {
       const c = s.sock(e);
-      if (!(c instanceof Connection)) throw new WasiError(Errno.NOTCONN);
+      if (!isStream(c)) throw new WasiError(Errno.NOTCONN);
       const n = c.read(dst);
       if (n === null && e.nonblock) throw new WasiError(Errno.AGAIN);
       return n;
@@ -57,7 +57,7 @@ export function writeFrom(s: Sys, e: Fd, src: Uint8Array): number {
       return devWrite(s.k, e, src);
     case 'sock': {
       const c = s.sock(e);
-      if (!(c instanceof Connection)) throw new WasiError(Errno.NOTCONN);
+      if (!isStream(c)) throw new WasiError(Errno.NOTCONN);
       return c.write(src);
     }
     case 'dir':
@@ -73,11 +73,7 @@ export function writeFrom(s: Sys, e: Fd, src: Uint8Array): number {
 export function readable(s: Sys, e: Fd): boolean {
   if (e.t === 'sock') {
     const c = s.k.sockets.get(e.sock);
-    return c instanceof Listener
-      ? !s.k.fenced && c.pending > 0
-      : c instanceof Connection
-        ? c.readable()
-        : true;
+    return c instanceof Listener ? !s.k.fenced && c.pending > 0 : isStream(c) ? c.readable() : true;
   }
   if (e.t === 'stdin') return s.k.stdio.readStdin(new Uint8Array(0)) !== null;
   return true;

@@ -1,7 +1,8 @@
 // sock_*: TCP. Listeners are preopened (--tcplisten); connections are accepted
 // from them or opened as /net/tcp/HOST:PORT (connect, reached through path_open).
 import { Errno, WasiError } from '../errno.js';
-import { Connection, Listener } from '../net.js';
+import { Connection, isStream, Listener, type Stream } from '../net.js';
+import { RelayStream } from '../relay.js';
 import { R, need } from './rights.js';
 import { BLOCK, FDFLAGS, type Result, type Sys } from './syscall.js';
 
@@ -13,7 +14,7 @@ interface PendingConnect {
 }
 
 /** Register a connection in the kernel and give it a descriptor. */
-function addConnection(s: Sys, c: Connection, nonblock: boolean): number {
+function addConnection(s: Sys, c: Stream, nonblock: boolean): number {
   const id = s.k.nextSock++;
   s.k.sockets.set(id, c);
   return s.table().add({ t: 'sock', sock: id, nonblock });
@@ -58,11 +59,11 @@ export function connect(s: Sys, addr: string, nonblock: boolean): Result {
 }
 
 /** `fd` as a connected socket holding the rights `r`. */
-const connection = (s: Sys, fd: number, r: number): Connection => {
+const connection = (s: Sys, fd: number, r: number): Stream => {
   const e = s.fd(fd);
   const c = s.sock(e);
   need(e, r);
-  if (!(c instanceof Connection)) throw new WasiError(Errno.NOTCONN);
+  if (!isStream(c)) throw new WasiError(Errno.NOTCONN);
   return c;
 };
 
@@ -79,7 +80,10 @@ export function sockImports(s: Sys): WebAssembly.ModuleImports {
         if (e.t === 'sock' && e.nonblock) throw new WasiError(Errno.AGAIN);
         return BLOCK;
       }
-      const c = new Connection(`${conn.remoteAddress}:${conn.remotePort}`, conn, () => k.wakeAll());
+      const c =
+        conn instanceof RelayStream
+          ? conn
+          : new Connection(`${conn.remoteAddress}:${conn.remotePort}`, conn, () => k.wakeAll());
       m.setU32(out, addConnection(s, c, (flags & FDFLAGS.NONBLOCK) !== 0));
       return 0;
     }),

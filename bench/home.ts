@@ -1,0 +1,236 @@
+// bench/home: what a VM's clients see when it migrates, with home relaying their
+// connections (issue 11's targets).
+//  1. The game server (examples/game-server.wasm, 4 MiB world) with two clients,
+//     each sending a message every 10 ms and waiting for its answer; the VM
+//     migrates back and forth between two nodes. Per migration: the source's
+//     freeze, the downtime (freeze -> first instruction at the destination) and
+//     the clients' largest response gap, against their usual round trip.
+//     Over loopback, and (as root, with iproute2) with the second node behind a
+//     100 Mbit/s veth link (home, the clients and the first node on the near side).
+//  2. An echo stream under load: one client keeping 8 messages in flight while
+//     the VM migrates N times (default 1000); every reply is checked, so a byte
+//     lost, duplicated or reordered fails the run.
+// Usage: npm run bench:home -- [--quick] [--migrations K] [--stream N] [--json FILE]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCluster, type Cluster, type ClusterOptions } from '../demo/cluster.js';
+import { GameClient } from '../demo/game-client.js';
+import { cleanup, setup, type NsPair } from './netns.js';
+import { jsonPath, table, writeJson } from './util.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const quick = process.argv.includes('--quick');
+const K = arg('--migrations', quick ? 4 : 10);
+const STREAM = arg('--stream', quick ? 50 : 1000);
+const HOME = process.env.ROAM_BENCH_HOME ?? path.join(os.tmpdir(), 'roam-bench-home');
+const PAIR: NsPair = { a: 'roamHA', b: 'roamHB', prefix: '10.78.0' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN;
+};
+
+interface Move {
+  freezeMs: number;
+  downtimeMs: number;
+  /** Freeze to the commit decision, and to the destination's first instruction as its timeline has it. */
+  confirmMs: number;
+  timeline: Record<string, number>;
+  gapMs: number;
+}
+interface GameResult {
+  link: string;
+  baselineRttMs: number;
+  moves: Move[];
+  clientErrors: string[];
+}
+
+async function cluster(o: Partial<ClusterOptions> = {}): Promise<Cluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'roam-bench-home-'));
+  return startCluster({ dir, nodes: 2, env: { ...process.env, ROAM_HOME: HOME }, ...o });
+}
+
+async function submit(c: Cluster, extra: string[] = []): Promise<{ job: string; port: number }> {
+  const out = await c.roam([
+    'submit',
+    '--json',
+    '--node',
+    c.nodes[0].addr,
+    '--publish',
+    '127.0.0.1:0:7000',
+    path.join(root, 'examples/game-server.wasm'),
+    ...extra,
+  ]);
+  const s = JSON.parse(out) as { job: string; published: string[] };
+  const a = s.published[0].split('->')[0];
+  return { job: s.job, port: Number(a.slice(a.lastIndexOf(':') + 1)) };
+}
+
+async function game(link: string, o: Partial<ClusterOptions>): Promise<GameResult> {
+  const c = await cluster(o);
+  try {
+    const { job, port } = await submit(c);
+    const clients = [new GameClient(port, 1), new GameClient(port, 2)];
+    const runs = clients.map((cl) => cl.run(1, 10));
+    await sleep(1500);
+    const baseline = pct(
+      clients.flatMap((cl) => cl.replies.map((r) => r.rtt)),
+      50,
+    );
+    const moves: Move[] = [];
+    for (let i = 0; i < K; i++) {
+      const t0 = performance.now();
+      const r = JSON.parse(
+        await c.roam(['migrate', job, '--to', c.nodes[(i + 1) % 2].addr, '--json']),
+      ) as Omit<Move, 'gapMs'>;
+      await sleep(400);
+      moves.push({
+        ...r,
+        gapMs: Math.max(...clients.map((cl) => cl.maxRtt(t0))),
+      });
+      process.stderr.write(
+        `  ${link}: migration ${i + 1}/${K}: gap ${moves.at(-1)!.gapMs.toFixed(1)} ms\n`,
+      );
+      await sleep(300);
+    }
+    for (const r of runs) await r.stop();
+    const clientErrors = clients.flatMap((cl) =>
+      cl.error ? [cl.error] : cl.closed ? ['closed'] : [],
+    );
+    return { link, baselineRttMs: baseline, moves, clientErrors };
+  } finally {
+    await c.stop();
+  }
+}
+
+async function stream(n: number): Promise<Record<string, number | string>> {
+  const c = await cluster();
+  try {
+    const { job, port } = await submit(c);
+    const cl = new GameClient(port, 7);
+    const run = cl.run(8, 1);
+    const t0 = performance.now();
+    let aborted = 0;
+    for (let i = 0; i < n && !cl.error && !cl.closed;) {
+      // An aborted migration (the working set did not fit the downtime budget) leaves the
+      // VM running where it was: counted, and tried again.
+      const ok = await c.roam(['migrate', job, '--to', c.nodes[(i + 1) % 2].addr]).then(
+        () => true,
+        (err: Error) => {
+          if (!/nothing was lost/.test(err.message)) throw err;
+          return false;
+        },
+      );
+      if (!ok) {
+        aborted++;
+        continue;
+      }
+      i++;
+      if (i % 50 === 0) process.stderr.write(`  stream: ${i}/${n} migrations, ${cl.got} replies\n`);
+    }
+    await run.stop();
+    return {
+      migrations: n,
+      aborted,
+      messages: cl.got,
+      seconds: (performance.now() - t0) / 1000,
+      lostOrRepeated: cl.error ? 1 : 0,
+      error: cl.error ?? (cl.closed ? 'connection closed' : 'none'),
+    };
+  } finally {
+    await c.stop();
+  }
+}
+
+/** The game part with node 2 behind a 100 Mbit/s link: this bench again, inside namespace a. */
+async function overVeth(): Promise<GameResult | string> {
+  const why = await setup(PAIR, '100mbit');
+  if (why) return why;
+  try {
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        PAIR.a,
+        process.execPath,
+        fileURLToPath(import.meta.url),
+        '--inner',
+        '--migrations',
+        String(K),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise((r) => child.on('exit', r));
+    const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+    return line
+      ? (JSON.parse(line.slice(7)) as GameResult)
+      : `the run in ${PAIR.a} printed no result`;
+  } finally {
+    cleanup(PAIR);
+  }
+}
+
+const vethNodes = (i: number) =>
+  i === 0 ? { host: `${PAIR.prefix}.1` } : { ns: PAIR.b, host: `${PAIR.prefix}.2` };
+
+if (process.argv.includes('--inner')) {
+  const r = await game('veth 100Mbit', {
+    nodeAt: vethNodes,
+    homeArgs: ['--listen', `${PAIR.prefix}.1:0`],
+  });
+  console.log(`RESULT ${JSON.stringify(r)}`);
+  process.exit(0);
+}
+
+fs.mkdirSync(HOME, { recursive: true });
+const results: GameResult[] = [await game('loopback', {})];
+const veth = await overVeth();
+if (typeof veth === 'string') console.log(`note: no veth link (${veth}); loopback only`);
+else results.push(veth);
+const target = (link: string) => (link === 'loopback' ? 15 : 50);
+const rows = results.map((r) => {
+  const gaps = r.moves.map((m) => m.gapMs);
+  return {
+    link: r.link,
+    migrations: r.moves.length,
+    'usual rtt ms': r.baselineRttMs,
+    'freeze p50 ms': pct(
+      r.moves.map((m) => m.freezeMs),
+      50,
+    ),
+    'downtime p50 ms': pct(
+      r.moves.map((m) => m.downtimeMs),
+      50,
+    ),
+    'downtime max ms': Math.max(...r.moves.map((m) => m.downtimeMs)),
+    'decided p50 ms': pct(
+      r.moves.map((m) => m.confirmMs),
+      50,
+    ),
+    'gap p50 ms': pct(gaps, 50),
+    'gap max ms': Math.max(...gaps),
+    'target ms': target(r.link),
+    met: Math.max(...gaps) <= target(r.link) ? 'yes' : 'NO',
+    'client errors': r.clientErrors.length,
+  };
+});
+console.log('\nGame server, two clients, through home (largest response gap per migration):');
+console.log(table(rows));
+const s = await stream(STREAM);
+console.log(`\nEcho stream under load, ${STREAM} migrations:`);
+console.log(table([s]));
+const file = jsonPath('home');
+writeJson(file, { when: new Date().toISOString(), game: results, rows, stream: s });
+console.log(`\nwrote ${file}`);
