@@ -100,12 +100,19 @@ export class VmNet {
       `netns add ${this.ns}\nlink add ${vif} type veth peer name eth0 netns ${this.ns}\naddr add ${gw}/30 dev ${vif}\nlink set ${vif} up\n`,
     );
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${vif}/route_localnet`, '1'); // local clients of 127.0.0.1
+    // No IPv6 on the link (the table is IPv4): no link-local address to reach the host by.
+    fs.writeFileSync(`/proc/sys/net/ipv6/conf/${vif}/disable_ipv6`, '1');
     run(
       'ip',
       ['-n', this.ns, '-b', '-'],
       `link set lo up\naddr add ${this.addr}/30 dev eth0\nlink set eth0 up\nroute add default via ${gw}\n`,
     );
-    this.enter(['sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1']);
+    this.enter([
+      'sysctl',
+      '-qw',
+      'net.ipv4.conf.eth0.route_localnet=1',
+      'net.ipv6.conf.eth0.disable_ipv6=1',
+    ]);
     this.enter(['nft', '-f', '-'], VM_RULES);
   }
 

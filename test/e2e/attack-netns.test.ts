@@ -204,6 +204,11 @@ test(
         [targets[4]]: 'timeout',
         [targets[5]]: 'got outside',
       });
+      // No IPv6 on its link (the rules are IPv4): no link-local address of the host to try.
+      const v6 = (ns: string[]) =>
+        execFileSync('ip', [...ns, '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' });
+      assert.equal(v6(['-n', `roam-${b.vmId}`]).trim(), '');
+      assert.doesNotMatch(v6([]), new RegExp(`rv${b.vmId.slice(3)}`));
       // What it listened on is reached by no one: not on the host, not at its own address.
       assert.equal(await reach('127.0.0.1', evil), 'ECONNREFUSED');
       assert.equal(await reach(gwOf(b.vmId, 2), evil), 'timeout');
