@@ -10,7 +10,7 @@
 //  2. An echo stream under load: one client keeping 8 messages in flight while
 //     the VM migrates N times (default 1000); every reply is checked, so a byte
 //     lost, duplicated or reordered fails the run.
-// Usage: npm run bench:home -- [--quick] [--migrations K] [--stream N] [--json FILE]
+// Usage: npm run bench:home -- [--quick] [--migrations K] [--stream N] [--only game|stream] [--json FILE]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -195,8 +195,11 @@ if (process.argv.includes('--inner')) {
 }
 
 fs.mkdirSync(HOME, { recursive: true });
-const results: GameResult[] = [await game('loopback', {})];
-const veth = await overVeth();
+const only = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]
+  : '';
+const results: GameResult[] = only === 'stream' ? [] : [await game('loopback', {})];
+const veth = only === 'stream' ? 'not asked for' : await overVeth();
 if (typeof veth === 'string') console.log(`note: no veth link (${veth}); loopback only`);
 else results.push(veth);
 const target = (link: string) => (link === 'loopback' ? 15 : 50);
@@ -228,7 +231,7 @@ const rows = results.map((r) => {
 });
 console.log('\nGame server, two clients, through home (largest response gap per migration):');
 console.log(table(rows));
-const s = await stream(STREAM);
+const s = only === 'game' ? { migrations: 0, note: 'not asked for' } : await stream(STREAM);
 console.log(`\nEcho stream under load, ${STREAM} migrations:`);
 console.log(table([s]));
 const file = jsonPath('home');

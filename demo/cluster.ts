@@ -95,7 +95,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
       p.on('exit', (c) =>
         c === 0
           ? resolve(out.trim())
-          : reject(new Error(`roam ${args.join(' ')} exited ${c}: ${err}`)),
+          : reject(new Error(`roam ${args.join(' ')} exited ${c}: ${err || out}`)),
       );
     });
   const f = (name: string) => path.join(o.dir, name);

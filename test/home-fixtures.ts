@@ -15,6 +15,7 @@ export async function cluster(
     nodes,
     env: { ...process.env, ROAM_HOME: HOME },
     onSpawn: (p) => void track(p),
+    onLine: process.env.ROAM_TEST_LOG ? (t, l) => console.error(`[${t}] ${l}`) : undefined,
     graceS,
     homeArgs,
   });

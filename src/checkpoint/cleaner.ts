@@ -215,25 +215,34 @@ export class PageCleaner {
     const batch: PageEntry[] = [];
     const t0 = performance.now();
     const bytes0 = this.target.bytesWritten;
-    let reported = t0;
+    let reported = t0,
+      seen = 0,
+      of = 0;
     const report = (): void => {
       const now = performance.now();
       if (!this.o.onProgress || now - reported < 250) return;
       reported = now;
-      this.o.onProgress({ round, sent, bytes: this.target.bytesWritten - bytes0, ms: now - t0 });
+      const bytes = this.target.bytesWritten - bytes0;
+      this.o.onProgress({ round, sent, bytes, ms: now - t0, seen, of });
     };
     if (round === 0 && this.target.sizes) {
       const sizes: Record<number, number> = {};
       for (const space of this.spaces()) sizes[space.slot] = space.pageCount();
       await this.target.sizes(sizes);
     }
-    for (const space of this.spaces()) {
-      // The transmit vector: last round's dirty vector, which starts afresh.
-      const transmit =
+    // The transmit vectors: last round's dirty vectors, which start afresh. Taken
+    // for every space up front, so the round knows how many pages it looks at (ETA).
+    const plan = this.spaces().map((space) => ({
+      space,
+      transmit:
         round === 0
           ? Array.from({ length: space.pageCount() }, (_, i) => i)
-          : dirtyPages(space.dirtyMap(), true);
+          : dirtyPages(space.dirtyMap(), true),
+    }));
+    for (const p of plan) of += p.transmit.length;
+    for (const { space, transmit } of plan) {
       for (const i of transmit) {
+        seen++;
         // A hot page, dirtied again before the cleaner got to it: next round.
         if (round > 0 && space.dirtyMap()[i]) {
           postponed++;

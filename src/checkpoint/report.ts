@@ -45,6 +45,9 @@ export interface RoundProgress {
   sent: number;
   bytes: number;
   ms: number;
+  /** Pages of the round's transmit vectors looked at so far, and in all (for an ETA). */
+  seen?: number;
+  of?: number;
 }
 
 export interface RoundStats {

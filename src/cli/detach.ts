@@ -72,6 +72,7 @@ export async function detach(args: string[], timeoutMs = 600_000): Promise<strin
 /** argv for the background `roam run`: this command's, less the --detach before the program. */
 export function withoutDetach(argv: string[], program: string): string[] {
   const at = argv.indexOf(program);
-  const before = argv.slice(0, at).filter((a) => a !== '--detach' && a !== '-d');
+  // --json too: this process reports in JSON; the background one writes the plain line detach() reads.
+  const before = argv.slice(0, at).filter((a) => a !== '--detach' && a !== '-d' && a !== '--json');
   return [...before, ...argv.slice(at)];
 }

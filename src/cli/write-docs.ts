@@ -6,4 +6,4 @@ import { cliReference } from './docs.js';
 import { buildProgram } from './program.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-fs.writeFileSync(path.join(root, 'docs/cli.md'), cliReference(buildProgram()));
+fs.writeFileSync(path.join(root, 'docs/cli.md'), cliReference(await buildProgram()));

@@ -8,17 +8,29 @@
 // the decoded size is always known to the reader (one page). lz4-napi's block calls
 // put a u32 LE decoded size in front of the block, which these wrappers strip and
 // supply, so a stream never decides how much the reader allocates.
+import { createRequire } from 'node:module';
 import { PAGE_SIZE } from '../memory/frames.js';
 
-// Loading an addon throws under --experimental-permission without --allow-addons
-// (which the daemon never grants: an addon could undo the sandbox).
-const codec: { name: string; compress(b: Buffer): Uint8Array; decompress(b: Buffer): Uint8Array } =
-  await import('lz4-napi').then(
-    (m) => ({ name: 'lz4-napi', compress: m.compressSync, decompress: m.uncompressSync }),
-    async () => ({ name: 'lz4-wasm-nodejs', ...(await import('lz4-wasm-nodejs')).default }),
-  );
-/** The LZ4 implementation this process loaded. */
-export const LZ4_CODEC = codec.name;
+// Loaded on the first page that is compressed or decoded, not at start-up: the
+// addon alone costs a tiny program's start-up some 15 ms. Loading an addon throws
+// under --experimental-permission without --allow-addons (which the daemon never
+// grants: an addon could undo the sandbox).
+type Codec = { name: string; compress(b: Buffer): Uint8Array; decompress(b: Buffer): Uint8Array };
+let loaded: Codec | undefined;
+function codec(): Codec {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    const m = require('lz4-napi') as typeof import('lz4-napi');
+    loaded = { name: 'lz4-napi', compress: m.compressSync, decompress: m.uncompressSync };
+  } catch {
+    const m = require('lz4-wasm-nodejs') as typeof import('lz4-wasm-nodejs');
+    loaded = { name: 'lz4-wasm-nodejs', compress: m.compress, decompress: m.decompress };
+  }
+  return loaded;
+}
+/** The LZ4 implementation this process loads. */
+export const lz4Codec = (): string => codec().name;
 
 /** A compressed page is written as LZ4 only if its entry (u32 length + block) takes at most this many bytes; otherwise RAW. */
 export const LZ4_MAX_ENTRY = PAGE_SIZE - 64;
@@ -34,7 +46,7 @@ const asBuffer = (d: Uint8Array): Buffer =>
 /** `data` as one LZ4 block (no size prefix). */
 export function lz4Compress(data: Uint8Array): Buffer {
   // lz4-napi returns u32 LE size || block.
-  return asBuffer(codec.compress(asBuffer(data))).subarray(4);
+  return asBuffer(codec().compress(asBuffer(data))).subarray(4);
 }
 
 /**
@@ -51,7 +63,7 @@ export function lz4Decompress(block: Uint8Array, expectedSize: number): Buffer {
   let out: Uint8Array;
   try {
     // Refuses a block that would write past expectedSize; returns less if it decodes to less.
-    out = codec.decompress(framed);
+    out = codec().decompress(framed);
   } catch (e) {
     // The WebAssembly build reports a short block as an error; say it as below.
     const short = /actual (\d+), expected/.exec(String(e));

@@ -2,7 +2,7 @@
 // submitted, with where it runs, the token and key of its current node, its
 // published ports and the session's continuation tokens.
 import { randomBytes } from 'node:crypto';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 
 export type JobState = 'booting' | 'running' | 'migrating' | 'stopped' | 'failed' | 'lost';
 
@@ -42,7 +42,19 @@ export const newJobId = (): string => `j${randomBytes(5).toString('hex')}`;
 export const newSecret = (): string => randomBytes(32).toString('hex');
 
 export class Jobs {
-  constructor(private readonly db: Database.Database) {
+  private readonly db: Database.Database;
+
+  /**
+   * Its own connection to home's database: job rows are written without waiting
+   * for the disk (synchronous NORMAL), so a VM's call home costs no fsync; losing
+   * the last writes in a crash is safe (see rotate). The migration ledger's
+   * decisions keep their fsync.
+   */
+  constructor(file: string) {
+    const db = (this.db = new Database(file));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
     db.exec(`CREATE TABLE IF NOT EXISTS jobs (
       id TEXT PRIMARY KEY,
       program TEXT NOT NULL,
@@ -84,6 +96,10 @@ export class Jobs {
     return this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
   }
 
+  close(): void {
+    this.db.close();
+  }
+
   list(): JobRow[] {
     return this.db.prepare('SELECT * FROM jobs ORDER BY created').all() as JobRow[];
   }
@@ -99,17 +115,19 @@ export class Jobs {
   }
 
   /**
-   * A session presents `token`: the current one, or the one before it (its
-   * WELCOME may have been lost). Returns the fresh token, written before it is sent.
+   * A session presents `token`, the continuation token home gave the VM last: a
+   * generation number. It is taken if it is not older than the last one handed
+   * out (a VM one ahead, because home lost its last write in a crash, is taken
+   * too); the one before is taken only while no session of the job is up (that
+   * WELCOME was lost with its session). Anything older is a stale copy of the VM
+   * (an old checkpoint restored) and is refused. Returns the next generation.
    */
-  rotate(id: string, token: string): string | null {
-    const tx = this.db.transaction((): string | null => {
-      const j = this.get(id);
-      if (!j || (token !== j.tok_cur && token !== j.tok_prev)) return null;
-      const next = newSecret();
-      this.update(id, { tok_cur: next, tok_prev: token });
-      return next;
-    });
-    return tx.immediate();
+  rotate(id: string, token: string, attached: boolean): string | null {
+    const j = this.get(id);
+    const g = /^\d{1,15}$/.test(token) ? Number(token) : -1;
+    if (!j || g < Number(j.tok_cur) - (attached ? 0 : 1)) return null;
+    const next = String(g + 1);
+    this.update(id, { tok_cur: next, tok_prev: token });
+    return next;
   }
 }

@@ -2,7 +2,7 @@
 // node at the broker and boot an empty VM (a cstrap) there; top a job up; close
 // it and redeem what is left. The VM never holds the customer's broker key.
 import type { BrokerClient } from '../broker/client.js';
-import { request } from '../host/client.js';
+import { request as udpRequest, type RequestOptions } from '../host/client.js';
 import type { Message } from '../host/protocol.js';
 import { reasonName } from '../tokens/issue.js';
 import { loaderHash } from '../migrate/loader.js';
@@ -18,6 +18,21 @@ export interface Placement {
   tokenJob: string;
   cstrap: string;
   vmId: string;
+}
+
+/** A node request; a node that does not answer is a timeout the caller can name. */
+async function request(
+  node: string,
+  req: Parameters<typeof udpRequest>[1],
+  o?: RequestOptions,
+): Promise<Message> {
+  try {
+    return await udpRequest(node, req, o);
+  } catch (err) {
+    throw new RoamError('node-unreachable', `node ${node}: ${(err as Error).message}`, {
+      kind: 'timeout',
+    });
+  }
 }
 
 function expect<T extends Message['type']>(

@@ -60,7 +60,7 @@ export class HomeService {
   constructor(private readonly o: HomeOptions) {
     this.log = o.log ?? (() => {});
     this.ledger = new HomeLedger(o.db);
-    this.jobs = new Jobs(this.ledger.db);
+    this.jobs = new Jobs(o.db);
     this.arbiter = new Arbiter(this.ledger, this.log, (m) => this.decided(m));
     this.sessions = new Sessions(this.jobs, this.arbiter, (j, a) => this.ask(j, a), this.log);
   }
@@ -77,6 +77,7 @@ export class HomeService {
   close(): void {
     this.sessions.close();
     this.arbiter.close();
+    this.jobs.close();
     this.ledger.close();
   }
 
@@ -119,7 +120,7 @@ export class HomeService {
       cstrap: p.cstrap,
       vm_id: p.vmId,
       session_key: sessionKey,
-      tok_cur: newSecret(),
+      tok_cur: '0',
       tok_prev: null,
       publish: JSON.stringify(r.publish),
       memory: r.memoryMiB ?? 0,
@@ -259,7 +260,7 @@ export class HomeService {
       cstrap: p.cstrap,
       vm_id: typeof vmId === 'string' ? vmId : '?',
       session_key: newSecret(),
-      tok_cur: newSecret(),
+      tok_cur: '0',
       tok_prev: null,
       publish: '[]',
       parent: parent.id,
@@ -299,6 +300,16 @@ export class HomeService {
       this.log(`job ${id}: topped up on ${j.node_id} (balance ${balance})`);
       return { ok: true };
     }
+    // The VM asks again only after its last try failed: that place is not needed any more.
+    for (const [cstrap, mv] of this.pending)
+      if (mv.job === id && !mv.fork) {
+        this.pending.delete(cstrap);
+        void refund(this.broker(), {
+          node: mv.p.node,
+          tokenJob: mv.p.tokenJob,
+          key: mv.p.key,
+        }).catch(() => 0);
+      }
     const known = new Set([...(this.o.nodes ?? []), ...this.jobs.list().map((x) => x.node)]);
     known.delete(j.node);
     for (const node of known) {

@@ -108,7 +108,7 @@ export class Sessions {
     const first = await ch.next(5_000);
     if (!first || first.type !== Home.HELLO) throw new Error('no HELLO');
     const h = parseHomeJson<Hello>(first.payload, 'HELLO', checks.hello);
-    const token = h.job === job ? this.jobs.rotate(job, h.token) : null;
+    const token = h.job === job ? this.jobs.rotate(job, h.token, this.live.has(job)) : null;
     if (!token) {
       const reason = `job ${job}: a stale or foreign continuation token (an old copy of the VM?)`;
       this.log(reason);

@@ -1,6 +1,7 @@
 // Customer-side client for the node daemon's datagrams: send, wait for the
 // reply with the same request id, retransmit on timeout. Not privileged: the
 // daemon never loads this file.
+import { RoamError } from '../util/errors.js';
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { decodeMessage, encodeMessage, type Message } from './protocol.js';
@@ -45,7 +46,11 @@ export async function request(
       let sent = 0;
       const send = () => {
         if (sent++ === tries)
-          return reject(new Error(`no answer from ${target} after ${tries} tries`));
+          return reject(
+            new RoamError('no-answer', `no answer from ${target} after ${tries} tries`, {
+              kind: 'timeout',
+            }),
+          );
         socket.send(datagram, port, host, (e) => e && reject(e));
         timer = setTimeout(send, (o.timeoutMs ?? 500) * Math.min(sent, 4)); // back off a little
       };

@@ -1,75 +1,15 @@
 // `roam node`: the node daemon's own entry. bin/roam.js starts it without loading
 // the rest of roam, so this process holds only src/host and src/tokens (the
 // lines `npm run tcb` counts).
-import { Command, InvalidArgumentError } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
 import { netnsProblem, netnsSetup } from './netns.js';
+import { int, nodeCommand, type NodeOptions } from './node-options.js';
 
-const int = (v: string): number => {
-  if (/^\d+$/.test(v)) return Number(v);
-  throw new InvalidArgumentError('expected a whole number.');
-};
-
-interface NodeOptions {
-  id: string;
-  secretFile: string;
-  listen: string;
-  capacity: number;
-  price: number;
-  memPrice: number;
-  state: string;
-  vmHost: string;
-  warm: number;
-  grace: number;
-  retention: number;
-  topupBudget: number;
-  vmOverhead: number;
-  vmReserve: number;
-  cgroups?: boolean;
-  netns?: boolean;
-  vmUid?: number;
-}
-
-await new Command('roam node')
-  .description('run the node daemon: packetd on one UDP socket, the VM launcher and the meter')
-  .requiredOption('--id <node>', 'this node id, as enrolled at the broker')
-  .requiredOption(
-    '--secret-file <file>',
-    'file with the node secret (hex) from roam broker enroll-node',
-  )
-  .option('--listen <host:port>', 'UDP address to listen on (port 0 picks one)', '127.0.0.1:7401')
-  .option('--capacity <MiB>', 'memory this node sells to VMs', int, 4096)
-  .option('--price <units>', 'units per CPU-second a VM uses (advertised in PONG)', int, 1)
-  .option('--mem-price <units>', 'units per GiB-second of resident memory', int, 1)
-  .option('--state <dir>', 'folder for the VMs, one folder each', '/tmp/roam-node')
-  .option('--vm-host <addr>', 'address the cstraps accept uploads on', '127.0.0.1')
-  .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
-  .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
-  .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
-  .option('--topup-budget <hashes>', 'chain hashes one source may cost per second', int, 40000)
-  .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', int, 160)
-  .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', int, 64)
-  .option(
-    '--cgroups',
-    'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',
-  )
-  .option(
-    '--netns',
-    "as root: each VM in a network namespace (ip, nft, nsenter, setpriv): it reaches the outside only; published on --vm-host: its upload port and at most its token's ports",
-  )
-  .option(
-    '--vm-uid <uid>',
-    'as root: run VM n as uid and gid <uid>+n (they must be able to read the roam folder)',
-    int,
-  )
-  .addHelpText(
-    'after',
-    '\nOn SIGTERM or SIGINT the daemon evicts its VMs (each gets --grace to suspend itself) and exits.',
-  )
+await nodeCommand('roam node')
   .action(async (o: NodeOptions) => {
     const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
     for (const [flag, file] of [

@@ -1,18 +1,10 @@
 // Link rates: parsing --max-bandwidth, pacing a sender to it, and measuring what
 // the link actually drains.
 
-const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9 };
+import { parseBandwidth } from '../util/quantity.js';
 
-/** "100Mbit", "12.5MB", "1Gbit/s", "800k" (bytes) -> bytes per second. */
-export function parseRate(s: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(bit|b)?(?:\/s|ps)?\s*$/i.exec(s);
-  if (!m) throw new Error(`bad rate "${s}": use e.g. 100Mbit, 1Gbit, 12.5MB (per second)`);
-  const unit = UNITS[m[2].toLowerCase()];
-  const bits = m[3] !== undefined && (m[3].toLowerCase() === 'bit' || m[3] === 'b');
-  const v = (Number(m[1]) * unit) / (bits ? 8 : 1);
-  if (!(v > 0)) throw new Error(`bad rate "${s}": must be more than zero`);
-  return v;
-}
+/** "100Mbit", "12.5MB", "1Gbit/s", "800k" (bytes) -> bytes per second (the one quantity parser's). */
+export const parseRate = (s: string): number => parseBandwidth(s);
 
 export const formatRate = (bytesPerSec: number): string =>
   bytesPerSec >= 1e9 / 8

@@ -2,7 +2,7 @@
 // `roam restore` build one; the control socket and the checkpoint machinery
 // attach to it.
 import fs from 'node:fs';
-import { prepare, type PreparedModule } from '../wasm/prepare.js';
+import { prepare, type OnPrepareProgress, type PreparedModule } from '../wasm/prepare.js';
 import { Kernel, newVmId, type KernelOptions } from '../guest/kernel.js';
 
 export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
@@ -10,14 +10,14 @@ export interface RunOptions extends Omit<KernelOptions, 'vmId'> {
   env?: string[];
   /** More programs started in the same VM, each with its own memory. */
   also?: Array<{ program: string; args: string[] }>;
-  onProgress?: (msg: string) => void;
+  onProgress?: OnPrepareProgress;
   /** Leave the listeners unbound (the VM is built to be uploaded to a cstrap). */
   upload?: boolean;
 }
 
 export async function loadProgram(
   file: string,
-  onProgress?: (msg: string) => void,
+  onProgress?: OnPrepareProgress,
 ): Promise<PreparedModule> {
   let bytes: Buffer;
   try {

@@ -17,8 +17,7 @@ import {
   type VmRecord,
 } from './control.js';
 import type { Kernel } from '../guest/kernel.js';
-import { awaitPuller } from '../migrate/http-pull.js';
-import { migrateVm, type MigrateOptions, type MigrateResult } from '../migrate/source.js';
+import type { MigrateOptions, MigrateResult } from '../migrate/source.js';
 import { HomeLink } from './home-link.js';
 import type { Command } from '../guest/home-wire.js';
 
@@ -168,6 +167,8 @@ class VmSession {
   }
 
   async migrate(o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }): Promise<MigrateResult> {
+    // The migration source is loaded when a migration starts, not at every VM's start-up.
+    const { migrateVm } = await import('../migrate/source.js');
     const res = await this.exclusive((done) =>
       migrateVm(this.kernel, {
         ...o,
@@ -185,7 +186,12 @@ class VmSession {
   }
 
   /** Serve this VM at its boot URI until the destination pulls it (src/migrate/http-pull.ts). */
-  private servePull(listen: string, key: string | undefined, emit: (e: ProgressEvent) => void) {
+  private async servePull(
+    listen: string,
+    key: string | undefined,
+    emit: (e: ProgressEvent) => void,
+  ) {
+    const { awaitPuller } = await import('../migrate/http-pull.js');
     return awaitPuller({
       listen,
       psk: key !== undefined ? Buffer.from(key, 'hex') : this.key,
@@ -305,38 +311,57 @@ class VmSession {
   /**
    * The node tells this VM to go. With a home: ask it for a top-up (balance) or
    * for another node (drain, eviction, lifetime) and migrate there live; if home
-   * does not answer within half the grace, or the move fails, suspend to disk.
+   * does not answer within half the grace, or the moves fail, suspend to disk.
    */
   async onNotice(reason: string, seconds: number): Promise<void> {
     const link = this.link;
     if (this.leaving) return;
     if (link && reason !== 'host-gone') {
       this.leaving = true;
-      const budget = Math.max(1_000, seconds * 500);
       this.kernel.log(`notice from the host (${reason}, ${seconds} s): asking home`);
-      if (reason === 'balance') {
-        const a = await link.ask('topup', reason, seconds, budget);
-        this.leaving = false;
-        if (a?.ok) return void this.kernel.log('home topped this VM up; it runs on');
-      } else {
-        const a = await link.ask('destination', reason, seconds, budget);
-        if (a?.ok && a.to && a.key) {
-          try {
-            const res = await this.migrate({
-              kind: 'migration',
-              to: a.to,
-              psk: Buffer.from(a.key, 'hex'),
-              home: a.arbiter,
-            });
-            return void this.kernel.log(`moved to ${res.to} before the node went`);
-          } catch (err) {
-            this.kernel.log(`moving away failed (${(err as Error).message})`);
-          }
-        } else this.kernel.log(`home gave no destination (${a?.error ?? 'no answer'})`);
-        this.leaving = false;
-      }
+      const done =
+        reason === 'balance'
+          ? await link.ask('topup', reason, seconds, Math.max(1_000, seconds * 500)).then((a) => {
+              if (a?.ok) this.kernel.log('home topped this VM up; it runs on');
+              return a?.ok === true;
+            })
+          : await this.moveAway(link, reason, seconds);
+      this.leaving = false;
+      if (done) return;
     }
     this.suspend(reason, seconds);
+  }
+
+  /**
+   * Leave for a node home names, within the grace. An aborted try (the working set
+   * did not fit the downtime budget) is tried again with a larger budget: when the
+   * VM must go, a longer freeze beats a suspension.
+   */
+  private async moveAway(link: HomeLink, reason: string, seconds: number): Promise<boolean> {
+    const until = performance.now() + seconds * 1000;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const left = until - performance.now();
+      if (left < 1_000) break;
+      const a = await link.ask('destination', reason, seconds, Math.max(1_000, left / 2));
+      if (!a?.ok || !a.to || !a.key) {
+        this.kernel.log(`home gave no destination (${a?.error ?? 'no answer'})`);
+        return false;
+      }
+      try {
+        const res = await this.migrate({
+          kind: 'migration',
+          to: a.to,
+          psk: Buffer.from(a.key, 'hex'),
+          home: a.arbiter,
+          maxDowntimeMs: attempt === 0 ? undefined : 100 * attempt,
+        });
+        this.kernel.log(`moved to ${res.to} before the node went`);
+        return true;
+      } catch (err) {
+        this.kernel.log(`moving away failed (${(err as Error).message})`);
+      }
+    }
+    return false;
   }
 
   /** Told to go by the node daemon: suspend to disk (written aside, then renamed, so that the daemon never finds half a file) and end; a top-up revives it. */

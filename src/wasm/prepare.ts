@@ -172,10 +172,38 @@ function writeCache(
 
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
+/** With the message that a preparation starts: that it does, and how long it should take. */
+export type PrepareInfo =
+  | {
+      preparing: true;
+      /** From the modules prepared here before (ms per byte of the original); none the first time. */
+      etaMs?: number;
+    }
+  | { prepared: true };
+export type OnPrepareProgress = (msg: string, info?: PrepareInfo) => void;
+
+// Preparation time grows with the module (Asyncify rewrites its functions); the
+// rate of the last preparations here gives a rough ETA for the next one.
+const rateFile = () => path.join(cacheDir(), 'prepare-rate.json');
+function msPerByte(): number | undefined {
+  try {
+    const v = (JSON.parse(fs.readFileSync(rateFile(), 'utf8')) as { msPerByte?: unknown })
+      .msPerByte;
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+function recordRate(bytes: number, ms: number): void {
+  const prev = msPerByte(),
+    now = ms / Math.max(1, bytes);
+  fs.writeFileSync(rateFile(), JSON.stringify({ msPerByte: prev ? (prev + now) / 2 : now }));
+}
+
 /** Prepare `original`, from the on-disk cache when it was prepared before. */
 export async function prepare(
   original: Buffer,
-  opts: { onProgress?: (msg: string) => void; name?: string } = {},
+  opts: { onProgress?: OnPrepareProgress; name?: string } = {},
 ): Promise<PreparedModule> {
   const hash = sha256(original);
   const stem = cacheStem(hash);
@@ -187,7 +215,11 @@ export async function prepare(
   } catch {
     check(original);
     const name = opts.name ?? `module ${hash.slice(0, 12)}`;
-    opts.onProgress?.(`preparing ${name} (${mb(original.length)}; cached afterwards) ...`);
+    const rate = msPerByte();
+    opts.onProgress?.(`preparing ${name} (${mb(original.length)}; cached afterwards) ...`, {
+      preparing: true,
+      etaMs: rate === undefined ? undefined : rate * original.length,
+    });
     // Binaryen is large: load it only when a module is not in the cache.
     const { instrument } = await import('./pipeline.js');
     ({
@@ -198,8 +230,10 @@ export async function prepare(
       onStage: (m) => opts.onProgress?.(`  ${m}`),
     }));
     writeCache(stem, JSON.stringify(meta, null, 1), plainBytes, trackedBytes);
+    recordRate(original.length, meta.prepareMs);
     opts.onProgress?.(
       `prepared ${name} in ${(meta.prepareMs / 1000).toFixed(1)} s (Asyncify ${((meta.asyncify?.ms ?? 0) / 1000).toFixed(1)} s)`,
+      { prepared: true },
     );
   }
   const plain = await WebAssembly.compile(plainBytes as BufferSource);

@@ -75,6 +75,49 @@ test('cutting the VM’s session with home again and again loses no client byte'
 });
 
 test(
+  'session frames dropped, duplicated or corrupted on the way: the channel refuses them, the VM calls again, no client byte is lost',
+  T,
+  async () => {
+    const listen = await freePort();
+    let n = 0;
+    const faults = { drop: 0, dup: 0, flip: 0 };
+    const p = await proxy(
+      `127.0.0.1:${listen}`,
+      (_dir, i, f) => {
+        if (i < 2 || ++n % 37 !== 0) return f;
+        const k = (['drop', 'dup', 'flip'] as const)[n % 3];
+        faults[k]++;
+        if (k === 'drop') return [];
+        if (k === 'dup') return [f, f];
+        const g = Buffer.from(f);
+        g[g.length - 1] ^= 1;
+        return g;
+      },
+      true,
+    );
+    const c = await cluster(1, ['--listen', `127.0.0.1:${listen}`, '--advertise', p.addr]);
+    try {
+      const { port } = await submit(c);
+      const a = new Client(port, 1);
+      const ra = a.run(8);
+      await until(
+        () => (faults.drop > 2 && faults.dup > 2 && faults.flip > 2) || !!a.error,
+        'faults of each kind',
+        120_000,
+      );
+      const before = a.got;
+      await until(() => a.got > before + 20 || !!a.error, 'replies after the last fault');
+      await ra.stop();
+      assert.equal(a.error, null);
+      assert.ok(!a.closed);
+    } finally {
+      p.close();
+      await c.stop();
+    }
+  },
+);
+
+test(
   'a client that connects while the VM moves is served by the destination; one that leaves is closed there',
   T,
   async () => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.js';
 import { readKey } from './control.js';
-import { intArg } from './broker.js';
+import { httpUrl, integer, seconds } from '../options.js';
 
 interface AgentOpts {
   control: string;
@@ -14,6 +14,7 @@ interface AgentOpts {
   renew: number;
   pulseLoss: number;
   pulse: boolean;
+  json?: boolean;
 }
 
 export function register(program: Command): void {
@@ -22,7 +23,7 @@ export function register(program: Command): void {
     .description(
       'keep this node running what the control service describes for it (connects out only)',
     )
-    .requiredOption('--control <url>', 'the control service')
+    .requiredOption('--control <url>', 'the control service', httpUrl)
     .requiredOption(
       '--key <file>',
       "this node's key at the control service (roam control add-node)",
@@ -37,24 +38,25 @@ export function register(program: Command): void {
       'where the agent caches the description, programs and job keys',
     )
     .option(
-      '--poll <seconds>',
-      'slow poll, in case Pulse datagrams are lost',
-      intArg(1, 86_400),
+      '--poll <duration>',
+      'slow poll, in case Pulse datagrams are lost (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 86_400 }),
       60,
     )
     .option(
-      '--renew <seconds>',
-      'renew Pulse subscriptions this often (30-300 behind NATs)',
-      intArg(1, 3600),
+      '--renew <duration>',
+      'renew Pulse subscriptions this often (30-300 behind NATs; e.g. 30s; a bare number is seconds)',
+      seconds({ max: 3600 }),
       30,
     )
     .option(
       '--pulse-loss <percent>',
       'drop this share of incoming Pulse datagrams (testing the slow poll)',
-      intArg(0, 100),
+      integer(0, 100),
       0,
     )
     .option('--no-pulse', 'do not subscribe: poll only')
+    .option('--json', 'its lines on stderr as JSON ({"event":"log","message":...})')
     .addHelpText(
       'after',
       `
@@ -64,6 +66,10 @@ event (or every --poll seconds) it fetches again and boots, uploads, migrates or
 ends VMs until the node matches. It prints one line per change on stderr.`,
     )
     .action((o: AgentOpts) => {
+      const say = (message: string, event = 'log'): void =>
+        void process.stderr.write(
+          `${o.json ? JSON.stringify({ event, message, control: o.control }) : message}\n`,
+        );
       const a = new Agent({
         control: o.control,
         key: readKey(o.key),
@@ -74,10 +80,10 @@ ends VMs until the node matches. It prints one line per change on stderr.`,
         renewMs: o.renew * 1000,
         lossRate: o.pulseLoss / 100,
         noPulse: !o.pulse,
-        log: (m) => process.stderr.write(`${m}\n`),
+        log: (m) => say(m),
       });
       a.start();
-      process.stderr.write(`agent: started for ${o.control}\n`);
+      say(`agent: started for ${o.control}`, 'started');
       const stop = () => {
         a.close();
         process.exit(0);

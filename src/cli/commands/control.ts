@@ -9,7 +9,7 @@ import { BrokerClient, readKeyFile } from '../../broker/client.js';
 import { parseServers } from '../../pulse/client.js';
 import { parseHostPort } from '../../util/address.js';
 import { RoamError } from '../../util/errors.js';
-import { intArg } from './broker.js';
+import { emit, httpUrl, integer, JSON_FLAG, seconds } from '../options.js';
 import { loaderHash } from '../../migrate/loader.js';
 
 interface ServeOpts {
@@ -36,11 +36,14 @@ export function readKey(file: string, flag = '--key'): string {
   return text;
 }
 
-function writeKey(file: string | undefined, key: string, what: string): void {
-  if (file) {
-    fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-    process.stderr.write(`${what} key written to ${file}\n`);
-  } else process.stdout.write(`${key}\n`);
+function writeKey(file: string | undefined, key: string, what: string, json?: boolean): void {
+  if (file) fs.writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ event: 'enrolled', who: what, ...(file ? { keyFile: file } : { key }) })}\n`,
+    );
+  else if (file) process.stderr.write(`${what} key written to ${file}\n`);
+  else process.stdout.write(`${key}\n`);
 }
 
 export function register(program: Command): void {
@@ -51,7 +54,7 @@ export function register(program: Command): void {
     )
     .option('--listen <addr>', 'HOST:PORT to listen on (port 0 picks a free one)', '127.0.0.1:7500')
     .option('--db <file|url>', 'SQLite file, or postgres://... shared by several control services')
-    .option('--broker <url>', 'the token broker the service buys boot tokens from')
+    .option('--broker <url>', 'the token broker the service buys boot tokens from', httpUrl)
     .option(
       '--broker-key <file>',
       'the broker customer credential tokens are bought with (roam broker add-customer -o)',
@@ -66,8 +69,13 @@ export function register(program: Command): void {
       '--admin-key-out <file>',
       'on first start, write the admin key here (default: print it)',
     )
-    .option('--units <n>', 'units bought with each boot token', intArg(1), 1000)
-    .option('--lifetime <seconds>', "lifetime of each job's token on its node", intArg(1), 86_400)
+    .option('--units <n>', 'units bought with each boot token', integer(1), 1000)
+    .option(
+      '--lifetime <duration>',
+      "lifetime of each job's token on its node (e.g. 1d; a bare number is seconds)",
+      seconds(),
+      86_400,
+    )
     .option('--json', 'print the listening address as JSON')
     .action(async (o: ServeOpts) => {
       if (!o.db)
@@ -115,15 +123,24 @@ function defineAdmin(control: Command): void {
     control
       .command(`add-${kind}`)
       .description(`enrol a ${kind}; its key is shown (or written) only this once`)
-      .requiredOption('--control <url>', 'control service URL')
+      .requiredOption('--control <url>', 'control service URL', httpUrl)
       .requiredOption('--key <file>', 'the admin key file')
       .requiredOption('--id <id>', `${kind} id (1-64 of A-Z a-z 0-9 . _ -)`)
       .option('-o, --key-out <file>', 'write the key to this file (mode 0600)')
-      .action(async (o: { control: string; key: string; id: string; keyOut?: string }) => {
-        const c = client(o);
-        const r = kind === 'customer' ? await c.addCustomer(o.id) : await c.addNode(o.id);
-        writeKey(o.keyOut, r.key, `${kind} ${r.id}`);
-      });
+      .option(...JSON_FLAG)
+      .action(
+        async (o: {
+          control: string;
+          key: string;
+          id: string;
+          keyOut?: string;
+          json?: boolean;
+        }) => {
+          const c = client(o);
+          const r = kind === 'customer' ? await c.addCustomer(o.id) : await c.addNode(o.id);
+          writeKey(o.keyOut, r.key, `${kind} ${r.id}`, o.json);
+        },
+      );
 }
 
 function defineCustomer(control: Command): void {
@@ -131,11 +148,12 @@ function defineCustomer(control: Command): void {
     .command('upload')
     .description('upload a program (.wasm); prints its SHA-256, which descriptions name it by')
     .argument('<program>', 'a WASI module')
-    .requiredOption('--control <url>', 'control service URL')
+    .requiredOption('--control <url>', 'control service URL', httpUrl)
     .requiredOption('--key <file>', 'your customer key file')
-    .action(async (file: string, o: { control: string; key: string }) => {
+    .option(...JSON_FLAG)
+    .action(async (file: string, o: { control: string; key: string; json?: boolean }) => {
       const r = await client(o).putProgram(fs.readFileSync(file));
-      process.stdout.write(`${r.sha256}\n`);
+      emit(o.json, { event: 'uploaded', sha256: r.sha256 }, r.sha256);
     });
   control
     .command('submit')
@@ -143,7 +161,7 @@ function defineCustomer(control: Command): void {
       'post a workload description (JSON); a new one for a name replaces the old, which is kept',
     )
     .argument('<file>', 'the description, JSON (see roam control submit --help); - for stdin')
-    .requiredOption('--control <url>', 'control service URL')
+    .requiredOption('--control <url>', 'control service URL', httpUrl)
     .requiredOption('--key <file>', 'your customer key file')
     .addHelpText(
       'after',
@@ -172,7 +190,7 @@ migration; changing programs, memory or ports replaces them.`,
       "a workload's description, its versions, and each instance's node and state (JSON)",
     )
     .argument('<name>', 'workload name')
-    .requiredOption('--control <url>', 'control service URL')
+    .requiredOption('--control <url>', 'control service URL', httpUrl)
     .requiredOption('--key <file>', 'your customer key file')
     .action(async (name: string, o: { control: string; key: string }) => {
       process.stdout.write(`${JSON.stringify(await client(o).workload(name))}\n`);

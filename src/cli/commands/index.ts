@@ -1,40 +1,34 @@
 import type { Command } from 'commander';
-import { register as run } from './run.js';
-import { register as checkpoint } from './checkpoint.js';
-import { register as restore } from './restore.js';
-import { register as inspect } from './inspect.js';
-import { register as ps } from './ps.js';
-import { register as broker } from './broker.js';
-import { register as tokens } from './tokens.js';
-import { register as boot } from './boot.js';
-import { register as cstrap } from './cstrap.js';
-import { register as migrate } from './migrate.js';
-import { register as view } from './view.js';
-import { register as stop } from './stop.js';
-import { register as logs } from './logs.js';
-import { register as home } from './home.js';
-import { register as submit } from './submit.js';
-import { register as pulse } from './pulse.js';
-import { register as control } from './control.js';
-import { register as agent } from './agent.js';
-// Every subcommand module exports `register(program)`; add new ones here.
-export const commands: Array<(program: Command) => void> = [
-  run,
-  checkpoint,
-  restore,
-  inspect,
-  ps,
-  broker,
-  tokens,
-  boot,
-  cstrap,
-  migrate,
-  view,
-  stop,
-  logs,
-  home,
-  submit,
-  pulse,
-  control,
-  agent,
+
+/** A subcommand module: it registers its command(s) on the program. */
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Every subcommand, by the names it registers, loaded on demand: `roam run`
+ * imports only run.ts (and what it needs), so start-up does not pay for the
+ * broker's SQLite, the control plane's PostgreSQL client or the viewer. Help and
+ * docs load them all. Add new ones here.
+ */
+export const COMMANDS: ReadonlyArray<{ names: string[]; load: () => Promise<CommandModule> }> = [
+  { names: ['run'], load: () => import('./run.js') },
+  { names: ['checkpoint'], load: () => import('./checkpoint.js') },
+  { names: ['restore'], load: () => import('./restore.js') },
+  { names: ['inspect'], load: () => import('./inspect.js') },
+  { names: ['ps'], load: () => import('./ps.js') },
+  { names: ['broker'], load: () => import('./broker.js') },
+  { names: ['tokens'], load: () => import('./tokens.js') },
+  { names: ['boot'], load: () => import('./boot.js') },
+  { names: ['node'], load: () => import('./node.js') },
+  { names: ['cstrap'], load: () => import('./cstrap.js') },
+  { names: ['migrate', 'fork'], load: () => import('./migrate.js') },
+  { names: ['view'], load: () => import('./view.js') },
+  { names: ['stop'], load: () => import('./stop.js') },
+  { names: ['logs'], load: () => import('./logs.js') },
+  { names: ['home'], load: () => import('./home.js') },
+  { names: ['submit', 'jobs'], load: () => import('./submit.js') },
+  { names: ['pulse'], load: () => import('./pulse.js') },
+  { names: ['control'], load: () => import('./control.js') },
+  { names: ['agent'], load: () => import('./agent.js') },
 ];

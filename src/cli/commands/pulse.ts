@@ -5,7 +5,7 @@ import { Rendezvous } from '../../pulse/rendezvous.js';
 import { parseServers, release, Subscriber } from '../../pulse/client.js';
 import { parseHostPort } from '../../util/address.js';
 import { RoamError } from '../../util/errors.js';
-import { intArg } from './broker.js';
+import { integer, seconds } from '../options.js';
 
 const hex32 = (flag: string) => (v: string) => {
   if (!/^[0-9a-f]{64}$/i.test(v))
@@ -42,25 +42,35 @@ function defineServe(program: Command): Command {
       'UDP HOST:PORT to listen on (port 0 picks a free one)',
       '127.0.0.1:5353',
     )
-    .option('--lease <seconds>', 'lease granted to a subscription', intArg(1, 86_400), 300)
     .option(
-      '--retain <seconds>',
-      'keep a released s this long for late subscribers',
-      intArg(1, 86_400),
+      '--lease <duration>',
+      'lease granted to a subscription (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 86_400 }),
+      300,
+    )
+    .option(
+      '--retain <duration>',
+      'keep a released s this long for late subscribers (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 86_400 }),
       600,
     )
-    .option('--max-subscriptions <n>', 'subscriptions held at most', intArg(1), 2_000_000)
+    .option('--max-subscriptions <n>', 'subscriptions held at most', integer(1), 2_000_000)
     .option(
       '--max-per-address <n>',
       'subscriptions held at most for one IP address',
-      intArg(1),
+      integer(1),
       4096,
     )
     .option(
       '--json',
       'print the listening address and, every --stats seconds, counters as JSON lines',
     )
-    .option('--stats <seconds>', 'print counters this often (0: never)', intArg(0, 86_400), 0)
+    .option(
+      '--stats <duration>',
+      'print counters this often (0: never; e.g. 30s; a bare number is seconds)',
+      seconds({ max: 86_400, allowZero: true }),
+      0,
+    )
     .addHelpText(
       'after',
       `
@@ -132,8 +142,18 @@ function defineWait(pulse: Command): void {
       'comma-separated HOST:PORT of rendezvous servers',
       parseServers,
     )
-    .option('--renew <seconds>', 'renew the subscription this often', intArg(1, 3600), 30)
-    .option('--timeout <seconds>', 'give up after this long', intArg(1, 86_400), 3600)
+    .option(
+      '--renew <duration>',
+      'renew the subscription this often (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 3600 }),
+      30,
+    )
+    .option(
+      '--timeout <duration>',
+      'give up after this long (e.g. 30s, 5m; a bare number is seconds)',
+      seconds({ max: 86_400 }),
+      3600,
+    )
     .option('--json', 'print the result as JSON')
     .action(
       async (

@@ -20,6 +20,7 @@ interface SubmitFlags {
   units?: number;
   homeFile?: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 /** `--publish [HOST:]PORT:GUEST`: home listens on HOST:PORT (default 127.0.0.1), the guest on `home:GUEST`. */
@@ -40,7 +41,7 @@ export function parsePublish(spec: string): { listen: string; guest: number } {
 
 async function submit(prog: string, args: string[], o: SubmitFlags): Promise<void> {
   const publish = o.publish.map(parsePublish);
-  const say = (m: string) => !o.json && process.stderr.write(`roam: ${m}\n`);
+  const say = (m: string) => !o.json && !o.quiet && process.stderr.write(`roam: ${m}\n`);
   // A program that cannot be read or prepared fails here, before anything is bought.
   await loadProgram(prog, say);
   const s = await homeCall<Submitted>(
@@ -57,6 +58,7 @@ async function submit(prog: string, args: string[], o: SubmitFlags): Promise<voi
   });
   const out = { job: s.job, node: o.node, cstrap: s.cstrap, vm: res.vmId, published: s.published };
   if (o.json) console.log(JSON.stringify(out));
+  else if (o.quiet) console.log(s.job);
   else
     console.log(
       `job ${s.job} runs ${prog} on ${o.node} (vm ${res.vmId})${s.published.length ? `; published ${s.published.join(', ')}` : ''}`,
@@ -118,6 +120,7 @@ export function register(program: Command): void {
     .option('--units <n>', 'units to buy for the job (default 10000)', positiveInt)
     .option(...HOME_FILE)
     .option('--json', 'print the job as JSON')
+    .option('--quiet', 'print only the job id (JOB=$(roam submit --quiet ...))')
     .addHelpText(
       'after',
       `
