@@ -185,7 +185,9 @@ async function session(mutate: (b: Buffer) => Buffer, raw?: Buffer) {
   const sent = Array.from({ length: randomInt(1, 6) }, () => randomBytes(randomInt(0, 5000)));
   const got: Buffer[] = [];
   let refusal: unknown = null;
+  const socks: net.Socket[] = []; // all destroyed at the end, so that nothing keeps the test alive
   const server = net.createServer((sock) => {
+    socks.push(sock);
     void (async () => {
       const ch = await acceptChannel(sock, { psk, timeoutMs: 2000 });
       for (let m = await ch.next(2000); m; m = await ch.next(2000))
@@ -196,6 +198,7 @@ async function session(mutate: (b: Buffer) => Buffer, raw?: Buffer) {
   const port = (server.address() as net.AddressInfo).port;
   const proxy = net.createServer((down) => {
     const up = net.connect(port, '127.0.0.1');
+    socks.push(up, down);
     down.on('data', (d: Buffer) => up.write(mutate(d)));
     up.on('data', (d: Buffer) => down.write(d));
     down.on('end', () => up.end());
@@ -206,6 +209,7 @@ async function session(mutate: (b: Buffer) => Buffer, raw?: Buffer) {
   try {
     if (raw) {
       const s = net.connect(pport, '127.0.0.1', () => s.end(raw));
+      socks.push(s);
       s.on('error', () => undefined);
     } else {
       const ch = await connectChannel('127.0.0.1', pport, { psk, timeoutMs: 2000 });
@@ -219,6 +223,7 @@ async function session(mutate: (b: Buffer) => Buffer, raw?: Buffer) {
   while (refusal === null && got.length < sent.length && Date.now() - t0 < 6000)
     await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 20));
+  for (const s of socks) s.destroy();
   proxy.close();
   server.close();
   return { sent, got, refusal };
