@@ -298,7 +298,7 @@ writeJson(file, {
   change: lat,
   rendezvous: rr,
   submit: sr,
-  hypercube: 'not measured: hypercube boot is not built yet',
+  hypercube: 'measured by bench/hypercube.ts (npm run bench:hypercube)',
 });
 console.log(`\nwrote ${file}`);
 // The cluster's VMs suspend themselves once their daemons are gone: let them finish before the folders go.

@@ -187,3 +187,28 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     },
   };
 }
+
+/**
+ * `roam submit` the game server (examples/game-server.wasm) to node `node` with
+ * one published port (home picks it): the job's id and where clients connect.
+ */
+export async function submitGame(
+  c: Cluster,
+  node = 0,
+  extra: string[] = [],
+): Promise<{ job: string; host: string; port: number }> {
+  const out = await c.roam([
+    'submit',
+    '--json',
+    '--node',
+    c.nodes[node].addr,
+    '--publish',
+    '127.0.0.1:0:7000',
+    ...extra,
+    path.join(root, 'examples/game-server.wasm'),
+  ]);
+  const s = JSON.parse(out) as { job: string; published: string[] };
+  const addr = s.published[0].split('->')[0];
+  const at = addr.lastIndexOf(':');
+  return { job: s.job, host: addr.slice(0, at), port: Number(addr.slice(at + 1)) };
+}

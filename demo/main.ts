@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCluster, type Cluster } from './cluster.js';
+import { startCluster, submitGame, type Cluster } from './cluster.js';
 import { GameClient } from './game-client.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,20 +56,9 @@ try {
   say(
     '(the first run prepares the module: write barrier, safepoints, Asyncify; cached afterwards)',
   );
-  const sub = JSON.parse(
-    await c.roam([
-      'submit',
-      '--json',
-      '--node',
-      c.nodes[0].addr,
-      '--publish',
-      '127.0.0.1:0:7000',
-      path.join(root, 'examples/game-server.wasm'),
-    ]),
-  ) as { job: string; published: string[] };
-  const pub = sub.published[0].split('->')[0];
-  say(`job ${sub.job} runs on n1; clients connect to home at ${pub}`);
-  const port = Number(pub.slice(pub.lastIndexOf(':') + 1));
+  const sub = await submitGame(c);
+  say(`job ${sub.job} runs on n1; clients connect to home at ${sub.host}:${sub.port}`);
+  const port = sub.port;
   const clients = [new GameClient(port, 1), new GameClient(port, 2)];
   // Each client sends a message every 10 ms and waits for its answer: a game's rhythm.
   const running = clients.map((cl) => cl.run(1, 10));

@@ -1,7 +1,7 @@
 // Shared by the home tests: a cluster on loopback, a job running the game
 // server with a published port, and game clients that check every reply.
 import { startCluster, type Cluster } from '../demo/cluster.js';
-import { example, HOME, tmpdir, track } from './helpers.js';
+import { HOME, tmpdir, track } from './helpers.js';
 
 export const T = { timeout: 240_000 };
 
@@ -21,29 +21,6 @@ export async function cluster(
   });
 }
 
-interface Submitted {
-  job: string;
-  published: string[];
-}
-
-export async function submit(
-  c: Cluster,
-  node = 0,
-  extra: string[] = [],
-): Promise<{ job: string; port: number }> {
-  const out = await c.roam([
-    'submit',
-    '--json',
-    '--node',
-    c.nodes[node].addr,
-    '--publish',
-    '127.0.0.1:0:7000',
-    ...extra,
-    example('game-server'),
-  ]);
-  const s = JSON.parse(out) as Submitted;
-  const addr = s.published[0].split('->')[0];
-  return { job: s.job, port: Number(addr.slice(addr.lastIndexOf(':') + 1)) };
-}
+export { submitGame as submit } from '../demo/cluster.js';
 
 export { GameClient as Client } from '../demo/game-client.js';

@@ -54,6 +54,8 @@ export class Agent {
   private closed = false;
   readonly stats: AgentStats = { fetches: 0, notModified: 0, events: 0, reconciles: 0, seen: {} };
   private readonly cacheFile: string;
+  /** Boot URIs this agent's cstraps are pulling from now. */
+  private readonly pulling = new Set<string>();
   /** What this agent did since it started, ahead of the description (which a report does not re-version). */
   private readonly local = new Map<string, { vm?: string; cstrap?: string; state: string }>();
 
@@ -192,7 +194,8 @@ export class Agent {
       return i.state === 'running' && i.role === 'run'
         ? null
         : { jobId: i.jobId, state: 'running', vm: i.vm! };
-    if (i.role === 'arrive') return null; // its VM is on the way
+    // Its VM is on the way: once the leaving node says where it serves itself, this node's cstrap pulls it.
+    if (i.role === 'arrive') return i.from && i.cstrap ? this.pull(i, i.cstrap, i.from) : null;
     if (i.state === 'running') return { jobId: i.jobId, state: 'lost' }; // its VM is gone
     if (!i.cstrap) return { jobId: i.jobId, state: 'lost' }; // booted by an agent that forgot where
     await this.upload(i, i.cstrap);
@@ -217,12 +220,30 @@ export class Agent {
     this.o.log?.(`agent: ${i.id} running (job ${i.jobId.slice(0, 8)})`);
   }
 
+  /** Tell this node's cstrap (over its upload channel) to pull the arriving VM from its boot URI. */
+  private async pull(i: Run, cstrap: string, from: string): Promise<Report | null> {
+    if (this.pulling.has(from)) return null;
+    this.pulling.add(from);
+    try {
+      this.o.log?.(`agent: ${i.id} arriving: its cstrap pulls it from ${from}`);
+      await this.door.pullInto(cstrap, i.key, from);
+    } finally {
+      this.pulling.delete(from);
+    }
+    this.o.log?.(`agent: ${i.id} pulled from ${from}`);
+    return { jobId: i.jobId, state: 'running', vm: i.vm ?? undefined };
+  }
+
   private async leave(i: Leave): Promise<Report | null> {
     if (!i.to || !i.vm) return null; // the destination's cstrap is not up yet
     const vm = this.door.served(i.vm);
     if (!vm) return null; // already gone: the destination's agent reports the arrival
-    this.o.log?.(`agent: ${i.id} migrating to ${i.to}`);
-    await this.door.migrate(vm, i.to, i.key);
+    this.o.log?.(`agent: ${i.id} leaving: it serves itself here for its destination to pull`);
+    // The URI goes to the control service, which tells the arriving node: nothing here reaches out to it.
+    await this.door.migrate(vm, i.key, (uri) =>
+      this.client.report([{ jobId: i.jobId, state: 'serving', uri }]),
+    );
+    this.o.log?.(`agent: ${i.id} pulled by its destination`);
     return { jobId: i.jobId, state: 'migrated' };
   }
 }

@@ -11,6 +11,8 @@ import { bootVm } from '../vm/create.js';
 import { uploadVm } from '../vm/upload.js';
 import { controlRequest, type VmRecord } from '../vm/control.js';
 import { RoamError } from '../util/errors.js';
+import { formatHostPort, parseHostPort } from '../util/address.js';
+import { tellCstrap } from '../vm/boot-uri.js';
 
 export type JobState = (typeof STATES)[number] | 'unknown';
 
@@ -114,8 +116,33 @@ export class NodeDoor {
     await uploadVm(kernel, cstrap, { keyFile: this.keyFile(jobId, keyHex) });
   }
 
-  /** Ask the VM to migrate itself live into `to` (keyed with the destination job's key). */
-  async migrate(vm: VmRecord, to: string, keyHex: string): Promise<void> {
-    await controlRequest(vm, { op: 'migrate', to, key: keyHex, verify: false });
+  /**
+   * Move the VM live by pull (thesis 8.3: the destination opens the connection to
+   * the source): it serves itself at a boot URI on this node, keyed with the
+   * destination job's key, until the destination's cstrap has pulled it. `serving`
+   * hears the URI (the agent hands it to the control service). The migration is the
+   * VM's own, exactly-once as a push.
+   */
+  async migrate(
+    vm: VmRecord,
+    keyHex: string,
+    serving: (uri: string) => Promise<void>,
+  ): Promise<void> {
+    let told: Promise<void> = Promise.resolve();
+    const host = parseHostPort(this.daemon).host;
+    await controlRequest(
+      vm,
+      { op: 'migrate', to: formatHostPort(host, 0), serve: true, key: keyHex, verify: false },
+      (e) => {
+        const m = e.event === 'phase' ? /serving the VM at (http:\S+)/.exec(e.message) : null;
+        if (m) told = serving(m[1]);
+      },
+    );
+    await told;
+  }
+
+  /** Tell the cstrap at `cstrap` (this node's, over its upload channel) to pull a VM from `uri`; resolves once it runs. */
+  pullInto(cstrap: string, keyHex: string, uri: string): Promise<void> {
+    return tellCstrap(cstrap, Buffer.from(keyHex, 'hex'), uri);
   }
 }

@@ -6,12 +6,12 @@ import type { ControlService, Report } from './service.js';
 import { ControlError } from './workload.js';
 
 const str = (v: Row[string]): string => String(v);
-const STATES = new Set(['booted', 'running', 'migrated', 'ended', 'lost']);
+const STATES = new Set(['booted', 'running', 'serving', 'migrated', 'ended', 'lost']);
 
 export function checkReports(v: unknown): Report[] {
   const list = (v as { reports?: unknown })?.reports;
   if (!Array.isArray(list) || list.length > 4096)
-    throw new ControlError(400, 'bad-report', '{"reports": [{jobId, state, vm?, cstrap?}]}');
+    throw new ControlError(400, 'bad-report', '{"reports": [{jobId, state, vm?, cstrap?, uri?}]}');
   return list.map((r: Record<string, unknown>) => {
     if (
       typeof r?.jobId !== 'string' ||
@@ -25,6 +25,7 @@ export function checkReports(v: unknown): Report[] {
       state: r.state as Report['state'],
       vm: opt('vm'),
       cstrap: opt('cstrap'),
+      uri: /^http:\/\/\S+$/.test(opt('uri') ?? '') ? opt('uri') : undefined,
     };
   });
 }
@@ -58,6 +59,18 @@ async function one(
     lost.push(...gone);
     return;
   }
+  if (r.state === 'serving') {
+    // The leaving side: its VM serves itself at r.uri; the arriving node is told to pull it.
+    const j = await q.all(`SELECT * FROM jobs WHERE from_job = ? AND from_node = ?`, [
+      r.jobId,
+      node,
+    ]);
+    if (!j.length || !r.uri) return;
+    await q.run(`DELETE FROM pulls WHERE job_id = ?`, [str(j[0].job_id)]);
+    await q.run(`INSERT INTO pulls (job_id, uri) VALUES (?, ?)`, [str(j[0].job_id), r.uri]);
+    touched.add(str(j[0].node));
+    return;
+  }
   if (r.state === 'migrated') {
     // The leaving side: its VM has moved to the job that replaced it.
     const j = await q.all(`SELECT * FROM jobs WHERE from_job = ? AND from_node = ?`, [
@@ -84,6 +97,7 @@ async function one(
 }
 
 async function finishMove(q: Sql, j: Row, touched: Set<string>): Promise<void> {
+  await q.run(`DELETE FROM pulls WHERE job_id = ?`, [str(j.job_id)]);
   await q.run(
     `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,
     [str(j.from_job), str(j.from_node), str(j.from_key)],
@@ -110,6 +124,7 @@ async function replace(svc: ControlService, j: Row): Promise<void> {
       `UPDATE jobs SET job_id = ?, token = ?, vm_key = ?, state = 'placed', vm = NULL, cstrap = NULL, from_node = NULL, from_job = NULL, from_vm = NULL, from_key = NULL WHERE job_id = ?`,
       [b.jobId, b.token, b.key, str(j.job_id)],
     );
+    await q.run(`DELETE FROM pulls WHERE job_id = ?`, [str(j.job_id)]);
     if (n)
       await q.run(
         `INSERT INTO retired (job_id, node, vm_key) VALUES (?, ?, ?) ON CONFLICT (job_id) DO NOTHING`,

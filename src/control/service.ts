@@ -36,6 +36,8 @@ export type InstanceView =
       state: string;
       vm: string | null;
       cstrap: string | null;
+      /** Arriving: the boot URI its VM serves itself at, once the leaving node said so. */
+      from?: string | null;
     }
   | { id: string; role: 'leave'; jobId: string; vm: string | null; to: string | null; key: string };
 
@@ -49,9 +51,11 @@ export interface NodeView {
 
 export interface Report {
   jobId: string;
-  state: 'booted' | 'running' | 'migrated' | 'ended' | 'lost';
+  state: 'booted' | 'running' | 'serving' | 'migrated' | 'ended' | 'lost';
   vm?: string;
   cstrap?: string;
+  /** serving: the leaving VM's boot URI, for the arriving node to pull from. */
+  uri?: string;
 }
 
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
@@ -319,7 +323,7 @@ export class ControlService {
     const n = await this.sql.all(`SELECT version, secret FROM nodes WHERE id = ?`, [node]);
     if (!n.length) throw new ControlError(404, 'no-node', `no node ${node}`);
     const jobs = await this.sql.all(
-      `SELECT j.*, d.body FROM jobs j JOIN descriptions d ON d.customer = j.customer AND d.name = j.name AND d.version = j.spec WHERE j.node = ? OR j.from_node = ? ORDER BY j.customer, j.name, j.idx`,
+      `SELECT j.*, d.body, p.uri AS pull_uri FROM jobs j JOIN descriptions d ON d.customer = j.customer AND d.name = j.name AND d.version = j.spec LEFT JOIN pulls p ON p.job_id = j.job_id WHERE j.node = ? OR j.from_node = ? ORDER BY j.customer, j.name, j.idx`,
       [node, node],
     );
     const instances: InstanceView[] = jobs.map((j): InstanceView => {
@@ -346,6 +350,7 @@ export class ControlService {
         state: str(j.state),
         vm: j.vm === null ? null : str(j.vm),
         cstrap: j.cstrap === null ? null : str(j.cstrap),
+        from: j.pull_uri === null || j.pull_uri === undefined ? null : str(j.pull_uri),
       };
     });
     const retire = (

@@ -35,6 +35,8 @@ export const SCHEMA = [
      spec INTEGER NOT NULL, node TEXT NOT NULL, job_id TEXT NOT NULL UNIQUE, token TEXT NOT NULL,
      vm_key TEXT NOT NULL, state TEXT NOT NULL, vm TEXT, cstrap TEXT,
      from_node TEXT, from_job TEXT, from_vm TEXT, from_key TEXT, PRIMARY KEY (customer, name, idx))`,
+  // A moving instance's boot URI: where its VM serves itself until the arriving job's cstrap pulls it.
+  `CREATE TABLE IF NOT EXISTS pulls (job_id TEXT PRIMARY KEY, uri TEXT NOT NULL)`,
   // Jobs a node must end (removed instances, replaced specs) until it says they have.
   `CREATE TABLE IF NOT EXISTS retired (job_id TEXT PRIMARY KEY, node TEXT NOT NULL, vm_key TEXT NOT NULL)`,
 ];

@@ -2,6 +2,7 @@
 // relay.ts for the rule that makes its bytes exactly-once).
 import { Errno, WasiError } from './errno.js';
 import { MAX_RELAY_CHUNK, RELAY_WINDOW } from './home-wire.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 /** What a stream asks of the relay that owns it. */
 export interface StreamOwner {
@@ -31,7 +32,7 @@ export class RelayStream {
   private recvBytes = 0;
   recvNext = 0;
   finIn: number | null = null;
-  private sendQ: Buffer[] = [];
+  private readonly sendQ = new ByteQueue();
   sendAcked = 0;
   sendNext = 0;
   /** How far this VM has sent on the current session (not saved: a resume starts at home's offset). */
@@ -131,19 +132,10 @@ export class RelayStream {
       this.finAcked = this.finSent = true;
       this.relay.maybeForget(this);
     }
-    let drop = Math.min(seq, this.sendNext) - this.sendAcked;
+    const drop = Math.min(seq, this.sendNext) - this.sendAcked;
     if (drop <= 0) return;
     this.sendAcked += drop;
-    while (drop > 0) {
-      const c = this.sendQ[0];
-      if (c.length <= drop) {
-        this.sendQ.shift();
-        drop -= c.length;
-      } else {
-        this.sendQ[0] = c.subarray(drop);
-        drop = 0;
-      }
-    }
+    this.sendQ.skip(drop);
   }
 
   /** What this VM acknowledges: what the program read, and the end once it has read up to it. */
@@ -154,7 +146,7 @@ export class RelayStream {
   /** The unacknowledged bytes from offset `from` on, in chunks for the wire. */
   *pending(from: number): Generator<[number, Buffer]> {
     let at = this.sendAcked;
-    for (const c of this.sendQ) {
+    for (const c of this.sendQ.each()) {
       const end = at + c.length;
       if (end > from) {
         const part = c.subarray(Math.max(0, from - at));
@@ -173,7 +165,7 @@ export class RelayStream {
       recv: Buffer.concat(this.recvQ).toString('base64'),
       recvNext: this.recvNext,
       finIn: this.finIn,
-      send: Buffer.concat(this.sendQ).toString('base64'),
+      send: Buffer.concat([...this.sendQ.each()]).toString('base64'),
       sendAcked: this.sendAcked,
       finOut: this.finOut,
       finAcked: this.finAcked,

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { RoamError } from '../util/errors.js';
 import type { HomeService, SubmitRequest } from './service.js';
 import type { Publish } from './jobs.js';
+import { DASHBOARD_HTML } from './dashboard.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -13,7 +14,9 @@ type Handler = (body: Record<string, unknown>, params: string[]) => Promise<unkn
 
 export function homeApi(home: HomeService, credential: string): http.Server {
   const routes: Array<[string, RegExp, Handler]> = [
-    ['GET', /^\/v1\/jobs$/, async () => home.jobs.list().map((j) => home.describe(j))],
+    ['GET', /^\/v1\/jobs$/, () => home.describeAll()],
+    ['GET', /^\/v1\/nodes$/, () => home.nodes()],
+    ['GET', /^\/v1\/moves$/, async () => home.moves],
     ['GET', /^\/v1\/jobs\/(j[0-9a-f]+)$/, async (_b, [id]) => home.describe(home.job(id))],
     ['POST', /^\/v1\/jobs$/, (b) => home.submit(submitRequest(b))],
     [
@@ -29,6 +32,15 @@ export function homeApi(home: HomeService, credential: string): http.Server {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(v));
     };
+    // The dashboard page holds no data: its script asks the API with the credential.
+    if (req.method === 'GET' && req.url === '/dashboard') {
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy':
+          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+      });
+      return void res.end(DASHBOARD_HTML);
+    }
     const got = Buffer.from(req.headers.authorization ?? '');
     if (got.length !== want.length || !timingSafeEqual(got, want))
       return reply(401, { error: 'unauthorized', message: 'missing or wrong home credential' });

@@ -130,3 +130,13 @@ export async function status(p: { node: string; tokenJob: string; key: string })
   );
   return s.credited - s.spent;
 }
+
+/** A node's id and free memory (PING). */
+export async function ping(node: string): Promise<{ nodeId: string; freeMiB: number }> {
+  const m = expect(
+    await request(node, { type: 'PING' }, { retries: 1, timeoutMs: 300 }),
+    'PONG',
+    node,
+  );
+  return { nodeId: m.nodeId, freeMiB: m.freeMiB };
+}

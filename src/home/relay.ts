@@ -13,6 +13,7 @@ import {
   type Welcome,
 } from '../guest/home-wire.js';
 import { RELAY_WINDOW } from '../guest/relay.js';
+import { ByteQueue } from '../util/byte-queue.js';
 
 export interface SessionLink {
   send(type: number, payload: Buffer): void;
@@ -20,7 +21,7 @@ export interface SessionLink {
 
 class ClientStream {
   /** Client bytes from offset `acked` (the VM has taken those before) up to `next`. */
-  toVm: Buffer[] = [];
+  readonly toVm = new ByteQueue();
   acked = 0;
   next = 0;
   sent = 0;
@@ -46,19 +47,10 @@ class ClientStream {
     return this.delivered + (this.vmFin !== null && this.delivered >= this.vmFin ? 1 : 0);
   }
   drop(upTo: number): void {
-    let n = Math.min(upTo, this.next) - this.acked;
+    const n = Math.min(upTo, this.next) - this.acked;
     if (n <= 0) return;
     this.acked += n;
-    while (n > 0) {
-      const c = this.toVm[0];
-      if (c.length <= n) {
-        this.toVm.shift();
-        n -= c.length;
-      } else {
-        this.toVm[0] = c.subarray(n);
-        n = 0;
-      }
-    }
+    this.toVm.skip(n);
   }
 }
 
@@ -135,7 +127,7 @@ export class JobRelay {
     }
     const limit = Math.min(s.next, s.acked + RELAY_WINDOW);
     let at = s.acked;
-    for (const c of s.toVm) {
+    for (const c of s.toVm.each()) {
       const end = at + c.length;
       if (end > s.sent && at < limit) {
         const part = c.subarray(Math.max(0, s.sent - at), Math.min(c.length, limit - at));

@@ -8,7 +8,7 @@ import type { Answer, Ask, Result } from '../guest/home-wire.js';
 import { Arbiter } from './arbiter.js';
 import { Jobs, newJobId, newSecret, type JobRow, type Publish } from './jobs.js';
 import { HomeLedger, type MigrationRow } from './ledger.js';
-import { acquire, refund, status, topUp, type Placement } from './nodes.js';
+import { acquire, ping, refund, status, topUp, type Placement } from './nodes.js';
 import { Sessions } from './sessions.js';
 import { parseHostPort } from '../util/address.js';
 import { RoamError } from '../util/errors.js';
@@ -56,6 +56,8 @@ export class HomeService {
   /** Destinations bought for a job, by cstrap address, until the move commits. */
   private readonly pending = new Map<string, { job: string; p: Placement; fork: boolean }>();
   private readonly published = new Map<string, string[]>();
+  /** The migrations home ordered, newest last (for the dashboard). */
+  readonly moves: Array<Record<string, unknown>> = [];
 
   constructor(private readonly o: HomeOptions) {
     this.log = o.log ?? (() => {});
@@ -171,6 +173,30 @@ export class HomeService {
     };
   }
 
+  /** `describe` with each live job's balance on its node (asked now; null if the node does not answer). */
+  async describeAll(): Promise<Array<Record<string, unknown>>> {
+    return Promise.all(
+      this.jobs.list().map(async (j) => ({
+        ...this.describe(j),
+        balance: live(j)
+          ? await status({ node: j.node, tokenJob: tokenJob(j), key: j.vm_key }).catch(() => null)
+          : null,
+      })),
+    );
+  }
+
+  /** The nodes home knows (given, or used by a job): each one's id and free memory, asked now. */
+  async nodes(): Promise<Array<Record<string, unknown>>> {
+    const all = new Set([...(this.o.nodes ?? []), ...this.jobs.list().map((j) => j.node)]);
+    return Promise.all(
+      [...all].map(async (node) => {
+        const pong = await ping(node).catch(() => null);
+        const jobs = this.jobs.list().filter((j) => j.node === node && live(j)).length;
+        return { node, nodeId: pong?.nodeId ?? null, freeMiB: pong?.freeMiB ?? null, jobs };
+      }),
+    );
+  }
+
   /** Buy a place on `node` for the job and hold it until the move commits. */
   private async destination(j: JobRow, node: string, fork: boolean): Promise<Placement> {
     if (!fork && node === j.node)
@@ -214,6 +240,8 @@ export class HomeService {
       );
     }
     const child = fork ? this.forked(j, p, r.result?.vmId) : this.moved(id, p);
+    this.moves.push({ at: Date.now(), job: id, node: p.nodeId, fork, ...r.result });
+    if (this.moves.length > 200) this.moves.shift();
     return { job: id, node, ...(child ? { child } : {}), ...r.result };
   }
 

@@ -13,7 +13,7 @@ import { formatHostPort, parseHostPort } from '../util/address.js';
 import { RoamError } from '../util/errors.js';
 
 export const PULL_PATH = '/v1/vm';
-const PROTOCOL = 'roam-migrate/1';
+export const PROTOCOL = 'roam-migrate/1';
 
 export class PullError extends RoamError {}
 
@@ -79,8 +79,12 @@ export function awaitPuller(o: {
   });
 }
 
-/** Open the boot URI and upgrade it: the raw socket the migration channel then runs on. */
-export function pullSocket(uri: string, timeoutMs = 10_000): Promise<net.Socket> {
+/** Open the boot URI and upgrade it (to `protocol`): the raw socket the channel then runs on. */
+export function pullSocket(
+  uri: string,
+  timeoutMs = 10_000,
+  protocol = PROTOCOL,
+): Promise<net.Socket> {
   let url: URL;
   try {
     url = new URL(uri);
@@ -91,7 +95,7 @@ export function pullSocket(uri: string, timeoutMs = 10_000): Promise<net.Socket>
   }
   if (url.protocol !== 'http:')
     return Promise.reject(
-      new PullError('bad-uri', `--boot-uri must be http://HOST:PORT${PULL_PATH}`, {
+      new PullError('bad-uri', `a boot URI is http://HOST:PORT/PATH, not ${uri}`, {
         kind: 'usage',
       }),
     );
@@ -100,7 +104,7 @@ export function pullSocket(uri: string, timeoutMs = 10_000): Promise<net.Socket>
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(url.port || 80),
       path: url.pathname,
-      headers: { connection: 'Upgrade', upgrade: PROTOCOL },
+      headers: { connection: 'Upgrade', upgrade: protocol },
       timeout: timeoutMs,
     });
     req.on('upgrade', (_res, socket: net.Socket, head: Buffer) => {

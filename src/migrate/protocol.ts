@@ -38,6 +38,22 @@ export enum Msg {
   READY = 11,
   /** The arbiter's decision (from the source, or on a resolving connection). */
   DECISION = 12,
+  // A cstrap told where to pull from instead of being uploaded into (boot-uri.ts):
+  /** Customer or agent, first on the upload channel instead of LOADER: pull from this boot URI. */
+  BOOT_URI = 13,
+  /** Cstrap: the image is in and verified (and served on at this URI, if asked). */
+  HAVE = 14,
+  /** Cstrap: the VM it pulled runs. */
+  RUNNING = 15,
+  // A boot image served over roam-image/1 (image-pull.ts), after LOADER / LOADER_OK:
+  /** Server: the image's size and SHA-256. */
+  IMAGE_INFO = 16,
+  /** Server: a chunk of the image. */
+  IMAGE = 17,
+  /** Server: that was all of it. */
+  IMAGE_END = 18,
+  /** Puller: received whole, hash and MAC verified. */
+  IMAGE_OK = 19,
 }
 
 export type Decision = 'commit' | 'abort';
@@ -68,6 +84,40 @@ export function parseDecision(payload: Buffer): DecisionMsg {
   )
     throw new MalformedMessage('DECISION');
   return { migration: d.migration, decision: d.decision };
+}
+
+/** BOOT_URI: what a cstrap is told to pull, instead of being uploaded into. */
+export interface BootUri {
+  uri: string;
+  /** A VM serving itself (a pull migration), or a boot image (a checkpoint file) served by anyone. */
+  kind: 'vm' | 'image';
+  /** An image's pinned SHA-256: anything else is refused. */
+  sha256?: string;
+  /** Serve the image on at this HOST:PORT once it is in (hypercube boot). */
+  serve?: string;
+}
+
+/** A BOOT_URI message, checked (it comes from the network, if from a key holder). */
+export function parseBootUri(payload: Buffer): BootUri {
+  const b = parseJson<Partial<BootUri>>(payload, 'BOOT_URI');
+  const ok =
+    typeof b?.uri === 'string' &&
+    b.uri.length <= 2000 &&
+    /^http:\/\/[^\s]+$/.test(b.uri) &&
+    (b.kind === 'vm' || b.kind === 'image') &&
+    (b.sha256 === undefined || (typeof b.sha256 === 'string' && /^[0-9a-f]{64}$/.test(b.sha256))) &&
+    (b.serve === undefined || (typeof b.serve === 'string' && b.serve.length <= 300));
+  if (!ok) throw new Error('the peer sent a malformed BOOT_URI message');
+  return { uri: b.uri!, kind: b.kind!, sha256: b.sha256, serve: b.serve };
+}
+
+export interface Have {
+  sha256: string;
+  bytes: number;
+  /** Where this cstrap serves the image on, or null. */
+  serving: string | null;
+  /** From BOOT_URI to the image verified here. */
+  pullMs: number;
 }
 
 export interface Confirm {

@@ -9,7 +9,7 @@ import { rehearse } from './rehearsal.js';
 import { CheckpointError } from '../format/index.js';
 import type { KernelOptions } from '../guest/kernel.js';
 import { adoptPrepared } from '../wasm/prepare.js';
-import type { Channel } from './channel.js';
+import type { Channel, Message } from './channel.js';
 import { json, Msg, parseJson, type ArbiterInfo } from './protocol.js';
 import { collectGarbage } from '../util/gc.js';
 
@@ -26,6 +26,8 @@ export interface ReceiveOptions {
   onHeader?: () => void;
   /** The source named the migration's arbiter (before the stream): the cstrap may reach it early. */
   onArbiter?: (a: ArbiterInfo) => void;
+  /** The first message, already read (the cstrap looked whether it was a BOOT_URI). */
+  first?: Message | null;
 }
 
 export interface Received extends Built {
@@ -43,7 +45,7 @@ export async function receiveVm(ch: Channel, o: ReceiveOptions): Promise<Receive
   const idle = o.idleTimeoutMs ?? 30_000;
   const features = o.features ?? WASM_FEATURES;
   try {
-    const first = await ch.next(idle);
+    const first = o.first !== undefined ? o.first : await ch.next(idle);
     if (!first || first.type !== Msg.LOADER) throw new Refused('expected the loader first');
     const why = checkLoader(first.payload, o.loaderHash, features);
     if (why) throw new Refused(why);

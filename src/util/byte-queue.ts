@@ -42,6 +42,26 @@ export class ByteQueue {
     return out;
   }
 
+  /** Removes the first n queued bytes (n <= length) without copying them. */
+  skip(n: number): void {
+    this.length -= n;
+    while (n > 0) {
+      const c = this.chunks[0];
+      if (c.length <= n) {
+        this.chunks.shift();
+        n -= c.length;
+      } else {
+        this.chunks[0] = c.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
+  /** The queued chunks in order (to read, not to change). */
+  *each(): Generator<Buffer> {
+    yield* this.chunks;
+  }
+
   clear(): void {
     this.chunks = [];
     this.length = 0;

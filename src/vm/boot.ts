@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { awaitVm, resume } from './cstrap.js';
 import { pullVm } from './pull.js';
+import { holdWhileServing } from './boot-uri.js';
 import { HostChannel, SUSPEND_FILE } from './host-channel.js';
 import { EXIT_STOPPED, serveRestored } from './session.js';
 import { vmExit } from './exit.js';
@@ -87,9 +88,14 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
       });
   waiting?.close();
   const key = await vmKey;
+  holdWhileServing(a);
   // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).
   resume(a);
-  const rec = await serveRestored(a.kernel, a.header.vmId, host, { deferControl: true, key });
+  const rec = await serveRestored(a.kernel, a.header.vmId, host, {
+    deferControl: true,
+    key,
+    homeChannel: a.homeChannel,
+  });
   if (!o.quiet)
     say(
       `roam: vm ${rec.id} arrived from ${a.from} (${a.header.kind} of vm ${a.header.vmId}, control ${rec.socket})`,

@@ -2,6 +2,7 @@
 // `roam restore` build one; the control socket and the checkpoint machinery
 // attach to it.
 import fs from 'node:fs';
+import { RoamError } from '../util/errors.js';
 import { prepare, type OnPrepareProgress, type PreparedModule } from '../wasm/prepare.js';
 import { Kernel, newVmId, type KernelOptions } from '../guest/kernel.js';
 
@@ -23,14 +24,20 @@ export async function loadProgram(
   try {
     bytes = fs.readFileSync(file);
   } catch (err) {
-    throw new Error(
+    throw new RoamError(
+      'no-program',
       `cannot read program ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { kind: 'usage' },
     );
   }
   try {
     return await prepare(bytes, { onProgress });
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    // Not a module this roam can run (malformed, or a feature it lacks): the input is refused.
+    throw new RoamError('bad-program', `${file}: ${(err as Error).message}`, {
+      kind: 'refused',
+      cause: err,
+    });
   }
 }
 

@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { Kernel } from '../guest/kernel.js';
 import { acceptChannel, type Channel } from '../migrate/channel.js';
+import { preconnect } from './home-link.js';
 import { json, Msg, parseDecision, wallNow, type Started } from '../migrate/protocol.js';
 import { receiveVm, type ReceiveOptions } from '../migrate/receiver.js';
 import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
@@ -15,6 +16,8 @@ import { HomeSession } from '../migrate/arbiter.js';
 import type { StreamHeader } from '../format/index.js';
 import { warmControl } from './control.js';
 import { mib } from '../util/units.js';
+import type { ImageServer } from '../migrate/image-pull.js';
+import { bootFromUri } from './boot-uri.js';
 
 export interface CstrapOptions extends Omit<ReceiveOptions, 'onProgress'> {
   listen: { host: string; port: number };
@@ -36,6 +39,10 @@ export interface Arrival {
   times: { endAt: number; verifiedAt: number; builtAt: number };
   /** Connections on which the source re-delivered the commit: they hear STARTED too. */
   resolvers: Channel[];
+  /** The VM's session with its home, opened while the decision was awaited (HELLO waits for the start). */
+  homeChannel?: Promise<Channel>;
+  /** A boot image this VM serves on (hypercube boot), until whoever told it to pull lets go. */
+  serving?: ImageServer;
 }
 
 /** Listen until a VM has arrived intact and its migration committed; resolves with it (not yet running). */
@@ -140,12 +147,16 @@ async function arriveOn(
   cfg: Awaited<ReturnType<Key>>,
   setWaiting: (w: Waiting) => void,
 ): Promise<Arrival> {
+  // An upload, or (a key holder telling this cstrap where to pull from) a boot URI.
+  const first = await channel.next(30_000);
+  if (first?.type === Msg.BOOT_URI) return bootFromUri(o, channel, first.payload, cfg);
   o.log(`source ${from} connected`);
   const t0 = performance.now();
   let early: HomeSession | null = null;
   const via = (home: string | null): string | null => home && (o.homeVia ?? home);
   const got = await receiveVm(channel, {
     ...o,
+    first,
     loaderHash: cfg.loaderHash,
     onProgress: (m) => o.log(m),
     onHeader: warmControl,
@@ -173,16 +184,23 @@ async function arriveOn(
     log: o.log,
   });
   setWaiting({ migration, wait });
+  // The VM's own session with home: connected now, so that after the commit it costs one HELLO.
+  const homeChannel =
+    got.kernel.relay && !got.kernel.relay.orphan ? preconnect(got.kernel) : undefined;
   const d = await wait.decision;
   setWaiting(null);
   wait.close();
   if (d !== 'commit') {
+    void homeChannel?.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
     for (const r of wait.resolvers)
       r.send(Msg.DECISION, json({ migration, decision: 'abort' })).catch(() => undefined);
     got.kernel.close();
     throw new Error(d === 'abort' ? 'the migration was aborted' : 'no decision came');
   }
-  return { ...got, channel, from, resolvers: wait.resolvers };
+  return { ...got, channel, from, resolvers: wait.resolvers, homeChannel };
 }
 
 /**

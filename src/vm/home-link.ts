@@ -8,6 +8,7 @@
 import type { Channel } from '../migrate/channel.js';
 import { connectKeyed } from '../migrate/keyed.js';
 import type { Kernel } from '../guest/kernel.js';
+import type { MigrateOptions, MigrateResult } from '../migrate/source.js';
 import {
   checks,
   decodeRelay,
@@ -31,6 +32,15 @@ const RETRY_MAX_MS = 2_000;
 
 export type CommandHandler = (c: Command) => Promise<Record<string, unknown>>;
 
+/** Open the channel to the VM's home ahead of need (an arriving VM, before its commit). */
+export function preconnect(kernel: Kernel): Promise<Channel> {
+  const { home, key } = kernel.relay!.config;
+  const { host, port } = parseHostPort(home);
+  const p = connectKeyed(host, port, { psk: Buffer.from(key, 'hex'), timeoutMs: 5_000 });
+  p.catch(() => undefined); // a failure is the link's to report, when it takes the channel
+  return p;
+}
+
 export class HomeLink {
   private ch: Channel | null = null;
   private closed = false;
@@ -44,6 +54,8 @@ export class HomeLink {
     private readonly kernel: Kernel,
     private readonly onCommand: CommandHandler,
     private readonly log: (m: string) => void,
+    /** A channel opened already (preconnect): the first session uses it. */
+    private pre?: Promise<Channel>,
   ) {}
 
   get connected(): boolean {
@@ -103,10 +115,13 @@ export class HomeLink {
         continue;
       }
       try {
-        const ch = await connectKeyed(host, port, {
-          psk: Buffer.from(relay.config.key, 'hex'),
-          timeoutMs: 5_000,
-        });
+        const pre = this.pre;
+        this.pre = undefined;
+        const ch = await (pre ??
+          connectKeyed(host, port, {
+            psk: Buffer.from(relay.config.key, 'hex'),
+            timeoutMs: 5_000,
+          }));
         ch.keepalive(KEEPALIVE_MS, SILENT_MS);
         await this.session(ch);
       } catch (err) {
@@ -171,6 +186,44 @@ export class HomeLink {
         throw new Error(`home sent message type ${type}`);
     }
   }
+}
+
+/**
+ * Leave for a node home names, within the grace. An aborted try (the working set
+ * did not fit the downtime budget) is tried again with a larger budget: when the
+ * VM must go, a longer freeze beats a suspension.
+ */
+export async function moveAway(
+  link: HomeLink,
+  migrate: (o: Omit<MigrateOptions, 'psk'> & { psk?: Buffer }) => Promise<MigrateResult>,
+  log: (m: string) => void,
+  reason: string,
+  seconds: number,
+): Promise<boolean> {
+  const until = performance.now() + seconds * 1000;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const left = until - performance.now();
+    if (left < 1_000) break;
+    const a = await link.ask('destination', reason, seconds, Math.max(1_000, left / 2));
+    if (!a?.ok || !a.to || !a.key) {
+      log(`home gave no destination (${a?.error ?? 'no answer'})`);
+      return false;
+    }
+    try {
+      const res = await migrate({
+        kind: 'migration',
+        to: a.to,
+        psk: Buffer.from(a.key, 'hex'),
+        home: a.arbiter,
+        maxDowntimeMs: attempt === 0 ? undefined : 100 * attempt,
+      });
+      log(`moved to ${res.to} before the node went`);
+      return true;
+    } catch (err) {
+      log(`moving away failed (${(err as Error).message})`);
+    }
+  }
+  return false;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

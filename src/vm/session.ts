@@ -17,8 +17,9 @@ import {
   type VmRecord,
 } from './control.js';
 import type { Kernel } from '../guest/kernel.js';
+import type { Channel } from '../migrate/channel.js';
 import type { MigrateOptions, MigrateResult } from '../migrate/source.js';
-import { HomeLink } from './home-link.js';
+import { HomeLink, moveAway } from './home-link.js';
 import type { Command } from '../guest/home-wire.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
@@ -26,7 +27,7 @@ export function serveRestored(
   kernel: Kernel,
   restoredFrom: string,
   host?: HostChannel,
-  o: Pick<ServeInfo, 'deferControl' | 'key'> = {},
+  o: Pick<ServeInfo, 'deferControl' | 'key' | 'homeChannel'> = {},
 ): Promise<VmRecord> {
   const first = [...kernel.processes.values()][0];
   return serveVm(kernel, {
@@ -49,6 +50,8 @@ type ServeInfo = {
   deferControl?: boolean;
   /** The VM's checkpoint key, if the caller holds it already (default: read from $ROAM_HOME). */
   key?: Buffer;
+  /** Its session with home, connected already (an arrived VM). */
+  homeChannel?: Promise<Channel>;
 };
 
 /**
@@ -70,7 +73,7 @@ export async function serveVm(kernel: Kernel, info: ServeInfo): Promise<VmRecord
   kernel.device = new CheckpointDevice(kernel, { key, migrate: fromProgram });
   info.host?.onNotice((reason, seconds) => void session.onNotice(reason, seconds));
   session.wrapExit();
-  if (kernel.relay && !kernel.relay.orphan) session.callHome();
+  if (kernel.relay && !kernel.relay.orphan) session.callHome(info.homeChannel);
   if (info.deferControl) await new Promise((r) => setImmediate(r));
   return session.open();
 }
@@ -277,8 +280,8 @@ class VmSession {
   }
 
   /** Open the session with home: it relays clients and may order migrations. */
-  callHome(): void {
-    this.link = new HomeLink(this.kernel, (c) => this.command(c), this.kernel.log);
+  callHome(pre?: Promise<Channel>): void {
+    this.link = new HomeLink(this.kernel, (c) => this.command(c), this.kernel.log, pre);
     this.link.start();
   }
 
@@ -304,7 +307,13 @@ class VmSession {
     return {
       ...{ to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes },
       ...{ frozenAt: res.frozenAt, pagesSent: res.pagesSent, migration: res.migration },
-      rounds: res.rounds.length,
+      rounds: res.rounds.map(({ round, sent, wss, buffer, ms }) => ({
+        round,
+        sent,
+        wss,
+        buffer,
+        ms,
+      })),
     };
   }
 
@@ -325,43 +334,11 @@ class VmSession {
               if (a?.ok) this.kernel.log('home topped this VM up; it runs on');
               return a?.ok === true;
             })
-          : await this.moveAway(link, reason, seconds);
+          : await moveAway(link, (o) => this.migrate(o), this.kernel.log, reason, seconds);
       this.leaving = false;
       if (done) return;
     }
     this.suspend(reason, seconds);
-  }
-
-  /**
-   * Leave for a node home names, within the grace. An aborted try (the working set
-   * did not fit the downtime budget) is tried again with a larger budget: when the
-   * VM must go, a longer freeze beats a suspension.
-   */
-  private async moveAway(link: HomeLink, reason: string, seconds: number): Promise<boolean> {
-    const until = performance.now() + seconds * 1000;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const left = until - performance.now();
-      if (left < 1_000) break;
-      const a = await link.ask('destination', reason, seconds, Math.max(1_000, left / 2));
-      if (!a?.ok || !a.to || !a.key) {
-        this.kernel.log(`home gave no destination (${a?.error ?? 'no answer'})`);
-        return false;
-      }
-      try {
-        const res = await this.migrate({
-          kind: 'migration',
-          to: a.to,
-          psk: Buffer.from(a.key, 'hex'),
-          home: a.arbiter,
-          maxDowntimeMs: attempt === 0 ? undefined : 100 * attempt,
-        });
-        this.kernel.log(`moved to ${res.to} before the node went`);
-        return true;
-      } catch (err) {
-        this.kernel.log(`moving away failed (${(err as Error).message})`);
-      }
-    }
-    return false;
   }
 
   /** Told to go by the node daemon: suspend to disk (written aside, then renamed, so that the daemon never finds half a file) and end; a top-up revives it. */

@@ -1,18 +1,29 @@
 // Sending a VM that has not run yet into a cstrap: `roam run --to`. It is a
 // migration whose source never started; the cstrap cannot tell the difference.
-import { defaultKeyPath, loadKey, loadOrCreateKey } from '../format/index.js';
+// Or writing it down as a boot image (`roam run --pack`): a signed checkpoint of
+// the VM before its first instruction, which cstraps pull and boot (image-pull.ts).
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { defaultKeyPath, fileTarget, loadKey, loadOrCreateKey } from '../format/index.js';
 import type { Kernel } from '../guest/kernel.js';
 import { migrateVm, type MigrateResult } from '../migrate/source.js';
+import { PageCleaner } from '../checkpoint/cleaner.js';
+
+const keyFor = (keyFile?: string): Promise<Buffer> =>
+  keyFile ? loadKey(keyFile) : loadOrCreateKey(defaultKeyPath());
+
+/** Not one instruction here: the page cleaner's turns would otherwise let slices run. */
+function hold(kernel: Kernel): void {
+  for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+}
 
 export async function uploadVm(
   kernel: Kernel,
   to: string,
   o: { keyFile?: string; psk?: Buffer; onPhase?: (msg: string) => void } = {},
 ): Promise<MigrateResult> {
-  const psk =
-    o.psk ?? (o.keyFile ? await loadKey(o.keyFile) : await loadOrCreateKey(defaultKeyPath()));
-  // Not one instruction here: the page cleaner's turns would otherwise let slices run.
-  for (const p of kernel.processes.values()) kernel.scheduler.paused.add(p.pid);
+  const psk = o.psk ?? (await keyFor(o.keyFile));
+  hold(kernel);
   try {
     return await migrateVm(kernel, { to, kind: 'migration', psk, onPhase: o.onPhase });
   } catch (err) {
@@ -22,4 +33,21 @@ export async function uploadVm(
   } finally {
     kernel.close();
   }
+}
+
+/** Write the never-started VM to `file` as a boot image signed with the key; its size and SHA-256. */
+export async function packVm(
+  kernel: Kernel,
+  file: string,
+  o: { keyFile?: string } = {},
+): Promise<{ bytes: number; sha256: string }> {
+  const key = await keyFor(o.keyFile);
+  hold(kernel);
+  try {
+    await new PageCleaner(kernel, fileTarget(file, { format: 'stream', key }), {}).run();
+  } finally {
+    kernel.close();
+  }
+  const bytes = fs.readFileSync(file);
+  return { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }

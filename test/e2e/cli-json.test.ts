@@ -207,3 +207,23 @@ test('cstrap reports as JSON lines on stderr; a bad flag is JSON there too', asy
     c.proc.kill('SIGTERM');
   }
 });
+
+test('migrate --json: rounds and phases as JSON lines on stderr, the one result on stdout', async () => {
+  const vm = start(['run', example('counter'), '100', '50']);
+  const id = await vm.vmId;
+  const c = start(['cstrap', '--listen', '127.0.0.1:0', '--json']);
+  c.vmId.catch(() => {});
+  try {
+    await until(() => lines(c.stderr()).some((l) => l.event === 'listening'), 'listening');
+    const addr = String(lines(c.stderr()).find((l) => l.event === 'listening')!.addr);
+    const r = await roam(['migrate', id, '--to', addr, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const res = one(r.stdout);
+    assert.equal(typeof res.downtimeMs, 'number');
+    const events = lines(r.stderr).map((l) => l.event);
+    assert.ok(events.includes('round'), `rounds on stderr: ${events.join(',')}`);
+  } finally {
+    c.proc.kill('SIGTERM');
+    vm.proc.kill('SIGTERM');
+  }
+});

@@ -1,7 +1,7 @@
 // The pull-only control plane end to end (thesis 8.3), every part its own
 // process: broker, Pulse rendezvous, control service, three node daemons and an
 // agent on each. A workload of 8 echo-server instances is submitted, changed,
-// survives an agent killed and restarted, moves by live migration when its
+// survives an agent killed and restarted, moves by live migration (pulled) when its
 // placement changes, and converges by the slow poll when Pulse datagrams are
 // lost. Each time the cluster must match the description: every instance
 // answers on its port, on an allowed node, and exactly one VM runs per instance.
@@ -114,6 +114,11 @@ void test(
       await submit(c, desc(8, ['n1', 'n3']));
       await converge(c, { instances: 8, nodes: ['n1', 'n3'], base }, 'migrated off n2');
       const after = await status(c, 'web');
+      // By pull: n2's VMs served themselves, the control service passed their boot URIs on,
+      // and the agents of n1 and n3 had their own cstraps pull them.
+      assert.match(c.nodes[1].agent!.stderr(), /pulled by its destination/);
+      const arrivals = [c.nodes[0], c.nodes[2]].map((n) => n.agent!.stderr()).join('');
+      assert.match(arrivals, /arriving: its cstrap pulls it from http:\/\/\S+\/v1\/vm/);
       for (const i of before.instances.filter((x) => x.node !== 'n2'))
         assert.equal(
           after.instances.find((x) => x.index === i.index)?.jobId,

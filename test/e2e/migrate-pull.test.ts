@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { example, freePort, roam, start, tmpdir, until } from '../helpers.js';
 import { echo } from '../cluster-fixtures.js';
+import { cstrap } from '../migrate-fixtures.js';
 
 void test(
   'roam migrate --serve and roam cstrap --boot-uri: the destination pulls the VM',
@@ -56,6 +57,45 @@ void test(
       const late = await roam(['cstrap', '--boot-uri', uri]);
       assert.notEqual(late.code, 0);
       assert.match(late.stderr, /cannot pull/);
+    } finally {
+      for (const k of kids) k.proc.kill('SIGKILL');
+    }
+  },
+);
+
+void test(
+  'roam migrate --serve --pull-into: a listening cstrap is told over its upload channel, and pulls',
+  { timeout: 180_000 },
+  async () => {
+    const port = await freePort();
+    const vm = start(['run', '--tcplisten', `127.0.0.1:${port}`, example('echo-server')]);
+    const kids = [vm];
+    try {
+      const id = await vm.vmId;
+      let first: string | null = null;
+      for (let i = 0; i < 300 && !(first = await echo(port, 'one', 500)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(first, 'echo 1: one');
+      const dst = await cstrap();
+      kids.push(dst);
+      const mig = await roam([
+        'migrate',
+        id,
+        '--serve',
+        '127.0.0.1:0',
+        '--pull-into',
+        dst.addr,
+        '--json',
+      ]);
+      assert.equal(mig.code, 0, mig.stderr);
+      assert.equal(await vm.exited, 0, 'the source ends once the destination confirmed');
+      // The cstrap connected out to the VM's boot URI: it says so, and the VM answers there.
+      assert.match(dst.stderr(), /told to boot from http:\S+\/v1\/vm \(vm\)/);
+      assert.match(dst.stderr(), /roam: vm \S+ arrived from http:/);
+      let second: string | null = null;
+      for (let i = 0; i < 100 && !(second = await echo(port, 'two', 500)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(second, 'echo 2: two');
     } finally {
       for (const k of kids) k.proc.kill('SIGKILL');
     }

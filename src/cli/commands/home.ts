@@ -54,6 +54,7 @@ async function serveHome(o: HomeFlags): Promise<void> {
   });
   process.stderr.write(`roam: home listening on ${addr}\n`);
   process.stderr.write(`roam: home api ${url} (credential in ${state})\n`);
+  process.stderr.write(`roam: home dashboard ${url}/dashboard#${credential}\n`);
   const stop = (): void => {
     api.close();
     home.close();

@@ -31,4 +31,6 @@ export const COMMANDS: ReadonlyArray<{ names: string[]; load: () => Promise<Comm
   { names: ['pulse'], load: () => import('./pulse.js') },
   { names: ['control'], load: () => import('./control.js') },
   { names: ['agent'], load: () => import('./agent.js') },
+  { names: ['serve-image'], load: () => import('./serve-image.js') },
+  { names: ['boot-hypercube'], load: () => import('./boot-hypercube.js') },
 ];

@@ -1,6 +1,6 @@
 import { RoamError } from '../../util/errors.js';
 import type { Command } from 'commander';
-import { loadKey } from '../../format/index.js';
+import { defaultKeyPath, loadKey, loadOrCreateKey } from '../../format/index.js';
 import {
   controlRequest,
   findVm,
@@ -27,6 +27,7 @@ interface MigrateOptions {
   home?: string;
   commitWindow?: number;
   serve?: string;
+  pullInto?: string;
   json?: boolean;
   homeFile?: string;
 }
@@ -60,6 +61,10 @@ function options(cmd: Command): Command {
     .option(
       '--serve <host:port>',
       'instead of --to: serve the VM at http://HOST:PORT/v1/vm until a cstrap pulls it (`roam cstrap --boot-uri URL`)',
+    )
+    .option(
+      '--pull-into <host:port>',
+      "with --serve: tell the cstrap at HOST:PORT (a node's, which `roam boot` printed) to pull the VM from there, over its upload channel keyed with --key",
     )
     .option(
       '--max-downtime <ms>',
@@ -106,11 +111,21 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
       kind: 'usage',
     });
+  if (o.pullInto && !o.serve)
+    throw new RoamError('usage', '--pull-into goes with --serve HOST:PORT', { kind: 'usage' });
   if (isJobId(ref)) return viaHome(kind, ref, o);
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
   const shown = new Progress();
-  const res = await controlRequest<MigrateDone>(
+  // A cstrap that cannot pull ends this command (the VM serves on until its own timeout).
+  let refused!: (e: Error) => void;
+  const failed = new Promise<never>((_, reject) => (refused = reject));
+  const pullInto = async (uri: string): Promise<void> => {
+    const { tellCstrap } = await import('../../vm/boot-uri.js');
+    const psk = o.key ? await loadKey(o.key) : await loadOrCreateKey(defaultKeyPath());
+    await tellCstrap(o.pullInto!, psk, uri);
+  };
+  const request = controlRequest<MigrateDone>(
     vm,
     {
       op: kind,
@@ -127,11 +142,16 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
       windowMs: o.commitWindow,
     },
     (e) => {
-      if (o.json) return;
+      const uri = e.event === 'phase' && /serving the VM at (http:\S+)/.exec(e.message)?.[1];
+      if (uri && o.pullInto) pullInto(uri).catch(refused);
+      // Under --json the rounds and phases go to stderr as JSON lines; stdout keeps the one result.
+      if (o.json)
+        return void (e.event !== 'progress' && process.stderr.write(`${JSON.stringify(e)}\n`));
       if (e.event === 'progress') shown.tick(e);
       else shown.line(progress(e));
     },
   );
+  const res = await Promise.race([request, failed]);
   if (o.json) {
     console.log(JSON.stringify(res));
     return;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { bootVm } from '../../vm/create.js';
+import type { Kernel } from '../../guest/kernel.js';
 import { serveVm } from '../../vm/session.js';
 import { collect, parseDir, parseEnv, size, mib } from '../options.js';
 import { vmExit } from '../../vm/exit.js';
@@ -107,8 +108,12 @@ export function register(program: Command): void {
       'do not run it here: upload the new VM into a cstrap (e.g. the one `roam boot` printed) and exit',
     )
     .option(
+      '--pack <file>',
+      'do not run it here: write the new VM to FILE as a boot image (signed with --key) for `roam serve-image` and `roam boot-hypercube`, print its SHA-256, and exit',
+    )
+    .option(
       '--key <file>',
-      'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key)',
+      'with --to: the key the cstrap expects (the .key file `roam tokens buy` wrote; default $ROAM_HOME/checkpoint.key); with --pack: the key the image is signed with',
     )
     .addHelpText('after', RUN_HELP)
     .action((prog: string, args: string[], o: RunFlags) => runVm(prog, args, o));
@@ -125,8 +130,25 @@ interface RunFlags {
   quiet?: boolean;
   detach?: boolean;
   to?: string;
+  pack?: string;
   key?: string;
   json?: boolean;
+}
+
+/** --pack: the never-started VM as a signed boot image; its SHA-256 on stdout. */
+async function packTo(kernel: Kernel, o: RunFlags & { pack: string }): Promise<void> {
+  const { packVm } = await import('../../vm/upload.js');
+  const img = await packVm(kernel, o.pack, { keyFile: o.key });
+  process.stdout.write(
+    o.json
+      ? `${JSON.stringify({ event: 'packed', id: kernel.vmId, file: o.pack, ...img })}\n`
+      : `${img.sha256}\n`,
+  );
+  if (!o.json)
+    process.stderr.write(
+      `roam: packed vm ${kernel.vmId} into ${o.pack} (${mib(img.bytes)}); serve it with roam serve-image ${o.pack}\n`,
+    );
+  process.exit(0);
 }
 
 async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
@@ -135,9 +157,10 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
     const id = await detach(withoutDetach(process.argv.slice(3), prog));
     return void console.log(o.json ? JSON.stringify({ event: 'detached', id }) : id);
   }
-  if (o.to && o.dir.length)
+  if (o.to && o.pack) throw new Error('--to and --pack do not go together: choose one');
+  if ((o.to || o.pack) && o.dir.length)
     throw new Error(
-      '--dir folders live on this host and cannot move with --to; put the files in the VM (its RAM disk) instead',
+      '--dir folders live on this host and cannot move with --to or --pack; put the files in the VM (its RAM disk) instead',
     );
   const shown = new Progress();
   const kernel = await bootVm(prog, args, {
@@ -158,8 +181,9 @@ async function runVm(prog: string, args: string[], o: RunFlags): Promise<void> {
       if (info && 'preparing' in info) shown.preparing(info.etaMs);
     },
     onExit: vmExit,
-    upload: !!o.to,
+    upload: !!(o.to || o.pack),
   });
+  if (o.pack) return packTo(kernel, { ...o, pack: o.pack });
   if (o.to) {
     // Loaded only here: the migration source's channel and protocol are not start-up's business.
     const { uploadVm } = await import('../../vm/upload.js');
