@@ -28,6 +28,12 @@ export type SocketState = ListenerState | ConnState | RelayedState;
 /** A listener `home:PORT` is a published port: home accepts its clients and relays them. */
 export const HOME_LISTENER = /^home:(\d{1,5})$/;
 
+let announce: ((port: number) => void) | undefined;
+/** Under the node daemon: each port a listener binds is announced, for the daemon to publish. */
+export function onListening(fn: (port: number) => void): void {
+  announce = fn;
+}
+
 export class Listener {
   readonly kind = 'listener';
   private server: net.Server | null = null;
@@ -72,6 +78,7 @@ export class Listener {
         this.server = server;
         const a = server.address() as net.AddressInfo;
         this.boundAddr = `${a.address}:${a.port}`;
+        announce?.(a.port);
         server.unref();
         resolve();
       });

@@ -5,13 +5,13 @@
 // token is served at once. The daemon talks to a VM over a narrow pipe: one-line
 // commands on its stdin (src/vm/host-channel.ts) and, from a cstrap, one line
 // back on fd 3, its address. It never reads what a VM stores.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Launched, LaunchRequest } from './packetd.js';
+import { slotOf, VmNet } from './netns.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/src/host -> the roam folder
 const SUSPENDED = 'suspend.ckpt'; // what a VM told to go leaves behind when it exits
@@ -84,12 +84,14 @@ export type LauncherOptions = {
   warm: number;
   uid?: number;
   cgroups?: boolean;
+  netns?: boolean;
   log: (msg: string) => void;
 };
 const HEAP_MIB = 512; // V8 heap of a VM process; its WASM memory is metered instead
 
 export class ProcessLauncher {
   private readonly pool: Promise<Launched>[] = [];
+  private readonly nets = new Map<string, VmNet>(); // with --netns: each VM's namespace
   private n = 0;
   // The state folder lets VMs of other uids through to their own folders, no further.
   // keep: the folders of the job table's VMs; any other VM folder is an orphan of a crash.
@@ -136,8 +138,12 @@ export class ProcessLauncher {
 
   // A revived VM is a cstrap started in its old folder: it resumes what it suspended there.
   readonly launch = async (req: LaunchRequest): Promise<Launched> => {
-    const vm = await (req.revive ? this.spawn(req.revive) : (this.pool.shift() ?? this.spawn()));
+    const vm = await (req.revive
+      ? this.spawn(req.revive, req.ports)
+      : (this.pool.shift() ?? this.spawn()));
     setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
+    const vn = this.nets.get(vm.vmId);
+    if (vn) vn.limit = req.ports;
     if (this.o.cgroups)
       cgroup(vm.vmId, undefined, {
         ...req,
@@ -169,41 +175,47 @@ export class ProcessLauncher {
     }
   }
 
-  private spawn(vmId = `vm-${randomBytes(6).toString('hex')}`): Promise<Launched> {
+  private async spawn(vmId = this.newId(), ports = 0): Promise<Launched> {
     const dir = path.join(this.o.stateDir, vmId),
       uid = this.o.uid === undefined ? undefined : this.o.uid + this.n++;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (uid !== undefined) fs.chownSync(dir, uid, uid);
     const out = fs.openSync(path.join(dir, 'console.log'), 'a', 0o600);
-    const child = spawn(
+    const vn = this.o.netns ? new VmNet(vmId, this.o.host) : undefined;
+    if (vn) this.nets.set(vmId, Object.assign(vn, { limit: ports }));
+    const argv = [
       process.execPath,
-      [
-        '--experimental-permission',
-        // The roam code only: never the roam folder itself, where secrets and ledgers may sit.
-        ...CODE.map((c) => `--allow-fs-read=${path.join(ROOT, c)}`),
-        `--allow-fs-read=${dir}/*`,
-        `--allow-fs-write=${dir}/*`,
-        `--max-old-space-size=${HEAP_MIB}`,
-        '--no-warnings',
-        path.join(ROOT, 'bin/roam.js'),
-        'cstrap',
-        '--host-channel',
-        '--listen',
-        `${this.o.host}:0`,
-      ],
-      {
-        cwd: dir,
-        env: { ROAM_HOME: dir, PATH: process.env.PATH },
-        stdio: ['pipe', out, out, 'pipe'],
-        uid,
-        gid: uid,
-      },
-    );
+      '--experimental-permission',
+      // The roam code only: never the roam folder itself, where secrets and ledgers may sit.
+      ...CODE.map((c) => `--allow-fs-read=${path.join(ROOT, c)}`),
+      `--allow-fs-read=${dir}/*`,
+      `--allow-fs-write=${dir}/*`,
+      `--max-old-space-size=${HEAP_MIB}`,
+      '--no-warnings',
+      path.join(ROOT, 'bin/roam.js'),
+      'cstrap',
+      '--host-channel',
+      '--listen',
+      `${vn ? '127.0.0.1' : this.o.host}:0`, // in its namespace, its own loopback
+    ];
+    // In a namespace, nsenter (then setpriv) starts it: each execs, so the pid is the VM's.
+    const [cmd, ...args] = vn ? vn.command(argv, uid) : argv;
+    const child = spawn(cmd, args, {
+      cwd: dir,
+      env: { ROAM_HOME: dir, PATH: process.env.PATH },
+      stdio: ['pipe', out, out, 'pipe'],
+      ...(vn ? {} : { uid, gid: uid }),
+    });
     fs.closeSync(out);
     if (this.o.cgroups) cgroup(vmId, child.pid);
     child.stdin!.on('error', () => undefined); // a VM that is gone takes no more notices
     const exited = new Promise<void>((r) =>
-      child.once('exit', () => (this.o.cgroups && uncgroup(vmId), r())),
+      child.once('exit', () => {
+        if (this.o.cgroups) uncgroup(vmId);
+        vn?.close();
+        this.nets.delete(vmId);
+        r();
+      }),
     );
     const vm: Launched = {
       vmId,
@@ -222,13 +234,74 @@ export class ProcessLauncher {
       },
     };
     return new Promise((resolve, reject) => {
-      // the one line read from a VM
-      createInterface({ input: child.stdio[3] as NodeJS.ReadableStream }).once('line', (addr) =>
-        resolve({ ...vm, addr: addr.slice(0, 64) }),
-      );
+      this.hear(vm, child, vn, resolve);
       void exited.then(() =>
         reject(new Error(`VM ${vmId} exited before it was ready (see ${dir}/console.log)`)),
       );
     });
   }
+
+  // What a VM says on fd 3: first its upload address, then (in a namespace) `listen PORT` for
+  // each port it wants published. Lines are short: a longer one ends the VM.
+  private hear(
+    vm: Launched,
+    child: ChildProcess,
+    vn: VmNet | undefined,
+    ready: (vm: Launched) => void,
+  ) {
+    let first = true;
+    const kill = () => void child.kill('SIGKILL');
+    lines(child.stdio[3] as NodeJS.ReadableStream, 64, kill, (line) => {
+      if (first) {
+        first = false;
+        const port = /^127\.0\.0\.1:(\d+)$/.exec(line)?.[1];
+        if (!vn || !port) return ready({ ...vm, addr: line });
+        void vn
+          .publish(0, Number(port))
+          .then((p) => (p ? ready({ ...vm, addr: `${this.o.host}:${p}` }) : kill()), kill);
+      } else if (vn && /^listen \d{4,5}$/.test(line)) {
+        const port = Number(line.slice(7));
+        if (port <= 65535 && vn.want(port)) void this.publish(vn, vm.vmId, port);
+        else this.o.log(`${vm.vmId}: port ${port} not published: its token allows ${vn.limit}`);
+      }
+    });
+  }
+
+  // An id whose /30 no VM of this launcher holds.
+  private newId(): string {
+    for (;;) {
+      const id = `vm-${randomBytes(6).toString('hex')}`;
+      if (![...this.nets.keys()].some((k) => slotOf(k) === slotOf(id))) return id;
+    }
+  }
+
+  // A program port, at the same number on the host, within the token's count; retried while
+  // the host port is taken (a VM migrating on this host lets go of it within moments).
+  private async publish(vn: VmNet, vmId: string, port: number, tries = 50): Promise<void> {
+    if (this.nets.get(vmId) !== vn) return; // gone
+    if (await vn.publish(port, port)) return this.o.log(`${vmId}: published port ${port}`);
+    if (tries > 0) setTimeout(() => void this.publish(vn, vmId, port, tries - 1), 200);
+  }
+}
+
+// Calls `fn` with each line of `input`; a line longer than `max` calls `kill` (the daemon keeps no more).
+function lines(
+  input: NodeJS.ReadableStream,
+  max: number,
+  kill: () => void,
+  fn: (l: string) => void,
+): void {
+  let buf = '';
+  input.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      fn(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+    if (buf.length > max) {
+      input.removeAllListeners('data');
+      kill();
+    }
+  });
+  input.on('error', () => undefined);
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
+import { netnsProblem, netnsSetup } from './netns.js';
 import { int, nodeCommand, type NodeOptions } from './node-options.js';
 
 await nodeCommand('roam node')
@@ -20,9 +21,12 @@ await nodeCommand('roam node')
           `${flag} ${file} is inside the roam code, which every VM may read: move it`,
         );
     const root = process.getuid?.() === 0,
-      cg = root && o.cgroups === true;
+      cg = root && o.cgroups === true,
+      ns = root && o.netns === true;
+    const why = ns && netnsProblem(o.vmHost);
+    if (why) throw new Error(why);
     log(
-      `NOT ISOLATED: VMs share the host network (no namespaces: they reach loopback services and each other) and no port limit is enforced; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
+      `NOT ISOLATED: ${ns ? 'nothing of the network (each VM in its own namespace; ports enforced)' : 'VMs share the host network (no namespaces, as root: --netns): they reach loopback services and each other, and no port limit is enforced'}; ${root && o.vmUid !== undefined ? 'each VM has a uid of its own' : 'VMs run as this uid (as root: --vm-uid)'}; ${cg ? 'cgroups bound memory, CPU share and pids' : 'no cgroups (as root: --cgroups): memory is bounded by the RSS check, disk by the folder quota, CPU share not at all'}`,
     );
     const secret = readFileSync(o.secretFile, 'utf8').trim();
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret))
@@ -33,9 +37,19 @@ await nodeCommand('roam node')
     mkdirSync(o.state, { recursive: true, mode: 0o711 });
     const store = new JobStore(join(o.state, 'jobs.log')),
       saved = store.load();
+    const keep = new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : [])));
+    if (ns) netnsSetup(keep);
     const launcher = new ProcessLauncher(
-      { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log, cgroups: cg },
-      new Set([...saved.values()].flatMap((r) => (r.vmId ? [r.vmId] : []))),
+      {
+        stateDir: o.state,
+        host: o.vmHost,
+        warm: o.warm,
+        uid: o.vmUid,
+        log,
+        cgroups: cg,
+        netns: ns,
+      },
+      keep,
     );
     const d = new Packetd({
       store,

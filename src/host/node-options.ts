@@ -25,6 +25,7 @@ export interface NodeOptions {
   vmOverhead: number;
   vmReserve: number;
   cgroups?: boolean;
+  netns?: boolean;
   vmUid?: number;
 }
 
@@ -52,6 +53,10 @@ export const nodeCommand = (name: string): Command =>
     .option(
       '--cgroups',
       'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',
+    )
+    .option(
+      '--netns',
+      "as root: each VM in a network namespace of its own (needs ip, nft, nsenter, setpriv): it reaches the outside, never the host or another VM; on --vm-host only its upload port and at most its token's ports are published",
     )
     .option(
       '--vm-uid <uid>',

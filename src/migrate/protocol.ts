@@ -17,6 +17,8 @@
 // The destination runs only on a commit, the source unfences only on an abort;
 // a destination that refuses sends REFUSE with the reason and closes. Both ends
 // send keepalives while they wait, so a silent link is noticed (channel.ts).
+import { RoamError } from '../util/errors.js';
+
 export enum Msg {
   LOADER = 1,
   LOADER_OK = 2,
@@ -80,7 +82,7 @@ export function parseDecision(payload: Buffer): DecisionMsg {
     !/^[0-9a-f]{32}$/.test(d.migration) ||
     (d.decision !== 'commit' && d.decision !== 'abort')
   )
-    throw new Error('migration peer sent a malformed DECISION message');
+    throw new MalformedMessage('DECISION');
   return { migration: d.migration, decision: d.decision };
 }
 
@@ -140,11 +142,18 @@ export interface Refuse {
 
 export const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v), 'utf8');
 
+/** A peer's message that does not parse (the bytes come from the network; found by fuzzing). */
+export class MalformedMessage extends RoamError {
+  constructor(what: string) {
+    super('malformed-message', `migration peer sent a malformed ${what} message`);
+  }
+}
+
 export function parseJson<T>(payload: Buffer, what: string): T {
   try {
     return JSON.parse(payload.toString('utf8')) as T;
   } catch {
-    throw new Error(`migration peer sent a malformed ${what} message`);
+    throw new MalformedMessage(what);
   }
 }
 

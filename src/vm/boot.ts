@@ -16,6 +16,7 @@ import { defaultKeyPath, loadKey, loadOrCreateKey, saveKey } from '../format/ind
 import { roamHome } from '../util/home.js';
 import { RoamError } from '../util/errors.js';
 import { newVmId } from '../guest/kernel.js';
+import { onListening } from '../guest/net.js';
 import { serveControl } from './control.js';
 
 export interface CstrapBootOptions {
@@ -35,6 +36,7 @@ export interface CstrapBootOptions {
 
 export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
   const host = o.hostChannel ? new HostChannel() : undefined;
+  if (host) onListening((port) => host.listening(port));
   // Started by the node daemon in the folder of a VM that suspended itself: be that VM again.
   const suspended = path.join(roamHome(), SUSPEND_FILE);
   if (host && fs.existsSync(suspended)) return revive(suspended, host);

@@ -52,24 +52,39 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
     let waiting: { migration: string; wait: DecisionWait } | null = null;
     const key = async () =>
       Buffer.isBuffer(o.psk) ? { psk: o.psk, loaderHash: o.loaderHash } : await o.psk;
+    // Any local process can connect to a warm cstrap's port; only a connection that
+    // proves the key (the channel handshake) claims it, so holding connections open
+    // blocks no paying customer. At most MAX_PENDING wait unproven; the oldest gives way.
+    const pending = new Set<net.Socket>();
     const server = net.createServer((sock) => {
       const from = `${sock.remoteAddress}:${sock.remotePort}`;
       if (waiting) return void resolveFrom(sock, from);
-      if (busy) {
-        o.log(`connection from ${from} refused: a migration is already arriving`);
-        sock.destroy();
-        return;
-      }
-      busy = true;
-      void arrive(o, sock, from, key, (w) => (waiting = w)).then(
-        (a) => {
-          server.close();
-          resolve(a);
+      if (pending.size >= MAX_PENDING) [...pending][0].destroy();
+      pending.add(sock);
+      sock.once('close', () => pending.delete(sock));
+      void handshake(sock, key).then(
+        ({ channel, cfg }) => {
+          pending.delete(sock);
+          if (busy || waiting) {
+            o.log(`connection from ${from} refused: a migration is already arriving`);
+            return void sock.destroy();
+          }
+          busy = true;
+          void arriveOn(o, channel, from, cfg, (w) => (waiting = w)).then(
+            (a) => {
+              server.close();
+              resolve(a);
+            },
+            (err: Error) => {
+              o.log(`migration from ${from} failed: ${err.message}; still waiting`);
+              sock.destroy();
+              busy = false;
+            },
+          );
         },
         (err: Error) => {
-          o.log(`migration from ${from} failed: ${err.message}; still waiting`);
+          o.log(`connection from ${from}: ${err.message}`);
           sock.destroy();
-          busy = false;
         },
       );
     });
@@ -105,6 +120,14 @@ export function awaitVm(o: CstrapOptions): Promise<Arrival> {
 type Key = () => Promise<{ psk: Buffer; loaderHash?: string }>;
 type Waiting = { migration: string; wait: DecisionWait } | null;
 
+const MAX_PENDING = 32; // connections in their handshake at once
+
+/** The channel handshake: resolves once the peer has proved it holds the key. */
+async function handshake(sock: net.Socket, key: Key) {
+  const cfg = await key();
+  return { channel: await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 }), cfg };
+}
+
 /** One source's attempt: the stream, READY, and the decision; resolves only on a commit. */
 export async function arrive(
   o: CstrapOptions,
@@ -113,8 +136,17 @@ export async function arrive(
   key: Key,
   setWaiting: (w: Waiting) => void,
 ): Promise<Arrival> {
-  const cfg = await key();
-  const channel = await acceptChannel(sock, { psk: cfg.psk, timeoutMs: 10_000 });
+  const { channel, cfg } = await handshake(sock, key);
+  return arriveOn(o, channel, from, cfg, setWaiting);
+}
+
+async function arriveOn(
+  o: CstrapOptions,
+  channel: Channel,
+  from: string,
+  cfg: Awaited<ReturnType<Key>>,
+  setWaiting: (w: Waiting) => void,
+): Promise<Arrival> {
   // An upload, or (a key holder telling this cstrap where to pull from) a boot URI.
   const first = await channel.next(30_000);
   if (first?.type === Msg.BOOT_URI) return bootFromUri(o, channel, first.payload, cfg);

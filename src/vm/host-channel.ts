@@ -3,7 +3,9 @@
 // to the VM's stdin:
 //   boot KEY LOADER_SHA256 MEMORY_MIB   the job this warm, empty VM now serves
 //   notice REASON SECONDS               balance, lifetime or evict: leave within SECONDS
-// and reads one line from fd 3: the address the cstrap accepts uploads on.
+// and reads lines from fd 3: the address the cstrap accepts uploads on, then
+// `listen PORT` for each port a program listens on (under --netns the daemon
+// publishes at most the token's count of them; nothing else is reachable).
 // What the VM does on a notice is its own policy, outside the trusted base;
 // roam's is to suspend itself to disk (`suspend.ckpt` in its folder) and exit.
 import fs from 'node:fs';
@@ -44,10 +46,22 @@ export class HostChannel {
     lines.once('close', () => this.notice('host-gone', 0));
   }
 
-  /** Tell the daemon where this cstrap accepts (the one line it reads). */
+  /** Tell the daemon where this cstrap accepts (the first line it reads). */
   ready(addr: string): void {
-    fs.writeSync(this.out, `${addr}\n`);
-    fs.closeSync(this.out);
+    this.say(`${addr}\n`);
+  }
+
+  /** Ask the daemon to publish a port a program listens on. */
+  listening(port: number): void {
+    this.say(`listen ${port}\n`);
+  }
+
+  private say(line: string): void {
+    try {
+      fs.writeSync(this.out, line);
+    } catch {
+      /* the daemon is gone */
+    }
   }
 
   /** From now on notices go to `fn` (a notice that came before is handed over at once). */
