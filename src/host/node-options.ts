@@ -9,6 +9,15 @@ export const int = (v: string): number => {
   throw new InvalidArgumentError('expected a whole number.');
 };
 
+// Sizes and durations in the CLI's forms (src/util/quantity.ts), for the units a node uses.
+const unitArg = (units: Record<string, number>, what: string) => (v: string) => {
+  const m = /^(\d+)\s*([a-z]*)$/.exec(v.trim().toLowerCase());
+  if (m && Object.hasOwn(units, m[2])) return Number(m[1]) * units[m[2]];
+  throw new InvalidArgumentError(`expected ${what}.`);
+};
+export const mib = unitArg({ '': 1, m: 1, g: 1024 }, 'MiB: a number, or with M or G (4096, 4G)');
+export const secs = unitArg({ '': 1, s: 1, min: 60, h: 3600 }, 'seconds: a number, or s, min, h');
+
 export interface NodeOptions {
   id: string;
   secretFile: string;
@@ -39,17 +48,17 @@ export const nodeCommand = (name: string): Command =>
       'file with the node secret (hex) from roam broker enroll-node',
     )
     .option('--listen <host:port>', 'UDP address to listen on (port 0 picks one)', '127.0.0.1:7401')
-    .option('--capacity <MiB>', 'memory this node sells to VMs', int, 4096)
+    .option('--capacity <MiB>', 'memory this node sells to VMs', mib, 4096)
     .option('--price <units>', 'units per CPU-second a VM uses (advertised in PONG)', int, 1)
     .option('--mem-price <units>', 'units per GiB-second of resident memory', int, 1)
     .option('--state <dir>', 'folder for the VMs, one folder each', '/tmp/roam-node')
     .option('--vm-host <addr>', 'address the cstraps accept uploads on', '127.0.0.1')
     .option('--warm <n>', 'empty VMs kept ready for boot tokens', int, 2)
-    .option('--grace <s>', 'time a VM has to suspend itself after a notice', int, 10)
-    .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', int, 3600)
+    .option('--grace <s>', 'time a VM has to suspend itself after a notice', secs, 10)
+    .option('--retention <s>', 'time a suspended VM waits on disk for a top-up', secs, 3600)
     .option('--topup-budget <hashes>', 'chain hashes one source may cost per second', int, 40000)
-    .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', int, 160)
-    .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', int, 64)
+    .option('--vm-overhead <MiB>', 'resident memory a VM may use beyond its token (Node)', mib, 160)
+    .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', mib, 64)
     .option(
       '--cgroups',
       'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',

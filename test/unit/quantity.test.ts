@@ -71,3 +71,15 @@ test('the commander wrappers refuse as commander does and keep the units of each
   assert.equal(integer(0, 100)('4'), 4);
   assert.throws(() => integer(1)('abc'), { code: 'commander.invalidArgument' });
 });
+
+test('the node daemon takes sizes and durations in the same forms (its own small parsers)', async () => {
+  const { mib, secs } = await import('../../src/host/node-options.js');
+  assert.equal(mib('4096'), 4096);
+  assert.equal(mib('4G'), 4096);
+  assert.equal(mib('512M'), 512);
+  assert.equal(secs('10'), 10);
+  assert.equal(secs('5min'), 300);
+  assert.equal(secs('1h'), 3600);
+  for (const bad of ['', '4T', '1.5G', '-1', 'ten', '4constructor']) assert.throws(() => mib(bad), /expected MiB/);
+  for (const bad of ['', '1d', '0.5s', 'x']) assert.throws(() => secs(bad), /expected seconds/);
+});
