@@ -17,6 +17,14 @@ test('run --detach: the id on stdout, the VM in roam ps, its output in roam logs
   // After the VM has ended, its log is still there.
   const again = await roam(['logs', id.slice(0, 6)]);
   assert.equal(again.stdout, f.stdout);
+  // --json: the same lines, one object each.
+  const j = await roam(['logs', '--json', id]);
+  const lines = j.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { vm: string; line: string });
+  assert.equal(lines.map((l) => `${l.line}\n`).join(''), f.stdout);
+  assert.ok(lines.every((l) => l.vm === id));
 });
 
 test('run --detach of a program that cannot start: its error, and its exit status', async () => {
