@@ -109,15 +109,7 @@ export class Arbiter {
       this.decide(m.migration, 'abort', `${m.role} spoke of a migration home never began`);
     } else if (type === Arb.READY && m.role === 'dest') {
       l.destReady = true;
-      // On record, but not on the way to the decision (a destination says READY again on
-      // every re-connect, so this need not survive a crash; the decision must, and does).
-      setImmediate(() => {
-        try {
-          this.ledger.destReady(m.migration);
-        } catch {
-          /* home is closing */
-        }
-      });
+      this.ledger.destReady(m.migration);
       if (l.commitWanted) this.decide(m.migration, 'commit', 'source asked; destination ready');
       else if (l.sourceGone)
         this.decide(m.migration, 'commit', 'destination ready; the source had died');
