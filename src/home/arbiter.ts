@@ -23,8 +23,6 @@ interface Live {
   dest: Channel | null;
   sourceGone: boolean;
   commitWanted: boolean;
-  /** The destination said READY to this home (kept here: after a restart it says so again). */
-  destReady: boolean;
   timers: NodeJS.Timeout[];
 }
 
@@ -53,7 +51,6 @@ export class Arbiter {
         dest: null,
         sourceGone: false,
         commitWanted: false,
-        destReady: false,
         timers: [],
       };
       this.live.set(id, l);
@@ -108,7 +105,6 @@ export class Arbiter {
       // Never begun here: it cannot commit.
       this.decide(m.migration, 'abort', `${m.role} spoke of a migration home never began`);
     } else if (type === Arb.READY && m.role === 'dest') {
-      l.destReady = true;
       this.ledger.destReady(m.migration);
       if (l.commitWanted) this.decide(m.migration, 'commit', 'source asked; destination ready');
       else if (l.sourceGone)
@@ -116,7 +112,7 @@ export class Arbiter {
       else ch.send(Arb.PENDING, json({ migration: m.migration })).catch(() => undefined);
     } else if (type === Arb.DECIDE && m.role === 'source') {
       if (m.want !== 'commit') return void this.decide(m.migration, 'abort', 'source asked');
-      if (l.destReady && l.dest)
+      if (row.dest_ready_at !== null && l.dest)
         return void this.decide(m.migration, 'commit', 'source asked; destination ready');
       l.commitWanted = true;
       l.timers.push(
@@ -144,7 +140,8 @@ export class Arbiter {
         const row = this.ledger.get(id);
         if (l.source || !row || row.decision) return;
         l.sourceGone = true;
-        if (l.destReady && l.dest) this.decide(id, 'commit', 'destination ready; the source died');
+        if (row.dest_ready_at !== null && l.dest)
+          this.decide(id, 'commit', 'destination ready; the source died');
       }, SOURCE_GONE_MS),
     );
   }
