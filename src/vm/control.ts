@@ -122,21 +122,21 @@ const alive = (pid: number) => {
   }
 };
 
-/** Running VMs on this host (stale records of dead VMs are removed). */
-export function listVms(): VmRecord[] {
+/** Running VMs on this host (stale records of dead VMs are removed); `dir`: another registry. */
+export function listVms(dir = vmDir()): VmRecord[] {
   let names: string[] = [];
   try {
-    names = fs.readdirSync(vmDir());
+    names = fs.readdirSync(dir);
   } catch {
     return [];
   }
   const out: VmRecord[] = [];
   for (const n of names.filter((x) => x.endsWith('.json'))) {
     try {
-      const r = JSON.parse(fs.readFileSync(path.join(vmDir(), n), 'utf8')) as VmRecord;
+      const r = JSON.parse(fs.readFileSync(path.join(dir, n), 'utf8')) as VmRecord;
       if (alive(r.pid)) out.push(r);
       else {
-        fs.rmSync(path.join(vmDir(), n), { force: true });
+        fs.rmSync(path.join(dir, n), { force: true });
         fs.rmSync(r.socket, { force: true });
       }
     } catch {

@@ -38,6 +38,15 @@ test(
       assert.equal(j.nodeId, 'n2');
       assert.equal(j.state, 'running');
       assert.equal(fs.existsSync(`${n1.state}/node.pid`), true);
+      // roam ps --node lists the VMs a node hosts: the job's VM runs on n2 now.
+      const ps = JSON.parse(await c.cli(['ps', '--json', '--node', c.nodes[1].state])) as Array<{
+        kind?: string;
+        state: string;
+      }>;
+      assert.ok(
+        ps.some((v) => v.state === 'running' && v.kind !== 'cstrap'),
+        JSON.stringify(ps),
+      );
     } finally {
       await c.stop();
     }

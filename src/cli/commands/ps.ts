@@ -1,4 +1,7 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { RoamError } from '../../util/errors.js';
+import { collect } from '../options.js';
 import type { Command } from 'commander';
 import { listVms, type VmRecord } from '../../vm/control.js';
 
@@ -35,16 +38,32 @@ export function register(program: Command): void {
     .command('ps')
     .description('List the VMs on this host: running VMs and empty cstraps waiting for one')
     .option('--json', 'print JSON: one object per VM')
+    .option(
+      '--node <state-dir>',
+      "also the VMs a node daemon hosts: its --state folder (each VM's registry is in its own folder there)",
+      collect,
+      [],
+    )
     .addHelpText(
       'after',
       `
 STATE is "running" for a VM and "waiting" for an empty cstrap. MEMORY is the
 process' resident memory (from /proc). VMs that a node daemon hosts have their
-own ROAM_HOME (their folder under the daemon's --state); list them with
-ROAM_HOME=THAT_FOLDER roam ps.`,
+own ROAM_HOME (their folder under the daemon's --state); --node DIR lists them.
+
+Example:
+  roam ps --node ./node-state --json`,
     )
-    .action((o: { json?: boolean }) => {
-      const vms = listVms().map((v) => ({
+    .action((o: { json?: boolean; node: string[] }) => {
+      const hosted = o.node.flatMap((dir) => {
+        if (!fs.existsSync(dir))
+          throw new RoamError('no-node-state', `--node ${dir}: no such folder`, { kind: 'usage' });
+        return fs
+          .readdirSync(dir, { withFileTypes: true })
+          .filter((d) => d.isDirectory())
+          .flatMap((d) => listVms(path.join(dir, d.name, 'vms')));
+      });
+      const vms = [...listVms(), ...hosted].map((v) => ({
         ...v,
         state: v.kind === 'cstrap' ? 'waiting' : 'running',
         rss: residentBytes(v.pid),
