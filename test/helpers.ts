@@ -1,6 +1,7 @@
 // Shared by the end-to-end tests: they drive the real `roam` CLI as separate OS
 // processes, exactly as a user would.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { after } from 'node:test';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -23,6 +24,10 @@ function cleanUp(): void {
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 }
 process.on('exit', cleanUp);
+// A test that failed before stopping what it started must not keep its file running:
+// when the file's tests are done, what is left is killed (the 'exit' hook alone never
+// fires while a child's pipes keep the event loop alive).
+after(cleanUp);
 for (const sig of ['SIGTERM', 'SIGINT'] as const)
   process.once(sig, () => {
     cleanUp();

@@ -43,7 +43,13 @@ function run(dir: string, concurrency: number): number {
   process.stdout.write(`\n# ${dir}: ${list.length} files, ${concurrency} at a time\n`);
   const r = spawnSync(
     process.execPath,
-    ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...list],
+    [
+      '--test',
+      '--test-force-exit',
+      `--test-concurrency=${concurrency}`,
+      '--test-timeout=600000',
+      ...list,
+    ],
     { env, stdio: 'inherit' },
   );
   return r.status ?? 1;
