@@ -16,7 +16,7 @@ export const EXAMPLES: Record<string, string[]> = {
   ],
   restore: ['roam restore vm.ckpt', 'roam restore --key other.key --json vm.ckpt'],
   inspect: ['roam inspect vm.ckpt', 'roam inspect --json vm.img'],
-  ps: ['roam ps', 'roam ps --json'],
+  ps: ['roam ps', 'roam ps --json', 'roam ps --node ./node-state'],
   tokens: [
     `roam tokens buy --broker ${BROKER} --customer-key alice.key --node n1 --count 500 -o job.token`,
     'roam tokens status --token job.token --node 127.0.0.1:7401',

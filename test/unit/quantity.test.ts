@@ -80,6 +80,7 @@ test('the node daemon takes sizes and durations in the same forms (its own small
   assert.equal(secs('10'), 10);
   assert.equal(secs('5min'), 300);
   assert.equal(secs('1h'), 3600);
-  for (const bad of ['', '4T', '1.5G', '-1', 'ten', '4constructor']) assert.throws(() => mib(bad), /expected MiB/);
+  for (const bad of ['', '4T', '1.5G', '-1', 'ten', '4constructor'])
+    assert.throws(() => mib(bad), /expected MiB/);
   for (const bad of ['', '1d', '0.5s', 'x']) assert.throws(() => secs(bad), /expected seconds/);
 });

@@ -49,10 +49,7 @@ export function register(program: Command): void {
       `
 STATE is "running" for a VM and "waiting" for an empty cstrap. MEMORY is the
 process' resident memory (from /proc). VMs that a node daemon hosts have their
-own ROAM_HOME (their folder under the daemon's --state); --node DIR lists them.
-
-Example:
-  roam ps --node ./node-state --json`,
+own ROAM_HOME (their folder under the daemon's --state); --node DIR lists them.`,
     )
     .action((o: { json?: boolean; node: string[] }) => {
       const hosted = o.node.flatMap((dir) => {
