@@ -72,6 +72,10 @@ export interface Answer {
   arbiter?: string;
 }
 
+/** Keepalives on the session, both ways: a silent link is noticed within SESSION_SILENT_MS. */
+export const SESSION_KEEPALIVE_MS = 1_000;
+export const SESSION_SILENT_MS = 5_000;
+
 /** How many unread bytes home may send ahead of the program (flow control). */
 export const RELAY_WINDOW = 256 * 1024;
 

@@ -83,6 +83,11 @@ export class HomeService {
     this.ledger.close();
   }
 
+  /** Close a job's place on its node and redeem what is left, in the background (best effort). */
+  private refundLater(p: Where): void {
+    void refund(this.broker(), p).catch(() => 0);
+  }
+
   private broker(): BrokerClient {
     if (!this.o.broker)
       throw new RoamError('no-broker', 'home was started without --broker and --customer-key', {
@@ -178,9 +183,7 @@ export class HomeService {
     return Promise.all(
       this.jobs.list().map(async (j) => ({
         ...this.describe(j),
-        balance: live(j)
-          ? await status({ node: j.node, tokenJob: tokenJob(j), key: j.vm_key }).catch(() => null)
-          : null,
+        balance: live(j) ? await status(where(j)).catch(() => null) : null,
       })),
     );
   }
@@ -230,7 +233,7 @@ export class HomeService {
       const now = this.jobs.get(id)!;
       if (now.cstrap !== p.cstrap)
         this.jobs.update(id, { state: 'running', last_error: r.error ?? 'failed' });
-      void refund(this.broker(), { node: p.node, tokenJob: p.tokenJob, key: p.key }).catch(() => 0);
+      this.refundLater(p);
       throw new RoamError(
         'migrate-failed',
         `${fork ? 'fork' : 'migration'} of job ${id} failed: ${r.error}`,
@@ -268,8 +271,8 @@ export class HomeService {
     });
     this.log(`job ${id}: now on ${p.nodeId} (${p.cstrap})`);
     // The copy on the old node has ended (or ends in a moment): its unspent units come back.
-    const old = { node: j.node, tokenJob: tokenJob(j), key: j.vm_key };
-    setTimeout(() => void refund(this.broker(), old).catch(() => 0), 2_000).unref();
+    const old = where(j);
+    setTimeout(() => this.refundLater(old), 2_000).unref();
     return undefined;
   }
 
@@ -307,7 +310,7 @@ export class HomeService {
     this.jobs.update(id, { state: 'stopped' });
     this.sessions.relays.get(id)?.close();
     const refunded = await new Promise<number>((res) => setTimeout(res, told ? 300 : 0))
-      .then(() => refund(this.broker(), { node: j.node, tokenJob: tokenJob(j), key: j.vm_key }))
+      .then(() => refund(this.broker(), where(j)))
       .catch(() => 0);
     return { job: id, state: 'stopped', told, refunded };
   }
@@ -317,14 +320,10 @@ export class HomeService {
     const j = this.job(id);
     if (a.op === 'topup') {
       // A VM may not spend its customer's money at will: only when its node says it is out.
-      const now = await status({ node: j.node, tokenJob: tokenJob(j), key: j.vm_key });
+      const now = await status(where(j));
       if (now > Math.max(1, Math.floor(j.units / 10)))
         return { ok: false, error: `its balance on ${j.node_id} is ${now}: no top-up needed` };
-      const balance = await topUp(
-        this.broker(),
-        { node: j.node, tokenJob: tokenJob(j), key: j.vm_key },
-        this.o.topupUnits ?? j.units,
-      );
+      const balance = await topUp(this.broker(), where(j), this.o.topupUnits ?? j.units);
       this.log(`job ${id}: topped up on ${j.node_id} (balance ${balance})`);
       return { ok: true };
     }
@@ -332,11 +331,7 @@ export class HomeService {
     for (const [cstrap, mv] of this.pending)
       if (mv.job === id && !mv.fork) {
         this.pending.delete(cstrap);
-        void refund(this.broker(), {
-          node: mv.p.node,
-          tokenJob: mv.p.tokenJob,
-          key: mv.p.key,
-        }).catch(() => 0);
+        this.refundLater(mv.p);
       }
     const known = new Set([...(this.o.nodes ?? []), ...this.jobs.list().map((x) => x.node)]);
     known.delete(j.node);
@@ -358,6 +353,11 @@ export class HomeService {
 
 const live = (j: JobRow): boolean =>
   j.state === 'running' || j.state === 'booting' || j.state === 'migrating';
+
+type Where = { node: string; tokenJob: string; key: string };
+
+/** Where the job holds its token now: the node, the token's job id and key (for node requests). */
+const where = (j: JobRow): Where => ({ node: j.node, tokenJob: tokenJob(j), key: j.vm_key });
 
 /** The broker's job id of the token the job holds now. */
 function tokenJob(j: JobRow): string {

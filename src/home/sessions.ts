@@ -9,6 +9,8 @@ import {
   checks,
   decodeRelay,
   Home,
+  SESSION_KEEPALIVE_MS,
+  SESSION_SILENT_MS,
   parseHomeJson,
   toJson,
   type Answer,
@@ -20,9 +22,6 @@ import {
 import type { Arbiter } from './arbiter.js';
 import type { Jobs } from './jobs.js';
 import { JobRelay, type SessionLink } from './relay.js';
-
-const KEEPALIVE_MS = 1_000;
-const SILENT_MS = 5_000;
 
 export type AskHandler = (job: string, a: Ask) => Promise<Omit<Answer, 'id'>>;
 
@@ -104,7 +103,7 @@ export class Sessions {
   }
 
   private async session(ch: Channel, job: string): Promise<void> {
-    ch.keepalive(KEEPALIVE_MS, SILENT_MS);
+    ch.keepalive(SESSION_KEEPALIVE_MS, SESSION_SILENT_MS);
     const first = await ch.next(5_000);
     if (!first || first.type !== Home.HELLO) throw new Error('no HELLO');
     const h = parseHomeJson<Hello>(first.payload, 'HELLO', checks.hello);

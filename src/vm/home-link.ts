@@ -13,6 +13,8 @@ import {
   checks,
   decodeRelay,
   Home,
+  SESSION_KEEPALIVE_MS,
+  SESSION_SILENT_MS,
   parseHomeJson,
   toJson,
   type Answer,
@@ -24,9 +26,6 @@ import {
 } from '../guest/home-wire.js';
 import { parseHostPort } from '../util/address.js';
 
-/** Keepalives both ways: a silent link is noticed within SILENT_MS. */
-const KEEPALIVE_MS = 1_000;
-const SILENT_MS = 5_000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
 
@@ -122,7 +121,7 @@ export class HomeLink {
             psk: Buffer.from(relay.config.key, 'hex'),
             timeoutMs: 5_000,
           }));
-        ch.keepalive(KEEPALIVE_MS, SILENT_MS);
+        ch.keepalive(SESSION_KEEPALIVE_MS, SESSION_SILENT_MS);
         await this.session(ch);
       } catch (err) {
         if (!this.closed) this.log(`home ${relay.config.home}: ${(err as Error).message}`);

@@ -51,7 +51,8 @@ async function submit(prog: string, args: string[], o: SubmitFlags): Promise<voi
     o.homeFile,
   );
   say(`job ${s.job}: an empty VM waits at ${s.cstrap}; building and uploading ${prog}`);
-  const res = await upload(prog, args, o, s, say).catch(async (err: Error) => {
+  const guests = publish.map((p) => p.guest);
+  const res = await upload(prog, args, o, guests, s, say).catch(async (err: Error) => {
     // Nothing runs: the job is closed and what was bought is refunded.
     await homeCall('POST', `/v1/jobs/${s.job}/stop`, {}, o.homeFile).catch(() => undefined);
     throw err;
@@ -71,11 +72,12 @@ async function upload(
   prog: string,
   args: string[],
   o: SubmitFlags,
+  guests: number[],
   s: Submitted,
   say: (m: string) => void,
 ): Promise<MigrateResult> {
   const kernel = await bootVm(prog, args, {
-    tcplisten: o.publish.map((p) => `home:${parsePublish(p).guest}`),
+    tcplisten: guests.map((g) => `home:${g}`),
     env: o.env.map(parseEnv),
     memoryMiB: o.memory,
     upload: true,
