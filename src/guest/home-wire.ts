@@ -33,6 +33,13 @@ export interface Hello {
   /** The highest stream id the VM has heard of: home re-opens any above it. */
   maxSid: number;
   streams: Array<StreamPosition & { sendAcked: number }>;
+  /**
+   * An arriving copy that is not yet committed: the migration it arrives by. Home
+   * holds the HELLO, unanswered, until that migration is decided: WELCOME (and the
+   * clients' bytes) go out with the commit, REFUSED with the abort. It saves the
+   * round trip of a HELLO after the start.
+   */
+  migration?: string;
 }
 export interface Welcome {
   token: string;
@@ -43,6 +50,17 @@ export interface Open {
   port: number;
   peer: string;
 }
+/** How a migration home orders should go (`roam migrate JOB --max-downtime ...`); each optional. */
+export interface Tuning {
+  maxDowntimeMs?: number;
+  /** Bytes per second. */
+  maxBandwidth?: number;
+  throttle?: boolean;
+  compress?: 'auto' | 'always' | 'never';
+  maxRounds?: number;
+  windowMs?: number;
+}
+
 export interface Command {
   id: number;
   op: 'migrate' | 'fork' | 'stop';
@@ -50,6 +68,7 @@ export interface Command {
   to?: string;
   key?: string;
   arbiter?: string;
+  tuning?: Tuning;
 }
 export interface Result {
   id: number;
@@ -137,18 +156,46 @@ export const checks = {
     typeof o.vm === 'string' &&
     typeof o.token === 'string' &&
     isCount(o.maxSid) &&
-    positions(o.streams, true),
+    positions(o.streams, true) &&
+    (o.migration === undefined ||
+      (typeof o.migration === 'string' && /^[0-9a-f]{32}$/.test(o.migration))),
   welcome: (o: Record<string, unknown>) =>
     typeof o.token === 'string' && positions(o.streams, false),
   open: (o: Record<string, unknown>) =>
     isCount(o.sid) && isCount(o.port) && typeof o.peer === 'string',
   command: (o: Record<string, unknown>) =>
-    isCount(o.id) && (o.op === 'migrate' || o.op === 'fork' || o.op === 'stop'),
+    isCount(o.id) &&
+    (o.op === 'migrate' || o.op === 'fork' || o.op === 'stop') &&
+    (o.tuning === undefined || tuningProblem(o.tuning) === null),
   result: (o: Record<string, unknown>) => isCount(o.id) && typeof o.ok === 'boolean',
   ask: (o: Record<string, unknown>) =>
     isCount(o.id) && (o.op === 'topup' || o.op === 'destination') && typeof o.reason === 'string',
   answer: (o: Record<string, unknown>) => isCount(o.id) && typeof o.ok === 'boolean',
 };
+
+const inRange = (v: unknown, lo: number, hi: number): boolean =>
+  v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= lo && v <= hi);
+
+/**
+ * What is wrong with a migration's tuning from the network (home's API or its
+ * session: hostile bytes), or null. The bounds are the CLI's, loosely.
+ */
+export function tuningProblem(t: unknown): string | null {
+  if (!isObj(t)) return 'tuning is not an object';
+  const known = ['maxDowntimeMs', 'maxBandwidth', 'throttle', 'compress', 'maxRounds', 'windowMs'];
+  const extra = Object.keys(t).find((k) => !known.includes(k));
+  if (extra) return `unknown tuning field ${extra}`;
+  if (!inRange(t.maxDowntimeMs, 0.1, 600_000)) return 'maxDowntimeMs must be 0.1 ms to 10 min';
+  if (!inRange(t.maxBandwidth, 1, 1e12)) return 'maxBandwidth must be 1 B/s to 1 TB/s';
+  if (t.throttle !== undefined && typeof t.throttle !== 'boolean') return 'throttle is a boolean';
+  if (t.compress !== undefined && !['auto', 'always', 'never'].includes(t.compress as string))
+    return 'compress is auto, always or never';
+  if (!inRange(t.maxRounds, 1, 1000) || (t.maxRounds !== undefined && !isCount(t.maxRounds)))
+    return 'maxRounds must be a whole number, 1 to 1000';
+  if (!inRange(t.windowMs, 1, 3_600_000) || (t.windowMs !== undefined && !isCount(t.windowMs)))
+    return 'windowMs must be a whole number of ms, 1 ms to 1 h';
+  return null;
+}
 
 export const toJson = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 

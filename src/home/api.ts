@@ -7,6 +7,7 @@ import { RoamError } from '../util/errors.js';
 import type { HomeService, SubmitRequest } from './service.js';
 import type { Publish } from './jobs.js';
 import { DASHBOARD_HTML } from './dashboard.js';
+import { tuningProblem, type Tuning } from '../guest/home-wire.js';
 
 const MAX_BODY = 64 * 1024;
 
@@ -22,7 +23,7 @@ export function homeApi(home: HomeService, credential: string): http.Server {
     [
       'POST',
       /^\/v1\/jobs\/(j[0-9a-f]+)\/(migrate|fork)$/,
-      (b, [id, op]) => home.migrate(id, str(b.to, 'to'), op === 'fork'),
+      (b, [id, op]) => home.migrate(id, str(b.to, 'to'), op === 'fork', tuning(b.tuning)),
     ],
     ['POST', /^\/v1\/jobs\/(j[0-9a-f]+)\/stop$/, (_b, [id]) => home.stop(id)],
   ];
@@ -98,6 +99,13 @@ function str(v: unknown, name: string): string {
   if (typeof v !== 'string' || !v)
     throw new RoamError('bad-request', `${name} must be a non-empty string`, { kind: 'usage' });
   return v;
+}
+
+function tuning(v: unknown): Tuning | undefined {
+  if (v === undefined) return undefined;
+  const problem = tuningProblem(v);
+  if (problem) throw new RoamError('bad-request', problem, { kind: 'usage' });
+  return v as Tuning;
 }
 
 function submitRequest(b: Record<string, unknown>): SubmitRequest {

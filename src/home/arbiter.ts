@@ -28,6 +28,7 @@ interface Live {
 
 export class Arbiter {
   private readonly live = new Map<string, Live>();
+  private readonly waiters = new Map<string, Array<(d: Decision) => void>>();
 
   constructor(
     private readonly ledger: HomeLedger,
@@ -64,6 +65,17 @@ export class Arbiter {
       Math.max(0, deadline - Date.now()),
     );
     this.entry(id).timers.push(t);
+  }
+
+  /**
+   * The migration's decision once it is written (at once if it is): null if home
+   * never began it. Every begun migration is decided by its deadline.
+   */
+  settled(id: string): Promise<Decision> | null {
+    const row = this.ledger.get(id);
+    if (!row) return null;
+    if (row.decision) return Promise.resolve(row.decision);
+    return new Promise((r) => this.waiters.set(id, [...(this.waiters.get(id) ?? []), r]));
   }
 
   /** Serve one party's session (a channel home accepted under a migration key). */
@@ -155,6 +167,8 @@ export class Arbiter {
     const row = this.ledger.get(id);
     if (row) this.onDecided(row);
     for (const ch of [l.source, l.dest]) if (ch) this.tell(ch, id, d);
+    for (const w of this.waiters.get(id) ?? []) w(d);
+    this.waiters.delete(id);
     return d;
   }
 

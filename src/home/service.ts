@@ -4,7 +4,7 @@
 // tops VMs up from the broker when they ask, and finds a VM a new node when its
 // node drains. The VMs never hold the customer's broker credential.
 import type { BrokerClient } from '../broker/client.js';
-import type { Answer, Ask, Result } from '../guest/home-wire.js';
+import type { Answer, Ask, Result, Tuning } from '../guest/home-wire.js';
 import { Arbiter } from './arbiter.js';
 import { Jobs, newJobId, newSecret, type JobRow, type Publish } from './jobs.js';
 import { HomeLedger, type MigrationRow } from './ledger.js';
@@ -215,7 +215,12 @@ export class HomeService {
   }
 
   /** `roam migrate JOB --to NODE` (or fork): the VM moves itself, home arbitrates. */
-  async migrate(id: string, node: string, fork = false): Promise<Record<string, unknown>> {
+  async migrate(
+    id: string,
+    node: string,
+    fork = false,
+    tuning?: Tuning,
+  ): Promise<Record<string, unknown>> {
     const j = this.job(id);
     if (!live(j))
       throw new RoamError('not-running', `job ${id} is ${j.state}`, { kind: 'refused' });
@@ -224,7 +229,7 @@ export class HomeService {
     const r = await this.sessions
       .command(
         id,
-        { op: fork ? 'fork' : 'migrate', to: p.cstrap, key: p.key, arbiter: this.addr },
+        { op: fork ? 'fork' : 'migrate', to: p.cstrap, key: p.key, arbiter: this.addr, tuning },
         MIGRATE_TIMEOUT_MS,
       )
       .catch((err: Error): Result => ({ id: 0, ok: false, error: err.message }));

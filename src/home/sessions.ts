@@ -23,6 +23,9 @@ import type { Arbiter } from './arbiter.js';
 import type { Jobs } from './jobs.js';
 import { JobRelay, type SessionLink } from './relay.js';
 
+/** How long a session's first message may take (a migration's pre-copy on a slow link). */
+const HELLO_WAIT_MS = 120_000;
+
 export type AskHandler = (job: string, a: Ask) => Promise<Omit<Answer, 'id'>>;
 
 export class Sessions {
@@ -104,9 +107,11 @@ export class Sessions {
 
   private async session(ch: Channel, job: string): Promise<void> {
     ch.keepalive(SESSION_KEEPALIVE_MS, SESSION_SILENT_MS);
-    const first = await ch.next(5_000);
+    // An arriving VM connects while its pages arrive and says HELLO at their end.
+    const first = await ch.next(HELLO_WAIT_MS);
     if (!first || first.type !== Home.HELLO) throw new Error('no HELLO');
     const h = parseHomeJson<Hello>(first.payload, 'HELLO', checks.hello);
+    if (h.migration !== undefined && !(await this.committed(ch, job, h))) return;
     const token = h.job === job ? this.jobs.rotate(job, h.token, this.live.has(job)) : null;
     if (!token) {
       const reason = `job ${job}: a stale or foreign continuation token (an old copy of the VM?)`;
@@ -138,6 +143,36 @@ export class Sessions {
       relay.detach(link);
       if (this.live.get(job)?.link === link) this.live.delete(job);
     }
+  }
+
+  /**
+   * An arriving copy said HELLO before its migration was decided: hold it until the
+   * arbiter has written the decision. On a commit it goes on as any HELLO does, so
+   * WELCOME and the clients' bytes leave right after DECIDED; on an abort it is refused.
+   */
+  private async committed(ch: Channel, job: string, h: Hello): Promise<boolean> {
+    const settled = this.arbiter.settled(h.migration!);
+    const row = settled && this.jobs.get(job);
+    const refuse = (reason: string) => {
+      this.log(`job ${job}: ${reason}`);
+      return ch.send(Home.REFUSED, toJson({ reason })).then(
+        () => false,
+        () => false,
+      );
+    };
+    // Only a migration home began, of this job's VM (a copy of it holds the session key).
+    if (!settled || !row || h.vm !== row.vm_id)
+      return refuse(`a HELLO for migration ${h.migration!.slice(0, 8)}, not one of this job's`);
+    // The channel's keepalive ends a silent peer; a closed one ends the wait too. (Its
+    // messages stay queued: the session reads them once it is WELCOMEd.)
+    const closed = new Promise<'closed'>((r) => {
+      if (ch.socket.destroyed) r('closed');
+      ch.socket.once('close', () => r('closed'));
+    });
+    const d = await Promise.race([settled, closed]);
+    if (d === 'commit') return true;
+    if (d === 'closed') return false;
+    return refuse(`migration ${h.migration!.slice(0, 8)} aborted: this copy never runs`);
   }
 
   private onMessage(job: string, link: SessionLink, ch: Channel, type: number, b: Buffer): void {

@@ -63,6 +63,11 @@ export interface ArbiterInfo {
   migration: string;
   /** HOST:PORT of the home that decides, or null: the source decides (commit.ts). */
   home: string | null;
+  /**
+   * A VM of that home, migrating: its session's key (hex), so that the destination
+   * opens the session while the pages arrive (the same key is in the VM's state).
+   */
+  sessionKey?: string;
 }
 
 export interface Ready {

@@ -118,8 +118,12 @@ function checkArbiter(payload: Buffer): ArbiterInfo {
   if (
     typeof a?.migration !== 'string' ||
     !/^[0-9a-f]{32}$/.test(a.migration) ||
-    !(a.home === null || (typeof a.home === 'string' && a.home.length <= 300))
+    !(a.home === null || (typeof a.home === 'string' && a.home.length <= 300)) ||
+    !(
+      a.sessionKey === undefined ||
+      (typeof a.sessionKey === 'string' && /^[0-9a-f]{64}$/.test(a.sessionKey))
+    )
   )
     throw new Refused('the source sent a malformed ARBITER message');
-  return { migration: a.migration, home: a.home };
+  return { migration: a.migration, home: a.home, sessionKey: a.sessionKey };
 }

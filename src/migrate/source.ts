@@ -129,7 +129,7 @@ export async function migrateVm(kernel: Kernel, o: MigrateOptions): Promise<Migr
   /** performance.now() when home answered BEGIN (0: home has not heard of this migration). */
   let windowFrom = 0;
   try {
-    await sendLoaderAndModules(ch, kernel, o.to, { migration, home: o.home ?? null }, phase);
+    await sendLoaderAndModules(ch, kernel, o.to, arbiterInfo(kernel, o, migration), phase);
 
     const target = channelTarget(ch, { maxBandwidth: o.maxBandwidth, compress: o.compress });
     // The destination speaks again only to say READY, or to refuse and hang up.
@@ -229,6 +229,13 @@ function replies(
     }
   })();
   return { ready, started };
+}
+
+/** Who arbitrates; a VM moving under its own home's arbitration: its session key too (the destination calls home early). */
+function arbiterInfo(kernel: Kernel, o: MigrateOptions, migration: string): ArbiterInfo {
+  const relay = kernel.relay;
+  const own = o.kind === 'migration' && relay && !relay.orphan && o.home === relay.config.home;
+  return { migration, home: o.home ?? null, sessionKey: own ? relay.config.key : undefined };
 }
 
 /** The loader (the destination may refuse it), who arbitrates, and the prepared modules. */

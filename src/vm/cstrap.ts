@@ -8,7 +8,7 @@
 import net from 'node:net';
 import type { Kernel } from '../guest/kernel.js';
 import { acceptChannel, type Channel } from '../migrate/channel.js';
-import { preconnect } from './home-link.js';
+import { openEarly, sessionChannel, type EarlySession } from './home-link.js';
 import { json, Msg, parseDecision, wallNow, type Started } from '../migrate/protocol.js';
 import { receiveVm, type ReceiveOptions } from '../migrate/receiver.js';
 import { awaitDecision, type DecisionWait } from '../migrate/decision.js';
@@ -40,7 +40,7 @@ export interface Arrival {
   /** Connections on which the source re-delivered the commit: they hear STARTED too. */
   resolvers: Channel[];
   /** The VM's session with its home, opened while the decision was awaited (HELLO waits for the start). */
-  homeChannel?: Promise<Channel>;
+  homeChannel?: EarlySession;
   /** A boot image this VM serves on (hypercube boot), until whoever told it to pull lets go. */
   serving?: ImageServer;
 }
@@ -153,6 +153,7 @@ async function arriveOn(
   o.log(`source ${from} connected`);
   const t0 = performance.now();
   let early: HomeSession | null = null;
+  let session: { home: string; key: string; ch: Promise<Channel> } | undefined;
   const via = (home: string | null): string | null => home && (o.homeVia ?? home);
   const got = await receiveVm(channel, {
     ...o,
@@ -166,9 +167,16 @@ async function arriveOn(
       if (!home) return;
       early = new HomeSession(home, cfg.psk, a.migration, 'dest', o.log);
       early.open();
+      // The VM's own session too (its HELLO waits for the state, at the end).
+      if (a.sessionKey)
+        session = { home: a.home!, key: a.sessionKey, ch: sessionChannel(a.home!, a.sessionKey) };
     },
   }).catch((err: Error) => {
     early?.close();
+    void session?.ch.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
     throw err;
   });
   o.log(
@@ -184,14 +192,23 @@ async function arriveOn(
     log: o.log,
   });
   setWaiting({ migration, wait });
-  // The VM's own session with home: connected now, so that after the commit it costs one HELLO.
+  // The VM's own session with home: connected now, and (home arbitrating) its HELLO
+  // said, so that its clients' bytes come with the commit.
+  const relay = got.kernel.relay;
   const homeChannel =
-    got.kernel.relay && !got.kernel.relay.orphan ? preconnect(got.kernel) : undefined;
+    relay && !relay.orphan
+      ? openEarly(got.kernel, got.arbiter.home === relay.config.home ? migration : null, session)
+      : undefined;
+  if (!homeChannel)
+    void session?.ch.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
   const d = await wait.decision;
   setWaiting(null);
   wait.close();
   if (d !== 'commit') {
-    void homeChannel?.then(
+    void homeChannel?.ch.then(
       (c) => c.destroy(),
       () => undefined,
     );

@@ -31,13 +31,48 @@ const RETRY_MAX_MS = 2_000;
 
 export type CommandHandler = (c: Command) => Promise<Record<string, unknown>>;
 
-/** Open the channel to the VM's home ahead of need (an arriving VM, before its commit). */
-export function preconnect(kernel: Kernel): Promise<Channel> {
-  const { home, key } = kernel.relay!.config;
+/** A channel to home under a job's session key (hex). */
+export function sessionChannel(home: string, key: string): Promise<Channel> {
   const { host, port } = parseHostPort(home);
-  const p = connectKeyed(host, port, { psk: Buffer.from(key, 'hex'), timeoutMs: 5_000 });
-  p.catch(() => undefined); // a failure is the link's to report, when it takes the channel
-  return p;
+  const ch = connectKeyed(host, port, { psk: Buffer.from(key, 'hex'), timeoutMs: 5_000 });
+  ch.catch(() => undefined); // a failure is the link's to report, when it takes the channel
+  return ch;
+}
+
+/** A session opened ahead of need; `hello`: its HELLO is sent already. */
+export interface EarlySession {
+  ch: Promise<Channel>;
+  hello: boolean;
+}
+
+/**
+ * An arriving VM, before its commit: open its session with home now. When home is
+ * also the migration's arbiter, say HELLO too, naming the migration: home holds it
+ * until the decision and answers with it, so the clients' bytes arrive with the
+ * commit instead of a round trip after the start. (Nothing else is sent before the
+ * VM runs: the relay attaches only then.)
+ */
+export function openEarly(
+  kernel: Kernel,
+  migration: string | null,
+  /** Connected already, while the pages arrived, to `home` under `key` (sessionChannel). */
+  pre?: { home: string; key: string; ch: Promise<Channel> },
+): EarlySession {
+  const relay = kernel.relay!;
+  const same = pre && pre.home === relay.config.home && pre.key === relay.config.key;
+  if (pre && !same)
+    void pre.ch.then(
+      (c) => c.destroy(),
+      () => undefined,
+    );
+  const ch = (same ? pre.ch : sessionChannel(relay.config.home, relay.config.key)).then(
+    async (c) => {
+      if (migration) await c.send(Home.HELLO, toJson({ ...relay.hello(kernel.vmId), migration }));
+      return c;
+    },
+  );
+  ch.catch(() => undefined); // a failure is the link's to report, when it takes the channel
+  return { ch, hello: migration !== null };
 }
 
 export class HomeLink {
@@ -53,8 +88,8 @@ export class HomeLink {
     private readonly kernel: Kernel,
     private readonly onCommand: CommandHandler,
     private readonly log: (m: string) => void,
-    /** A channel opened already (preconnect): the first session uses it. */
-    private pre?: Promise<Channel>,
+    /** A session opened already (openEarly): the first session uses it. */
+    private pre?: EarlySession,
   ) {}
 
   get connected(): boolean {
@@ -105,7 +140,6 @@ export class HomeLink {
 
   private async loop(): Promise<void> {
     const relay = this.kernel.relay!;
-    const { host, port } = parseHostPort(relay.config.home);
     while (!this.closed && !this.refused) {
       // A fenced VM says nothing (a migration's last phase): whatever it would
       // resume may belong to its destination by now.
@@ -116,13 +150,9 @@ export class HomeLink {
       try {
         const pre = this.pre;
         this.pre = undefined;
-        const ch = await (pre ??
-          connectKeyed(host, port, {
-            psk: Buffer.from(relay.config.key, 'hex'),
-            timeoutMs: 5_000,
-          }));
+        const ch = await (pre?.ch ?? sessionChannel(relay.config.home, relay.config.key));
         ch.keepalive(SESSION_KEEPALIVE_MS, SESSION_SILENT_MS);
-        await this.session(ch);
+        await this.session(ch, pre?.hello ?? false);
       } catch (err) {
         if (!this.closed) this.log(`home ${relay.config.home}: ${(err as Error).message}`);
       }
@@ -134,15 +164,21 @@ export class HomeLink {
     }
   }
 
-  private async session(ch: Channel): Promise<void> {
+  private async session(ch: Channel, helloSent: boolean): Promise<void> {
     const relay = this.kernel.relay!;
-    await ch.send(Home.HELLO, toJson(relay.hello(this.kernel.vmId)));
     const link = { send: (t: number, p: Buffer) => void ch.send(t, p).catch(() => undefined) };
-    relay.attachEarly(link);
+    // (A HELLO sent before the commit went without the early sends: the VM had not run.)
+    if (!helloSent) {
+      await ch.send(Home.HELLO, toJson(relay.hello(this.kernel.vmId)));
+      relay.attachEarly(link);
+    }
     const first = await ch.next(5_000);
     if (!first) throw new Error('home closed the session before WELCOME');
     if (first.type === Home.REFUSED) {
-      this.refused = parseHomeJson<{ reason: string }>(first.payload, 'REFUSED', () => true).reason;
+      const { reason } = parseHomeJson<{ reason: string }>(first.payload, 'REFUSED', () => true);
+      // This copy runs (it was committed): what home judges is its plain HELLO, by its token.
+      if (helloSent) throw new Error(`home refused the HELLO sent before the commit (${reason})`);
+      this.refused = reason;
       this.log(`home refused this VM's session: ${this.refused}`);
       ch.destroy();
       return;

@@ -17,9 +17,8 @@ import {
   type VmRecord,
 } from './control.js';
 import type { Kernel } from '../guest/kernel.js';
-import type { Channel } from '../migrate/channel.js';
 import type { MigrateOptions, MigrateResult } from '../migrate/source.js';
-import { HomeLink, moveAway } from './home-link.js';
+import { HomeLink, moveAway, type EarlySession } from './home-link.js';
 import type { Command } from '../guest/home-wire.js';
 
 /** A VM built from a checkpoint or a migration stream, served under the name of its first program. */
@@ -51,7 +50,7 @@ type ServeInfo = {
   /** The VM's checkpoint key, if the caller holds it already (default: read from $ROAM_HOME). */
   key?: Buffer;
   /** Its session with home, connected already (an arrived VM). */
-  homeChannel?: Promise<Channel>;
+  homeChannel?: EarlySession;
 };
 
 /**
@@ -280,7 +279,7 @@ class VmSession {
   }
 
   /** Open the session with home: it relays clients and may order migrations. */
-  callHome(pre?: Promise<Channel>): void {
+  callHome(pre?: EarlySession): void {
     this.link = new HomeLink(this.kernel, (c) => this.command(c), this.kernel.log, pre);
     this.link.start();
   }
@@ -302,6 +301,7 @@ class VmSession {
       to: c.to,
       psk: Buffer.from(c.key, 'hex'),
       home: c.arbiter,
+      ...c.tuning,
     });
     const { to, vmId, freezeMs, downtimeMs, confirmMs, timeline, totalMs, bytes } = res;
     return {

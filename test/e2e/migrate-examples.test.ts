@@ -10,7 +10,7 @@ const cases = [
   { name: 'counter', args: ['40', '50'] }, // mostly asleep in poll_oneoff
   { name: 'bigmem', args: ['32', '120'] }, // CPU-bound, large working set
   { name: 'files', args: ['/tmp/work', '60'] }, // RAM disk, open files
-  { name: 'sieve-as', args: ['200000000', '5000000'] }, // AssemblyScript
+  { name: 'sieve-as', args: ['600000000', '5000000'] }, // AssemblyScript (long enough that the move lands mid-run)
   { name: 'dirtier', args: ['16', '800'] }, // dirties every page all the time
 ];
 

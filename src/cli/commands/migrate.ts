@@ -14,6 +14,7 @@ import { formatRate } from '../../migrate/rate.js';
 import { choice, durationMs, mib, positiveInt, rate } from '../options.js';
 import { Progress } from '../progress.js';
 import { HOME_FILE, homeCall, isJobId } from '../home-client.js';
+import type { Tuning } from '../../guest/home-wire.js';
 
 interface MigrateOptions {
   to?: string;
@@ -53,7 +54,11 @@ the source unfences only once it aborts. One arbiter decides, once, and writes
 the decision down before announcing it: the home given by --home (its SQLite
 ledger), or else the source's own process ($ROAM_HOME/decisions/). If the
 destination or the link fails before the commit, the source runs on with
-nothing lost, and this command reports why.`;
+nothing lost, and this command reports why.
+
+With a job id (\`roam migrate JOB --to NODE\`) home buys the place on NODE,
+picks the key and arbitrates; --max-downtime, --max-bandwidth, --no-throttle,
+--compress, --max-rounds and --commit-window go on to the VM.`;
 
 function options(cmd: Command): Command {
   return cmd
@@ -105,7 +110,12 @@ function options(cmd: Command): Command {
     .option(...HOME_FILE);
 }
 
-async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Promise<void> {
+async function run(
+  kind: 'migrate' | 'fork',
+  ref: string,
+  o: MigrateOptions,
+  given: (flag: keyof MigrateOptions) => boolean,
+): Promise<void> {
   const fork = kind === 'fork';
   if (!o.to === !o.serve)
     throw new RoamError('usage', 'give one of --to HOST:PORT (push) or --serve HOST:PORT (pull)', {
@@ -113,7 +123,7 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
     });
   if (o.pullInto && !o.serve)
     throw new RoamError('usage', '--pull-into goes with --serve HOST:PORT', { kind: 'usage' });
-  if (isJobId(ref)) return viaHome(kind, ref, o);
+  if (isJobId(ref)) return viaHome(kind, ref, o, given);
   const vm = findVm(ref);
   const key = o.key ? (await loadKey(o.key)).toString('hex') : undefined;
   const shown = new Progress();
@@ -166,18 +176,40 @@ async function run(kind: 'migrate' | 'fork', ref: string, o: MigrateOptions): Pr
 }
 
 /** `roam migrate JOB --to NODE`: home buys a place on the node and tells the VM to move there. */
-async function viaHome(kind: 'migrate' | 'fork', job: string, o: MigrateOptions): Promise<void> {
+async function viaHome(
+  kind: 'migrate' | 'fork',
+  job: string,
+  o: MigrateOptions,
+  given: (flag: keyof MigrateOptions) => boolean,
+): Promise<void> {
   if (!o.to)
     throw new RoamError('usage', 'a job moves with --to NODE_HOST:PORT (the node daemon)', {
       kind: 'usage',
     });
+  // Home chooses the key, the arbiter and the cstrap: those flags are for a VM id.
+  const notForJobs = (['key', 'home', 'serve', 'pullInto', 'verify'] as const).filter(given);
+  if (notForJobs.length)
+    throw new RoamError(
+      'usage',
+      `${notForJobs.map((f) => `--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} cannot be used with a job id (home picks the key, the arbiter and the cstrap); use a VM id for those`,
+      { kind: 'usage' },
+    );
+  // Only what the user gave: the VM's own defaults apply to the rest.
+  const tuning: Tuning = {
+    maxDowntimeMs: given('maxDowntime') ? o.maxDowntime : undefined,
+    maxBandwidth: o.maxBandwidth,
+    throttle: given('throttle') ? o.throttle : undefined,
+    compress: given('compress') ? o.compress : undefined,
+    maxRounds: given('maxRounds') ? o.maxRounds : undefined,
+    windowMs: o.commitWindow === undefined ? undefined : Math.round(o.commitWindow),
+  };
   const r = await homeCall<{
     downtimeMs?: number | null;
     freezeMs?: number;
     totalMs?: number;
     bytes?: number;
     child?: string;
-  }>('POST', `/v1/jobs/${job}/${kind}`, { to: o.to }, o.homeFile);
+  }>('POST', `/v1/jobs/${job}/${kind}`, { to: o.to, tuning }, o.homeFile);
   if (o.json) return void console.log(JSON.stringify(r));
   const downtime =
     typeof r.downtimeMs === 'number' ? `${r.downtimeMs.toFixed(1)} ms` : 'not reported';
@@ -204,7 +236,9 @@ function define(program: Command, kind: 'migrate' | 'fork'): void {
       ),
   )
     .addHelpText('after', fork ? AFTER_FORK : AFTER_MIGRATE)
-    .action((ref: string, o: MigrateOptions) => run(kind, ref, o));
+    .action((ref: string, o: MigrateOptions, cmd: Command) =>
+      run(kind, ref, o, (flag) => cmd.getOptionValueSource(flag) === 'cli'),
+    );
 }
 
 export function register(program: Command): void {
