@@ -20,7 +20,8 @@ import {
   type Welcome,
 } from './home-wire.js';
 
-export { RELAY_WINDOW } from './home-wire.js';
+import { RELAY_WINDOW } from './home-wire.js';
+export { RELAY_WINDOW };
 
 /** Where the session goes, set by whoever builds the VM for a home (`roam submit`). */
 export interface RelayConfig {
@@ -143,13 +144,20 @@ export class Relay {
     this.ackLater(s);
   }
 
-  /** Send what the program wrote and home does not have yet (never while fenced). */
+  /**
+   * Send what the program wrote and home does not have yet, within the window home
+   * gave (never while fenced). More goes as home acknowledges: home passes bytes on
+   * as fast as the client takes them, and buffers no more than a window.
+   */
   flush(s: RelayStream): void {
     const link = this.link;
     if (!link || this.fenced || s.reset) return;
-    for (const [seq, chunk] of s.pending(s.sentUpTo))
-      link.send(Home.DATA, encodeRelay(s.sid, seq, chunk));
-    s.sentUpTo = s.sendNext;
+    const limit = Math.min(s.sendNext, s.sendAcked + RELAY_WINDOW);
+    for (const [seq, chunk] of s.pending(s.sentUpTo)) {
+      if (seq >= limit) break;
+      link.send(Home.DATA, encodeRelay(s.sid, seq, chunk.subarray(0, limit - seq)));
+    }
+    s.sentUpTo = Math.max(s.sentUpTo, limit);
     if (s.finOut !== null && !s.finSent && s.sentUpTo >= s.finOut) {
       link.send(Home.FIN, encodeRelay(s.sid, s.finOut));
       s.finSent = true;
@@ -190,8 +198,10 @@ export class Relay {
     if (type === Home.DATA) {
       s.onData(f.seq, f.data);
       if (s.closed) this.ackLater(s); // nobody reads it: take it at once
-    } else if (type === Home.ACK) s.onAck(f.seq);
-    else if (type === Home.FIN) {
+    } else if (type === Home.ACK) {
+      s.onAck(f.seq);
+      this.flush(s); // the window moved
+    } else if (type === Home.FIN) {
       s.finIn ??= f.seq;
       this.ackLater(s);
     } else if (type === Home.RST) {

@@ -32,6 +32,8 @@ class ClientStream {
   delivered = 0;
   vmFin: number | null = null;
   opened = false;
+  /** The last offset acknowledged to the VM: it may send up to RELAY_WINDOW past it, no further. */
+  ackSent = 0;
 
   constructor(
     public sid: number,
@@ -42,9 +44,14 @@ class ClientStream {
   get peer(): string {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
-  /** What home acknowledges to the VM (the end too, once every byte before it was passed on). */
+  /**
+   * What home acknowledges to the VM: what the client's socket has taken (not what
+   * waits in its buffer, so a client that reads slowly holds the VM back and home
+   * buffers at most a window), and the end too once every byte before it went.
+   */
   get ackSeq(): number {
-    return this.delivered + (this.vmFin !== null && this.delivered >= this.vmFin ? 1 : 0);
+    const flushed = this.delivered - this.socket.writableLength;
+    return flushed + (this.vmFin !== null && flushed >= this.vmFin ? 1 : 0);
   }
   drop(upTo: number): void {
     const n = Math.min(upTo, this.next) - this.acked;
@@ -105,6 +112,7 @@ export class JobRelay {
       s.clientEnded = true;
       this.pump(s);
     });
+    socket.on('drain', () => this.ackLater(s));
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', (hadError) => {
       if (!this.streams.has(s.sid)) return;
@@ -176,10 +184,14 @@ export class JobRelay {
     this.nextSid = max;
     const streams = [...this.streams.values()]
       .filter((s) => vm.has(s.sid))
-      .map((s) => ({
-        sid: s.sid,
-        recvNext: s.vmFin !== null && s.delivered >= s.vmFin ? s.vmFin + 1 : s.delivered,
-      }));
+      .map((s) => {
+        // WELCOME acknowledges this much: the VM's window runs from there.
+        s.ackSent = Math.max(s.ackSent, s.delivered);
+        return {
+          sid: s.sid,
+          recvNext: s.vmFin !== null && s.delivered >= s.vmFin ? s.vmFin + 1 : s.delivered,
+        };
+      });
     setImmediate(() => {
       if (this.session === link) for (const s of this.streams.values()) this.pump(s);
     });
@@ -201,6 +213,16 @@ export class JobRelay {
     if (type === Home.DATA) {
       const fresh = f.data.subarray(Math.min(f.data.length, Math.max(0, s.delivered - f.seq)));
       if (f.seq > s.delivered || !fresh.length) return;
+      if (s.delivered + fresh.length > s.ackSent + RELAY_WINDOW) {
+        // Past the window home gave it: a VM that does not keep to it does not get
+        // home to buffer for it without bound. The client's connection is reset.
+        this.log(`job ${this.job}: stream ${s.sid}: the VM sent past its window; reset`);
+        link.send(Home.RST, encodeRelay(s.sid, 0));
+        s.socket.destroy();
+        this.streams.delete(s.sid);
+        this.acking.delete(s);
+        return;
+      }
       s.socket.write(fresh);
       s.delivered += fresh.length;
       this.stats.fromVm += fresh.length;
@@ -226,7 +248,10 @@ export class JobRelay {
     this.acking.add(s);
     this.ackTimer ??= setImmediate(() => {
       this.ackTimer = null;
-      for (const a of this.acking) this.session?.send(Home.ACK, encodeRelay(a.sid, a.ackSeq));
+      for (const a of this.acking) {
+        a.ackSent = Math.max(a.ackSent, a.ackSeq);
+        this.session?.send(Home.ACK, encodeRelay(a.sid, a.ackSeq));
+      }
       this.acking.clear();
     });
   }
