@@ -1,7 +1,9 @@
 // Network namespaces (issue 13), as root with `roam node --netns`: each VM process
 // runs in a namespace of its own, joined to the host by a veth pair (rvVMID on the
-// host, eth0 in the VM, a /30 of 100.64.0.0/10 derived from the VM id). The host's
-// nftables table `ip roam` lets a VM out to the world (masqueraded), and drops
+// host, eth0 in the VM, a /30 of 100.64.0.0/10 derived from the VM id). Each daemon
+// has its own nftables table `ip roam_TAG` and namespaces `roam-TAG-VMID` (TAG from
+// its --state folder), so daemons on one host never touch each other's. The
+// table lets a VM out to the world (masqueraded), and drops
 // everything it sends to the host itself (every address: loopback services, the
 // broker, packetd) or to another VM. Nothing reaches a VM but its published ports:
 // host address:port pairs in the map `pub`, DNATed to the VM, which forwards them to
@@ -11,8 +13,10 @@
 // This is what enforces `ports`: a hostile VM process may listen on whatever it
 // likes inside its namespace, and no one outside reaches it.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 const run = (cmd: string, args: string[], input?: string) =>
   void execFileSync(cmd, args, { input, stdio: ['pipe', 'ignore', 'pipe'], timeout: 10_000 });
@@ -43,10 +47,15 @@ export function netnsProblem(vmHost: string): string | null {
   return null;
 }
 
+/** A daemon's own names: its table `ip roam_TAG` and its namespaces `roam-TAG-VMID`. */
+export const netTag = (stateDir: string): string =>
+  createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 8);
+
+// Every daemon's table treats every roam VM's link (rv*) alike: none reaches the host or another VM.
 const VM_IF = 'rv*';
-const HOST_RULES = `table ip roam
-delete table ip roam
-table ip roam {
+const hostRules = (t: string) => `table ip ${t}
+delete table ip ${t}
+table ip ${t} {
   map pub { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
   chain prer { type nat hook prerouting priority dstnat; fib daddr type local dnat ip addr . port to ip daddr . tcp dport map @pub; }
   chain outn { type nat hook output priority -100; fib daddr type local dnat ip addr . port to ip daddr . tcp dport map @pub; }
@@ -62,16 +71,34 @@ table ip roam {
 // In the VM's namespace: what comes in on eth0 (only what the host let through) goes to its loopback.
 const VM_RULES = `table ip roam { chain pre { type nat hook prerouting priority dstnat; iifname "eth0" meta l4proto tcp dnat to 127.0.0.1; }; }`;
 
-/** Once at start-up: the host's table (replacing an older one), forwarding on, and the
- * namespaces of VMs not in `keep` (left by a crash) removed. */
-export function netnsSetup(keep: Set<string>): void {
-  run('nft', ['-f', '-'], HOST_RULES);
+// This daemon's namespaces (its VMs' ids) that are on the host now.
+const ours = (tag: string) =>
+  (fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : []).flatMap(
+    (ns) => new RegExp(`^roam-${tag}-(vm-[0-9a-f]{12})$`).exec(ns)?.slice(1) ?? [],
+  );
+
+/** At start-up: this daemon's table (replacing the one a crash left), forwarding on, and its
+ * namespaces of VMs not in `keep` (left by a crash) removed. Another daemon's are not touched. */
+export function netnsSetup(tag: string, keep: Set<string>): void {
+  run('nft', ['-f', '-'], hostRules(`roam_${tag}`));
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-  const dir = '/run/netns';
-  for (const ns of fs.existsSync(dir) ? fs.readdirSync(dir) : [])
-    if (/^roam-vm-[0-9a-f]{12}$/.test(ns) && !keep.has(ns.slice(5)))
-      tryRun('ip', ['netns', 'del', ns]);
+  for (const id of ours(tag))
+    if (!keep.has(id)) tryRun('ip', ['netns', 'del', `roam-${tag}-${id}`]);
 }
+
+/** On exit: this daemon's table and namespaces (a VM still exiting keeps its own until it has). */
+export function netnsTeardown(tag: string): void {
+  for (const id of ours(tag)) tryRun('ip', ['netns', 'del', `roam-${tag}-${id}`]);
+  tryRun('nft', ['delete', 'table', 'ip', `roam_${tag}`]);
+}
+
+/** The /30 slots of every roam VM link on the host, whichever daemon's. */
+export const slotsInUse = (): Set<number> =>
+  new Set(
+    fs
+      .readdirSync('/sys/class/net')
+      .flatMap((n) => (/^rv[0-9a-f]{12}$/.test(n) ? [slotOf(`vm-${n.slice(2)}`)] : [])),
+  );
 
 const ip4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 /** The VM's /30, from 20 bits of its id: 100.64.0.0 + 4 x slot. */
@@ -84,11 +111,14 @@ export class VmNet {
   private readonly wanted = new Set<number>(); // program ports asked for: published or waiting
   limit = 0; // program ports it may publish (the token's), beyond the cstrap's
 
+  private readonly table: string;
   constructor(
     vmId: string,
     private readonly host: string,
+    tag: string,
   ) {
-    this.ns = `roam-${vmId}`;
+    this.ns = `roam-${tag}-${vmId}`;
+    this.table = `roam_${tag}`;
     const base = 0x64400000 + slotOf(vmId) * 4,
       gw = ip4(base + 1),
       vif = `rv${vmId.slice(3)}`;
@@ -146,23 +176,20 @@ export class VmNet {
     );
     if (port === null) return null;
     this.held.set(port, s);
-    run('nft', [
-      'add',
-      'element',
-      'ip',
-      'roam',
-      'pub',
-      `{ ${this.host} . ${port} : ${this.addr} . ${vmPort} }`,
-    ]);
+    const el = `{ ${this.host} . ${port} : ${this.addr} . ${vmPort} }`;
+    run('nft', ['add', 'element', 'ip', this.table, 'pub', el]);
     return port;
   }
 
+  /** No longer publish host port `port` (the VM asked: it can only lower its own exposure). */
+  unpublish(port: number): void {
+    tryRun('nft', ['delete', 'element', 'ip', this.table, 'pub', `{ ${this.host} . ${port} }`]);
+    this.held.get(port)?.close();
+    this.held.delete(port);
+  }
+
   close(): void {
-    for (const [port, s] of this.held) {
-      tryRun('nft', ['delete', 'element', 'ip', 'roam', 'pub', `{ ${this.host} . ${port} }`]);
-      s.close();
-    }
-    this.held.clear();
+    for (const port of [...this.held.keys()]) this.unpublish(port);
     tryRun('ip', ['netns', 'del', this.ns]); // takes the veth pair with it
   }
 }

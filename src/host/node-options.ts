@@ -61,11 +61,12 @@ export const nodeCommand = (name: string): Command =>
     .option('--vm-reserve <MiB>', 'capacity each VM holds beyond its token memory', mib, 64)
     .option(
       '--cgroups',
-      'as root: each VM in cgroups (memory: token + overhead, cpu: cpuShare, pids 64)',
+      'as root, the default where cgroupfs (v2, or v1) is writable: each VM in cgroups (memory: token + 160 MiB, cpu: cpuShare, pids 64)',
     )
+    .option('--no-cgroups', 'no cgroups, even as root')
     .option(
       '--netns',
-      "as root: each VM in a network namespace of its own (needs ip, nft, nsenter, setpriv): it reaches the outside, never the host or another VM; on --vm-host only its upload port and at most its token's ports are published",
+      "as root: each VM in a network namespace of its own (needs ip, nft, nsenter, setpriv): it reaches the outside, never the host or another VM; on --vm-host only its upload port (until it has arrived) and at most its token's ports are published",
     )
     .option(
       '--vm-uid <uid>',

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { missingTool, slotOf } from '../../src/host/netns.js';
+import { missingTool, netTag, slotOf } from '../../src/host/netns.js';
 import { loaderHash } from '../../src/migrate/loader.js';
 import { iterate, mintBootToken, newSeed, vmKey } from '../../src/tokens/index.js';
 import { example, freePort, roam, start, tmpdir, track, until, type Running } from '../helpers.js';
@@ -79,7 +79,8 @@ test(
     const dir = tmpdir('netns'),
       secret = randomBytes(32),
       out = `roamt-out-${process.pid}`,
-      veth = `rot${process.pid % 1e6}`;
+      veth = `rot${process.pid % 1e6}`,
+      tag = netTag(path.join(dir, 'vms'));
     fs.writeFileSync(path.join(dir, 'secret'), secret.toString('hex'), { mode: 0o600 });
     // "The outside network": a namespace of its own with a server in it (198.18.0.0/15 is for tests).
     sh('ip', 'netns', 'add', out);
@@ -118,7 +119,8 @@ test(
       ]);
       node.vmId.catch(() => {});
       await until(() => /udp:\/\/\S+/.test(node!.stdout()), `the node: ${node.stderr()}`, 30_000);
-      assert.match(node.stderr(), /NOT ISOLATED: nothing of the network/);
+      assert.match(node.stderr(), /isolated: the network \(each VM in a namespace of its own/);
+      assert.doesNotMatch(node.stderr(), /NOT ISOLATED: the network/);
       const addr = /udp:\/\/(\S+)/.exec(node.stdout())![1];
 
       // Tenant A: ports 1, two listeners. Tenant B: ports 0, one listener.
@@ -162,6 +164,22 @@ test(
         `B refused: ${node.stderr()}`,
         20_000,
       );
+      // Once arrived, each VM told the daemon on fd 3 that its upload port may go: it is
+      // published no more (only the program port A is allowed stays in the map).
+      for (const vm of [a, b]) {
+        const port = vm.cstrap.split(':')[1];
+        await until(
+          () => node!.stderr().includes(`${vm.vmId}: upload port ${port} unpublished`),
+          `${vm.vmId}'s upload port unpublished: ${node.stderr()}`,
+          20_000,
+        );
+      }
+      const pub = execFileSync('nft', ['list', 'map', 'ip', `roam_${tag}`, 'pub'], {
+        encoding: 'utf8',
+      });
+      const published = [...pub.matchAll(/127\.0\.0\.1 \. (\d+) :/g)].map((m) => Number(m[1]));
+      assert.ok(published.includes(a1), pub);
+      for (const vm of [a, b]) assert.ok(!published.includes(Number(vm.cstrap.split(':')[1])), pub);
       assert.equal(await reach('127.0.0.1', a1), 'connected', "A's one port is reachable");
       assert.equal(await reach('127.0.0.1', a2), 'ECONNREFUSED', "A's second port is not: ports 1");
       assert.equal(await reach('127.0.0.1', b1), 'ECONNREFUSED', 'ports 0: no port at all');
@@ -181,7 +199,7 @@ test(
       ];
       const attacker = track(
         spawn('nsenter', [
-          `--net=/run/netns/roam-${b.vmId}`,
+          `--net=/run/netns/roam-${tag}-${b.vmId}`,
           process.execPath,
           '-e',
           ATTACK,
@@ -207,7 +225,7 @@ test(
       // No IPv6 on its link (the rules are IPv4): no link-local address of the host to try.
       const v6 = (ns: string[]) =>
         execFileSync('ip', [...ns, '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' });
-      assert.equal(v6(['-n', `roam-${b.vmId}`]).trim(), '');
+      assert.equal(v6(['-n', `roam-${tag}-${b.vmId}`]).trim(), '');
       assert.doesNotMatch(v6([]), new RegExp(`rv${b.vmId.slice(3)}`));
       // What it listened on is reached by no one: not on the host, not at its own address.
       assert.equal(await reach('127.0.0.1', evil), 'ECONNREFUSED');
@@ -221,9 +239,9 @@ test(
       for (const d of fs.existsSync(path.join(dir, 'vms'))
         ? fs.readdirSync(path.join(dir, 'vms'))
         : [])
-        if (d.startsWith('vm-')) spawnSync('ip', ['netns', 'del', `roam-${d}`]);
+        if (d.startsWith('vm-')) spawnSync('ip', ['netns', 'del', `roam-${tag}-${d}`]);
       spawnSync('ip', ['netns', 'del', out]);
-      spawnSync('nft', ['delete', 'table', 'ip', 'roam']);
+      spawnSync('nft', ['delete', 'table', 'ip', `roam_${tag}`]);
     }
   },
 );

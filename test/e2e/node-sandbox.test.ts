@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Cgroups } from '../../src/host/cgroups.js';
 import { ProcessLauncher } from '../../src/host/launcher.js';
-import { ROOT, roam, tmpdir } from '../helpers.js';
+import { ROOT, roam, start, tmpdir, until } from '../helpers.js';
 
 const pidsOf = (parent: number) =>
   fs
@@ -27,7 +28,12 @@ const pidsOf = (parent: number) =>
 async function oneVm(o: { uid?: number; cgroups?: boolean } = {}) {
   const stateDir = tmpdir('sandbox');
   if (o.uid !== undefined) fs.chmodSync(stateDir, 0o755);
-  const l = new ProcessLauncher({ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, ...o });
+  const cg = o.cgroups ? Cgroups.find() : undefined;
+  assert.notEqual(typeof cg, 'string', typeof cg === 'string' ? cg : '');
+  const l = new ProcessLauncher({
+    ...{ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, uid: o.uid },
+    cgroups: cg as Cgroups | undefined,
+  });
   const vm = await l.launch({
     jobId: '00'.repeat(16),
     key: Buffer.alloc(32, 1),
@@ -174,5 +180,48 @@ test(
       false,
       'removed with the VM',
     );
+  },
+);
+
+// Issue 13: cgroups are on by default as root wherever cgroupfs allows them (v2, or v1 as
+// on this kernel), and the daemon says which isolation is on; --no-cgroups turns them off.
+const found = process.getuid?.() === 0 ? Cgroups.find() : 'not root';
+test(
+  'as root, roam node puts its VMs in cgroups by default and says so; --no-cgroups does not',
+  { skip: typeof found === 'string' ? `needs writable cgroups: ${found}` : false, timeout: 60_000 },
+  async () => {
+    for (const off of [false, true]) {
+      const dir = tmpdir('cgdefault'),
+        state = path.join(dir, 'vms');
+      fs.writeFileSync(path.join(dir, 'secret'), 'ab'.repeat(32), { mode: 0o600 });
+      const n = start([
+        ...['node', '--id', 'n1', '--secret-file', path.join(dir, 'secret')],
+        ...['--listen', '127.0.0.1:0', '--state', state, '--warm', '1'],
+        ...(off ? ['--no-cgroups'] : []),
+      ]);
+      n.vmId.catch(() => {});
+      try {
+        await until(() => /udp:\/\//.test(n.stdout()), `the node: ${n.stderr()}`, 30_000);
+        const vmPid = () =>
+          pidsOf(n.proc.pid!).find((p) =>
+            fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(state),
+          );
+        await until(() => vmPid() !== undefined, 'the warm VM', 30_000);
+        const groups = fs.readFileSync(`/proc/${vmPid()}/cgroup`, 'utf8');
+        const vmId = fs.readdirSync(state).find((d) => d.startsWith('vm-'))!;
+        const v = (found as Cgroups).version;
+        if (off) {
+          assert.doesNotMatch(groups, /\/roam\/vm-/, groups);
+          assert.match(n.stderr(), /NOT ISOLATED: .*cgroups \(--no-cgroups\)/);
+        } else {
+          assert.match(groups, new RegExp(`/roam/${vmId}\n`), groups);
+          assert.match(n.stderr(), new RegExp(`isolated: .*tasks \\(cgroup v${v}\\)`));
+          assert.doesNotMatch(n.stderr(), /cgroups \(/);
+        }
+      } finally {
+        n.proc.kill('SIGKILL');
+        await n.exited;
+      }
+    }
   },
 );
