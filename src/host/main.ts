@@ -8,35 +8,36 @@ import { ProcessLauncher, vmReadable } from './launcher.js';
 import { Packetd } from './packetd.js';
 import { JobStore } from './store.js';
 import { netnsProblem, netnsSetup, netnsTeardown, netTag } from './netns.js';
-import { int, nodeCommand, type NodeOptions } from './node-options.js';
+import { int, parseNodeArgs, type NodeOptions } from './node-options.js';
 
 const log = (m: string) => process.stderr.write(`roam node: ${m}\n`);
 
-// What isolates VMs here, said at start-up: isolated (what, how) and not (what, and why not).
+// What isolates VMs here, said at start-up: what is isolated and how, what is not and why.
 function isolation(o: NodeOptions, root: boolean): { cg?: Cgroups; tag?: string } {
-  const cg = !root ? 'not root' : o.cgroups === false ? '--no-cgroups' : Cgroups.find();
+  const found = !root ? 'not root' : o.cgroups === false ? '--no-cgroups' : Cgroups.find(),
+    cg = typeof found === 'object' ? found : undefined;
   const why = root && o.netns && netnsProblem(o.vmHost);
   if (why) throw new Error(why);
-  const tag = root && o.netns ? netTag(o.state) : undefined;
-  const on = [
-    ...(tag ? [`the network (each VM in a namespace of its own, ports enforced)`] : []),
-    ...(typeof cg === 'object' ? [`memory, CPU share, tasks (cgroup v${cg.version})`] : []),
-    ...(root && o.vmUid !== undefined ? ['uids (each VM its own)'] : []),
+  const tag = root && o.netns ? netTag(o.state) : undefined,
+    no = (flag: string) => (root ? `no ${flag}` : 'not root');
+  const parts: [boolean, string, string][] = [
+    [
+      !!tag,
+      'the network (each VM in a namespace of its own, ports enforced)',
+      `the network (${no('--netns')}): VMs reach loopback services and each other, no port limit`,
+    ],
+    [
+      !!cg,
+      `memory, CPU share, tasks (cgroup v${cg?.version})`,
+      `cgroups (${typeof found === 'string' ? found : ''}): memory only by the RSS check, CPU share not at all`,
+    ],
+    [root && o.vmUid !== undefined, 'uids (each VM its own)', `uids (${no('--vm-uid')})`],
   ];
-  const off = [
-    ...(tag
-      ? []
-      : [
-          `the network (${root ? 'no --netns' : 'not root'}): VMs reach loopback services and each other, no port limit`,
-        ]),
-    ...(typeof cg === 'string'
-      ? [`cgroups (${cg}): memory only by the RSS check, CPU share not at all`]
-      : []),
-    ...(root && o.vmUid !== undefined ? [] : [`uids (${root ? 'no --vm-uid' : 'not root'})`]),
-  ];
+  const on = parts.filter((p) => p[0]).map((p) => p[1]),
+    off = parts.filter((p) => !p[0]).map((p) => p[2]);
   log(`isolated: ${on.join('; ') || 'files only (the permission model)'}`);
   if (off.length) log(`NOT ISOLATED: ${off.join('; ')}`);
-  return { cg: typeof cg === 'object' ? cg : undefined, tag };
+  return { cg, tag };
 }
 
 async function run(o: NodeOptions): Promise<void> {
@@ -61,11 +62,16 @@ async function run(o: NodeOptions): Promise<void> {
     { stateDir: o.state, host: o.vmHost, warm: o.warm, uid: o.vmUid, log, cgroups: cg, netns: tag },
     keep,
   );
+  // The tunables (capacity, price, grace, topupBudget, ...) by the names the flags have.
   const d = new Packetd({
-    ...{ store, saved, recover: launcher.recover, launcher: launcher.launch, log },
-    ...{ nodeId: o.id, secret: Buffer.from(secret, 'hex'), capacityMiB: o.capacity },
-    ...{ price: o.price, memPrice: o.memPrice, graceS: o.grace, retentionS: o.retention },
-    ...{ hashBudget: o.topupBudget, overheadMiB: o.vmOverhead, reserveMiB: o.vmReserve },
+    ...o,
+    nodeId: o.id,
+    secret: Buffer.from(secret, 'hex'),
+    store,
+    saved,
+    recover: launcher.recover,
+    launcher: launcher.launch,
+    log,
   });
   const at = o.listen.lastIndexOf(':');
   const a = await d.listen(
@@ -91,9 +97,8 @@ async function run(o: NodeOptions): Promise<void> {
   process.once('SIGINT', stop).once('SIGTERM', stop);
 }
 
-await nodeCommand('roam node')
-  .action(run)
-  .parseAsync()
+await Promise.resolve()
+  .then(() => run(parseNodeArgs(process.argv.slice(2))))
   .catch((e: Error) => {
     process.stderr.write(`roam node: ${e.message}\n`);
     process.exit(1);

@@ -28,19 +28,12 @@ const tryRun = (cmd: string, args: string[]) => {
   }
 };
 
-/** The tool --netns needs that this host lacks, or null. */
-export function missingTool(): string | null {
-  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
-  return (
-    ['ip', 'nft', 'nsenter', 'setpriv'].find(
-      (t) => !dirs.some((d) => fs.existsSync(`${d}/${t}`)),
-    ) ?? null
-  );
-}
-
 /** Why --netns cannot work here (a tool missing, or no single IPv4 --vm-host), or null. */
 export function netnsProblem(vmHost: string): string | null {
-  const tool = missingTool();
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  const tool = ['ip', 'nft', 'nsenter', 'setpriv'].find(
+    (t) => !dirs.some((d) => fs.existsSync(`${d}/${t}`)),
+  );
   if (tool) return `--netns needs ${tool} (apt-get install iproute2 nftables util-linux)`;
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(vmHost) || vmHost === '0.0.0.0')
     return '--netns publishes ports on one IPv4 address: give it as --vm-host';

@@ -11,18 +11,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { missingTool, netTag, slotOf } from '../../src/host/netns.js';
+import { netnsProblem, netTag, slotOf } from '../../src/host/netns.js';
 import { loaderHash } from '../../src/migrate/loader.js';
 import { iterate, mintBootToken, newSeed, vmKey } from '../../src/tokens/index.js';
 import { example, freePort, roam, start, tmpdir, track, until, type Running } from '../helpers.js';
 
-const tool = missingTool();
 const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces)'
-    : tool
-      ? `needs ${tool} (apt-get install iproute2 nftables util-linux)`
-      : false;
+  process.getuid?.() !== 0 ? 'needs root (network namespaces)' : netnsProblem('127.0.0.1') || false;
 
 const sh = (...a: string[]) => execFileSync(a[0], a.slice(1), { stdio: 'pipe' });
 const gwOf = (vmId: string, host: 1 | 2) => {

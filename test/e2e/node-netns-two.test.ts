@@ -11,18 +11,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { missingTool, netTag } from '../../src/host/netns.js';
+import { netnsProblem, netTag } from '../../src/host/netns.js';
 import { loaderHash } from '../../src/migrate/loader.js';
 import { iterate, mintBootToken, newSeed, vmKey } from '../../src/tokens/index.js';
 import { example, freePort, roam, start, tmpdir, until, type Running } from '../helpers.js';
 
-const tool = missingTool();
 const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces)'
-    : tool
-      ? `needs ${tool} (apt-get install iproute2 nftables util-linux)`
-      : false;
+  process.getuid?.() !== 0 ? 'needs root (network namespaces)' : netnsProblem('127.0.0.1') || false;
 
 const tables = () => execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
 const namespaces = () => (fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns') : []);

@@ -27,7 +27,10 @@ const pidsOf = (parent: number) =>
 
 async function oneVm(o: { uid?: number; cgroups?: boolean } = {}) {
   const stateDir = tmpdir('sandbox');
-  if (o.uid !== undefined) fs.chmodSync(stateDir, 0o755);
+  // The VM's uid must get through to its folder: the state (and the test run's private
+  // TMPDIR above it, 0700, else the VM dies making its registry) let it pass, no more.
+  if (o.uid !== undefined)
+    for (const d of [stateDir, path.dirname(stateDir)]) fs.chmodSync(d, 0o711);
   const cg = o.cgroups ? Cgroups.find() : undefined;
   assert.notEqual(typeof cg, 'string', typeof cg === 'string' ? cg : '');
   const l = new ProcessLauncher({
@@ -147,6 +150,9 @@ test(
       assert.equal(uid, '200000');
       assert.equal(fs.statSync(a.dir).uid, 200_000, 'it owns its folder');
       assert.match(execFileSync('ls', ['-ld', a.dir], { encoding: 'utf8' }), /^drwx------/);
+      // It runs on as that user: it wrote its registry into its folder and is not a zombie.
+      await until(() => fs.existsSync(path.join(a.dir, 'vms')), 'its registry', 10_000);
+      assert.match(fs.readFileSync(`/proc/${a.pid}/status`, 'utf8'), /^State:\s+[RS]/m);
     } finally {
       await a.done();
     }
