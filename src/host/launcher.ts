@@ -133,19 +133,16 @@ export class ProcessLauncher {
   private fill(): void {
     while (this.pool.length < this.o.warm) {
       const p = this.spawn();
-      const drop = () => {
-        if (this.pool.includes(p)) {
+      void p
+        .then(
+          (vm) => vm.exited,
+          (e: Error) => this.o.log(`warm VM: ${e.message}`),
+        )
+        .then(() => {
+          if (!this.pool.includes(p)) return; // handed out
           void this.pool.splice(this.pool.indexOf(p), 1);
           setTimeout(() => this.fill(), 1000);
-        }
-      };
-      p.then(
-        (vm) => vm.exited.then(drop),
-        (e: Error) => {
-          this.o.log(`warm VM: ${e.message}`);
-          drop();
-        },
-      );
+        });
       this.pool.push(p);
     }
   }

@@ -97,13 +97,8 @@ export class Packetd {
           (e: unknown) => this.log(`dropped: ${String(e)}`),
         ),
     );
-    await new Promise<void>((resolve, reject) =>
-      s.once('error', reject).bind(port, host, () => {
-        s.off('error', reject);
-        resolve();
-      }),
-    );
-    s.on('error', (e) => this.log(`socket: ${e.message}`));
+    await new Promise<void>((ok, fail) => s.once('error', fail).bind(port, host, () => ok()));
+    s.removeAllListeners('error').on('error', (e) => this.log(`socket: ${e.message}`));
     return s.address();
   }
 
