@@ -11,7 +11,7 @@ import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Launched, LaunchRequest } from './packetd.js';
-import { slotOf, slotsInUse, VmNet } from './netns.js';
+import { VmNet } from './netns.js';
 import type { Cgroups } from './cgroups.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/src/host -> the roam folder
@@ -147,7 +147,7 @@ export class ProcessLauncher {
     }
   }
 
-  private async spawn(vmId = this.newId(), ports = 0): Promise<Launched> {
+  private async spawn(vmId = `vm-${randomBytes(6).toString('hex')}`, ports = 0): Promise<Launched> {
     const dir = path.join(this.o.stateDir, vmId),
       uid = this.o.uid === undefined ? undefined : this.o.uid + this.n++;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -244,15 +244,6 @@ export class ProcessLauncher {
         else this.o.log(`${vm.vmId}: port ${port} not published: its token allows ${vn.limit}`);
       }
     });
-  }
-
-  // An id whose /30 no VM on this host holds (with --netns), whichever daemon's.
-  private newId(): string {
-    const used = this.o.netns ? slotsInUse() : new Set<number>();
-    for (;;) {
-      const id = `vm-${randomBytes(6).toString('hex')}`;
-      if (!used.has(slotOf(id))) return id;
-    }
   }
 
   // A program port, at the same number on the host, within the token's count; retried while

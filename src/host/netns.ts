@@ -1,6 +1,6 @@
 // Network namespaces (issue 13), as root with `roam node --netns`: each VM process
-// runs in a namespace of its own, joined to the host by a veth pair (rvVMID on the
-// host, eth0 in the VM, a /30 of 100.64.0.0/10 derived from the VM id). Each daemon
+// runs in a namespace of its own, joined to the host by a veth pair (rvSLOT on the
+// host, eth0 in the VM, a /30 of 100.64.0.0/10 that no other VM holds). Each daemon
 // has its own nftables table `ip roam_TAG` and namespaces `roam-TAG-VMID` (TAG from
 // its --state folder), so daemons on one host never touch each other's. The
 // table lets a VM out to the world (masqueraded), and drops
@@ -13,7 +13,7 @@
 // This is what enforces `ports`: a hostile VM process may listen on whatever it
 // likes inside its namespace, and no one outside reaches it.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -85,17 +85,7 @@ export function netnsTeardown(tag: string): void {
   tryRun('nft', ['delete', 'table', 'ip', `roam_${tag}`]);
 }
 
-/** The /30 slots of every roam VM link on the host, whichever daemon's. */
-export const slotsInUse = (): Set<number> =>
-  new Set(
-    fs
-      .readdirSync('/sys/class/net')
-      .flatMap((n) => (/^rv[0-9a-f]{12}$/.test(n) ? [slotOf(`vm-${n.slice(2)}`)] : [])),
-  );
-
 const ip4 = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-/** The VM's /30, from 20 bits of its id: 100.64.0.0 + 4 x slot. */
-export const slotOf = (vmId: string): number => parseInt(vmId.slice(3, 8), 16);
 
 export class VmNet {
   readonly ns: string;
@@ -112,16 +102,26 @@ export class VmNet {
   ) {
     this.ns = `roam-${tag}-${vmId}`;
     this.table = `roam_${tag}`;
-    const base = 0x64400000 + slotOf(vmId) * 4,
-      gw = ip4(base + 1),
-      vif = `rv${vmId.slice(3)}`;
-    this.addr = ip4(base + 2);
     tryRun('ip', ['netns', 'del', this.ns]); // a revived VM's namespace from before a restart
-    run(
-      'ip',
-      ['-b', '-'],
-      `netns add ${this.ns}\nlink add ${vif} type veth peer name eth0 netns ${this.ns}\naddr add ${gw}/30 dev ${vif}\nlink set ${vif} up\n`,
-    );
+    run('ip', ['netns', 'add', this.ns]);
+    // A /30 of 100.64.0.0/10 (2^20 slots), claimed by making the host's link, named by its
+    // slot: the kernel refuses a name twice, so no two VMs on the host share one, whichever
+    // daemon's they are (a slot taken: another, at random).
+    let vif = '',
+      base = 0;
+    for (let tries = 1; !vif; tries++) {
+      const slot = randomInt(1 << 20),
+        name = `rv${slot.toString(16).padStart(5, '0')}`;
+      try {
+        run('ip', `link add ${name} type veth peer name eth0 netns ${this.ns}`.split(' '));
+        [vif, base] = [name, 0x64400000 + slot * 4];
+      } catch (e) {
+        if (tries === 8) throw e;
+      }
+    }
+    const gw = ip4(base + 1);
+    this.addr = ip4(base + 2);
+    run('ip', ['-b', '-'], `addr add ${gw}/30 dev ${vif}\nlink set ${vif} up\n`);
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${vif}/route_localnet`, '1'); // local clients of 127.0.0.1
     // No IPv6 on the link (the table is IPv4): no link-local address to reach the host by.
     fs.writeFileSync(`/proc/sys/net/ipv6/conf/${vif}/disable_ipv6`, '1');

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { netnsProblem, netTag, slotOf } from '../../src/host/netns.js';
+import { netnsProblem, netTag } from '../../src/host/netns.js';
 import { loaderHash } from '../../src/migrate/loader.js';
 import { iterate, mintBootToken, newSeed, vmKey } from '../../src/tokens/index.js';
 import { example, freePort, roam, start, tmpdir, track, until, type Running } from '../helpers.js';
@@ -20,9 +20,24 @@ const skip =
   process.getuid?.() !== 0 ? 'needs root (network namespaces)' : netnsProblem('127.0.0.1') || false;
 
 const sh = (...a: string[]) => execFileSync(a[0], a.slice(1), { stdio: 'pipe' });
-const gwOf = (vmId: string, host: 1 | 2) => {
-  const n = 0x64400000 + slotOf(vmId) * 4 + host;
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+// A VM's /30 as its namespace shows it: host 2 is its eth0, host 1 its gateway (the host's
+// link, named rvSLOT).
+const netOf = (ns: string) => {
+  const out = execFileSync('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'eth0'], {
+    encoding: 'utf8',
+  });
+  const n = Number(
+    /inet (\d+)\.(\d+)\.(\d+)\.(\d+)\/30/
+      .exec(out)!
+      .slice(1)
+      .reduce((a, b) => a * 256 + Number(b), 0),
+  );
+  const ip = (h: number) => [24, 16, 8, 0].map((sh) => ((n - 2 + h) >>> sh) & 255).join('.');
+  return {
+    gw: ip(1),
+    addr: ip(2),
+    link: `rv${((n - 2 - 0x64400000) / 4).toString(16).padStart(5, '0')}`,
+  };
 };
 
 /** Can `port` on `host` be connected to from here within `ms`? */
@@ -184,11 +199,14 @@ test(
       );
 
       // The attacker in B's namespace: listens itself, and tries the host, the broker, A, the world.
+      const na = netOf(`roam-${tag}-${a.vmId}`),
+        nb = netOf(`roam-${tag}-${b.vmId}`);
+      assert.notEqual(na.addr, nb.addr);
       const targets = [
         `127.0.0.1:${hostPort}`, // the host's loopback? (its own loopback: nothing there)
-        `${gwOf(b.vmId, 1)}:${hostPort}`, // the host through its gateway
-        `${gwOf(b.vmId, 1)}:${a1}`, // A's published port, through the host
-        `${gwOf(a.vmId, 2)}:${a1}`, // A directly
+        `${nb.gw}:${hostPort}`, // the host through its gateway
+        `${nb.gw}:${a1}`, // A's published port, through the host
+        `${na.addr}:${a1}`, // A directly
         `198.18.0.1:${hostPort}`, // the host's other address
         '198.18.0.2:9000', // the outside network
       ];
@@ -221,10 +239,14 @@ test(
       const v6 = (ns: string[]) =>
         execFileSync('ip', [...ns, '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' });
       assert.equal(v6(['-n', `roam-${tag}-${b.vmId}`]).trim(), '');
-      assert.doesNotMatch(v6([]), new RegExp(`rv${b.vmId.slice(3)}`));
+      assert.match(
+        execFileSync('ip', ['-d', 'link', 'show', nb.link], { encoding: 'utf8' }),
+        /veth/,
+      );
+      assert.doesNotMatch(v6([]), new RegExp(nb.link));
       // What it listened on is reached by no one: not on the host, not at its own address.
       assert.equal(await reach('127.0.0.1', evil), 'ECONNREFUSED');
-      assert.equal(await reach(gwOf(b.vmId, 2), evil), 'timeout');
+      assert.equal(await reach(nb.addr, evil), 'timeout');
       attacker.kill();
       outside.kill();
     } finally {
