@@ -123,7 +123,12 @@ export class ProcessLauncher {
     setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
     const vn = this.nets.get(vm.vmId);
     if (vn) vn.limit = req.ports;
-    this.o.cgroups?.set(vm.vmId, { ...req, memoryMiB: req.memoryMiB + OVERHEAD_MIB });
+    try {
+      this.o.cgroups?.set(vm.vmId, { ...req, memoryMiB: req.memoryMiB + OVERHEAD_MIB });
+    } catch (e) {
+      vm.purge(); // never a VM without the limits its token sets
+      throw e;
+    }
     vm.notify(`boot ${req.key.toString('hex')} ${req.loaderSha256} ${req.memoryMiB}`);
     return vm;
   };
@@ -179,7 +184,12 @@ export class ProcessLauncher {
       ...(vn ? {} : { uid, gid: uid }),
     });
     fs.closeSync(out);
-    this.o.cgroups?.set(vmId, WARM, child.pid);
+    try {
+      this.o.cgroups?.set(vmId, WARM, child.pid);
+    } catch (e) {
+      child.kill('SIGKILL'); // nor one outside its cgroups
+      throw e;
+    }
     child.stdin!.on('error', () => undefined); // a VM that is gone takes no more notices
     const exited = new Promise<void>((r) =>
       child.once('exit', () => {

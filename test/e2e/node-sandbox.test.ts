@@ -231,3 +231,54 @@ test(
     }
   },
 );
+
+// A cgroup that cannot be written once the daemon runs (its hierarchy was found writable at
+// start-up) fails the launch, and the VM process is killed: never a VM outside its limits.
+test(
+  'a VM whose cgroup cannot be set is not left running',
+  { skip: process.getuid?.() === 0 ? false : 'needs root (to start VMs as the launcher does)' },
+  async () => {
+    const root = tmpdir('cgfail'),
+      stateDir = tmpdir('cgfail-state');
+    for (const c of ['memory', 'cpu', 'pids']) {
+      fs.mkdirSync(path.join(root, c));
+      fs.writeFileSync(path.join(root, c, 'cgroup.procs'), '');
+    }
+    const cg = Cgroups.find(root);
+    assert.ok(cg instanceof Cgroups, typeof cg === 'string' ? cg : '');
+    fs.rmSync(path.join(root, 'memory', 'roam'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'memory', 'roam'), ''); // a file: no group can be made in it
+    const l = new ProcessLauncher({
+      stateDir,
+      host: '127.0.0.1',
+      warm: 0,
+      log: () => {},
+      cgroups: cg,
+    });
+    await assert.rejects(
+      l.launch({
+        jobId: '00'.repeat(16),
+        key: Buffer.alloc(32, 1),
+        loaderSha256: '00'.repeat(32),
+        memoryMiB: 64,
+        cpuShare: 100,
+        ports: 1,
+      }),
+      /ENOTDIR|EEXIST/,
+    );
+    await until(
+      () =>
+        !pidsOf(process.pid).some((p) => {
+          try {
+            const st = fs.readFileSync(`/proc/${p}/stat`, 'latin1');
+            const zombie = st.slice(st.lastIndexOf(')') + 2).startsWith('Z');
+            return !zombie && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(stateDir);
+          } catch {
+            return false;
+          }
+        }),
+      'the VM process killed',
+      10_000,
+    );
+  },
+);
