@@ -108,7 +108,7 @@ export async function daemon(o: Partial<PacketdOptions> & { noLauncher?: boolean
   const d = new Packetd({
     nodeId: 'node-a',
     secret: SECRET,
-    capacityMiB: 1024,
+    capacity: 1024,
     memPrice: 0,
     // A launcher that records what the daemon asked for; a revival gets the VM id back.
     launcher: o.noLauncher

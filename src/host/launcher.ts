@@ -11,7 +11,8 @@ import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Launched, LaunchRequest } from './packetd.js';
-import { slotOf, VmNet } from './netns.js';
+import { VmNet } from './netns.js';
+import type { Cgroups } from './cgroups.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url)); // dist/src/host -> the roam folder
 const SUSPENDED = 'suspend.ckpt'; // what a VM told to go leaves behind when it exits
@@ -52,30 +53,8 @@ function diskMiB(dir: string): number {
   return bytes / 1048576;
 }
 
-// As root with --cgroups, each VM in cgroups of its own (v1 on this kernel: memory, cpu,
-// pids): at spawn a warm VM's limits, at boot its token's. cpuShare 100 = one core.
-const CGROUP = '/sys/fs/cgroup';
 const OVERHEAD_MIB = 160; // Node itself, beyond the token's memory (as the meter's default)
-function cgroup(vmId: string, pid?: number, lim = { memoryMiB: 256, cpuShare: 100 }): void {
-  for (const [ctl, file, value] of [
-    ['memory', 'memory.limit_in_bytes', lim.memoryMiB * 1048576],
-    ['cpu', 'cpu.cfs_quota_us', Math.max(1000, lim.cpuShare * 1000)], // of a 100 ms period
-    ['pids', 'pids.max', 64],
-  ] as const) {
-    const dir = path.join(CGROUP, ctl, 'roam', vmId);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, file), String(value));
-    if (pid) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-  }
-}
-function uncgroup(vmId: string): void {
-  for (const c of ['memory', 'cpu', 'pids'])
-    try {
-      fs.rmdirSync(path.join(CGROUP, c, 'roam', vmId)); // empty once its process is gone
-    } catch {
-      /* never made, or gone */
-    }
-}
+const WARM = { memoryMiB: 256, cpuShare: 100 }; // a warm VM's limits until its token arrives
 
 // One folder per VM in stateDir; cstraps listen on host; uid: as root, VM n runs as uid+n.
 export type LauncherOptions = {
@@ -83,8 +62,8 @@ export type LauncherOptions = {
   host: string;
   warm: number;
   uid?: number;
-  cgroups?: boolean;
-  netns?: boolean;
+  cgroups?: Cgroups; // as root where cgroupfs allows: each VM in groups of its own
+  netns?: string; // the daemon's tag (netns.ts): each VM in a namespace of its own
   log: (msg: string) => void;
 };
 const HEAP_MIB = 512; // V8 heap of a VM process; its WASM memory is metered instead
@@ -144,11 +123,12 @@ export class ProcessLauncher {
     setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
     const vn = this.nets.get(vm.vmId);
     if (vn) vn.limit = req.ports;
-    if (this.o.cgroups)
-      cgroup(vm.vmId, undefined, {
-        ...req,
-        memoryMiB: req.memoryMiB + OVERHEAD_MIB,
-      });
+    try {
+      this.o.cgroups?.set(vm.vmId, { ...req, memoryMiB: req.memoryMiB + OVERHEAD_MIB });
+    } catch (e) {
+      vm.purge(); // never a VM without the limits its token sets
+      throw e;
+    }
     vm.notify(`boot ${req.key.toString('hex')} ${req.loaderSha256} ${req.memoryMiB}`);
     return vm;
   };
@@ -158,30 +138,27 @@ export class ProcessLauncher {
   private fill(): void {
     while (this.pool.length < this.o.warm) {
       const p = this.spawn();
-      const drop = () => {
-        if (this.pool.includes(p)) {
+      void p
+        .then(
+          (vm) => vm.exited,
+          (e: Error) => this.o.log(`warm VM: ${e.message}`),
+        )
+        .then(() => {
+          if (!this.pool.includes(p)) return; // handed out
           void this.pool.splice(this.pool.indexOf(p), 1);
           setTimeout(() => this.fill(), 1000);
-        }
-      };
-      p.then(
-        (vm) => vm.exited.then(drop),
-        (e: Error) => {
-          this.o.log(`warm VM: ${e.message}`);
-          drop();
-        },
-      );
+        });
       this.pool.push(p);
     }
   }
 
-  private async spawn(vmId = this.newId(), ports = 0): Promise<Launched> {
+  private async spawn(vmId = `vm-${randomBytes(6).toString('hex')}`, ports = 0): Promise<Launched> {
     const dir = path.join(this.o.stateDir, vmId),
       uid = this.o.uid === undefined ? undefined : this.o.uid + this.n++;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     if (uid !== undefined) fs.chownSync(dir, uid, uid);
     const out = fs.openSync(path.join(dir, 'console.log'), 'a', 0o600);
-    const vn = this.o.netns ? new VmNet(vmId, this.o.host) : undefined;
+    const vn = this.o.netns ? new VmNet(vmId, this.o.host, this.o.netns) : undefined;
     if (vn) this.nets.set(vmId, Object.assign(vn, { limit: ports }));
     const argv = [
       process.execPath,
@@ -207,11 +184,16 @@ export class ProcessLauncher {
       ...(vn ? {} : { uid, gid: uid }),
     });
     fs.closeSync(out);
-    if (this.o.cgroups) cgroup(vmId, child.pid);
+    try {
+      this.o.cgroups?.set(vmId, WARM, child.pid);
+    } catch (e) {
+      child.kill('SIGKILL'); // nor one outside its cgroups
+      throw e;
+    }
     child.stdin!.on('error', () => undefined); // a VM that is gone takes no more notices
     const exited = new Promise<void>((r) =>
       child.once('exit', () => {
-        if (this.o.cgroups) uncgroup(vmId);
+        this.o.cgroups?.remove(vmId);
         vn?.close();
         this.nets.delete(vmId);
         r();
@@ -242,37 +224,36 @@ export class ProcessLauncher {
   }
 
   // What a VM says on fd 3: first its upload address, then (in a namespace) `listen PORT` for
-  // each port it wants published. Lines are short: a longer one ends the VM.
+  // each port it wants published, and `uploaded` once it needs its upload port no more.
+  // Lines are short: a longer one ends the VM.
   private hear(
     vm: Launched,
     child: ChildProcess,
     vn: VmNet | undefined,
     ready: (vm: Launched) => void,
   ) {
-    let first = true;
+    let first = true,
+      upload: number | null = null;
     const kill = () => void child.kill('SIGKILL');
     lines(child.stdio[3] as NodeJS.ReadableStream, 64, kill, (line) => {
       if (first) {
         first = false;
         const port = /^127\.0\.0\.1:(\d+)$/.exec(line)?.[1];
         if (!vn || !port) return ready({ ...vm, addr: line });
-        void vn
-          .publish(0, Number(port))
-          .then((p) => (p ? ready({ ...vm, addr: `${this.o.host}:${p}` }) : kill()), kill);
+        void vn.publish(0, Number(port)).then((p) => {
+          upload = p;
+          return p ? ready({ ...vm, addr: `${this.o.host}:${p}` }) : kill();
+        }, kill);
+      } else if (vn && line === 'uploaded' && upload) {
+        vn.unpublish(upload);
+        this.o.log(`${vm.vmId}: upload port ${upload} unpublished`);
+        upload = null;
       } else if (vn && /^listen \d{4,5}$/.test(line)) {
         const port = Number(line.slice(7));
         if (port <= 65535 && vn.want(port)) void this.publish(vn, vm.vmId, port);
         else this.o.log(`${vm.vmId}: port ${port} not published: its token allows ${vn.limit}`);
       }
     });
-  }
-
-  // An id whose /30 no VM of this launcher holds.
-  private newId(): string {
-    for (;;) {
-      const id = `vm-${randomBytes(6).toString('hex')}`;
-      if (![...this.nets.keys()].some((k) => slotOf(k) === slotOf(id))) return id;
-    }
   }
 
   // A program port, at the same number on the host, within the token's count; retried while

@@ -44,14 +44,14 @@ export interface PacketdOptions {
   recover?: (vmId: string, pid?: number) => Launched; // a VM of the daemon before a restart
   store?: JobStore; // where changes are written
   saved?: Map<string, Saved>; // the job table as loaded from it
-  capacityMiB?: number; // memory the node sells; each job reserves its limit
+  capacity?: number; // MiB the node sells; each job reserves its limit (as roam node names them)
   price?: number;
   memPrice?: number; // units per CPU-second (advertised in PONG), per GiB-second resident
-  graceS?: number;
-  retentionS?: number; // to suspend after a notice; for a suspended VM to be topped up
-  hashBudget?: number; // chain hashes one source may cost per second (the node: 4x)
-  overheadMiB?: number; // resident memory a VM may use beyond its token's (Node itself)
-  reserveMiB?: number; // capacity each VM holds beyond its token's memory
+  grace?: number;
+  retention?: number; // to suspend after a notice; for a suspended VM to be topped up
+  topupBudget?: number; // chain hashes one source may cost per second (the node: 4x)
+  vmOverhead?: number; // resident memory a VM may use beyond its token's (Node itself)
+  vmReserve?: number; // capacity each VM holds beyond its token's memory
   now?: () => number;
   log?: (msg: string) => void; // now: unix seconds
 }
@@ -97,13 +97,8 @@ export class Packetd {
           (e: unknown) => this.log(`dropped: ${String(e)}`),
         ),
     );
-    await new Promise<void>((resolve, reject) =>
-      s.once('error', reject).bind(port, host, () => {
-        s.off('error', reject);
-        resolve();
-      }),
-    );
-    s.on('error', (e) => this.log(`socket: ${e.message}`));
+    await new Promise<void>((ok, fail) => s.once('error', fail).bind(port, host, () => ok()));
+    s.removeAllListeners('error').on('error', (e) => this.log(`socket: ${e.message}`));
     return s.address();
   }
 
@@ -112,8 +107,8 @@ export class Packetd {
   }
   get freeMiB(): number {
     return [...this.jobs.values()].reduce(
-      (free, j) => (live(j) ? free - j.token.memoryMiB - (this.o.reserveMiB ?? 0) : free),
-      this.o.capacityMiB ?? 4096,
+      (free, j) => (live(j) ? free - j.token.memoryMiB - (this.o.vmReserve ?? 0) : free),
+      this.o.capacity ?? 4096,
     );
   }
   job(jobId: string): Readonly<Job> | undefined {
@@ -162,13 +157,9 @@ export class Packetd {
     if (seen) return seen.from !== from ? this.refuse(reqId, 'replayed') : seen.reply;
     const known = this.jobs.get(jobId); // booted before a restart, or another token for the job
     if (known) return this.refuse(reqId, known.raw.equals(raw) ? 'replayed' : 'job-exists');
-    const no =
-      t.memoryMiB + (this.o.reserveMiB ?? 0) > this.freeMiB
-        ? 'no-capacity'
-        : this.o.launcher
-          ? null
-          : 'no-launcher';
-    if (no) return this.refuse(reqId, no);
+    if (t.memoryMiB + (this.o.vmReserve ?? 0) > this.freeMiB)
+      return this.refuse(reqId, 'no-capacity');
+    if (!this.o.launcher) return this.refuse(reqId, 'no-launcher');
     // Record the job and its reservation before the await, so that concurrent copies are refused,
     // and on disk first, so that a crash during the launch cannot let the token boot again.
     const entry: { from: string; reply?: Buffer } = { from };
@@ -204,7 +195,7 @@ export class Packetd {
     // (forged source addresses share it) and for the node, renewed every second.
     if (this.second !== this.now()) this.spentHashes.clear();
     this.second = this.now();
-    const b = this.o.hashBudget ?? 4 * MAX_UNITS,
+    const b = this.o.topupBudget ?? 4 * MAX_UNITS,
       caps = { [source]: b, [hex(r.jobId)]: b, '*': 4 * b };
     if (Object.entries(caps).some(([k, cap]) => (this.spentHashes.get(k) ?? 0) + r.units > cap))
       return this.refuse(r.reqId, 'rate-limited');
@@ -258,7 +249,7 @@ export class Packetd {
       j.owed -= take;
       if (take) changed.push(j);
       // Its folder may hold a suspension (its memory) and as much again of its own.
-      if (u.rssMiB > j.token.memoryMiB + (this.o.overheadMiB ?? 512))
+      if (u.rssMiB > j.token.memoryMiB + (this.o.vmOverhead ?? 512))
         this.end(j, `${Math.round(u.rssMiB)} MiB resident`);
       else if ((u.diskMiB ?? 0) > 2 * j.token.memoryMiB + 256)
         this.end(j, `${Math.round(u.diskMiB!)} MiB on disk`);
@@ -272,17 +263,17 @@ export class Packetd {
   }
 
   // A host that must be emptied tells every VM to go, as if its credit had run out.
-  evict(graceS: number): number {
+  evict(grace: number): number {
     this.evicting = true; // and none is revived from now on
     return [...this.jobs.values()]
       .filter((j) => j.state === 'running')
-      .map((j) => this.notice(j, 'evict', graceS)).length;
+      .map((j) => this.notice(j, 'evict', grace)).length;
   }
 
-  private notice(j: Job, why: string, graceS = this.o.graceS ?? 10): void {
-    Object.assign(j, { state: 'notified', deadline: this.now() + graceS });
+  private notice(j: Job, why: string, grace = this.o.grace ?? 10): void {
+    Object.assign(j, { state: 'notified', deadline: this.now() + grace });
     this.save(j);
-    j.vm?.notify(`notice ${why} ${graceS}`);
+    j.vm?.notify(`notice ${why} ${grace}`);
   }
 
   // Start (or revive) the job's VM and watch it.
@@ -324,7 +315,7 @@ export class Packetd {
     void vm.exited.then(() => {
       if (j.vm !== vm || !live(j)) return;
       if (!vm.suspended()) return this.end(j, 'exited');
-      Object.assign(j, { state: 'suspended', deadline: this.now() + (this.o.retentionS ?? 3600) });
+      Object.assign(j, { state: 'suspended', deadline: this.now() + (this.o.retention ?? 3600) });
       this.save(j);
       this.log(`${vm.vmId} suspended to disk`);
       void this.start(j); // it may have been topped up during its grace
@@ -342,7 +333,7 @@ export class Packetd {
     this.jobs.set(id, j);
     if (!live(j)) return;
     if (!j.vmId || !this.o.recover) return this.end(j, 'lost in a restart');
-    Object.assign(j, { state: 'notified', deadline: this.now() + (this.o.graceS ?? 10) });
+    Object.assign(j, { state: 'notified', deadline: this.now() + (this.o.grace ?? 10) });
     this.watch(j, this.o.recover(j.vmId, j.pid));
   }
 

@@ -87,6 +87,7 @@ export async function bootCstrap(o: CstrapBootOptions): Promise<void> {
         },
       });
   waiting?.close();
+  host?.uploaded(); // under --netns the daemon unpublishes the upload port
   const key = await vmKey;
   holdWhileServing(a);
   // The programs first; this VM's control socket a turn later (it is not needed for the first instruction).

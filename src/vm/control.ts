@@ -37,6 +37,24 @@ export type ControlHandler = (
 
 export const vmDir = (): string => path.join(roamHome(), 'vms');
 
+/**
+ * Calls `fn` with a name for the Unix socket `socket` that fits a socket address
+ * (107 bytes): the path itself, or, for a longer one (a node's VM folders under a
+ * long --state or TMPDIR), its name relative to its folder, which is the process'
+ * working folder for that moment (bind, connect and the unlink on close take the
+ * name synchronously). The socket stays in its owner-only folder.
+ */
+export function viaFolder<T>(socket: string, fn: (name: string) => T): T {
+  if (Buffer.byteLength(socket) <= 100) return fn(socket);
+  const back = process.cwd();
+  process.chdir(path.dirname(socket));
+  try {
+    return fn(`./${path.basename(socket)}`);
+  } finally {
+    process.chdir(back);
+  }
+}
+
 export function serveControl(
   rec: Omit<VmRecord, 'socket' | 'pid' | 'started'>,
   handler: ControlHandler,
@@ -77,7 +95,7 @@ export function serveControl(
     });
     conn.on('error', () => {});
   });
-  server.listen(socket, () => fs.chmodSync(socket, 0o600));
+  viaFolder(socket, (name) => server.listen(name, () => fs.chmodSync(socket, 0o600)));
   server.unref();
   const record: VmRecord = { ...rec, socket, pid: process.pid, started: new Date().toISOString() };
   fs.writeFileSync(file, JSON.stringify(record, null, 1));
@@ -89,7 +107,7 @@ export function serveControl(
   return {
     record,
     close() {
-      server.close();
+      viaFolder(socket, () => server.close());
       cleanup();
     },
   };
@@ -106,7 +124,8 @@ export function warmControl(): void {
     fs.mkdirSync(vmDir(), { recursive: true, mode: 0o700 });
     const s = net.createServer();
     s.on('error', () => {});
-    s.listen(path.join(vmDir(), `.warm-${process.pid}.sock`), () => s.close());
+    const socket = path.join(vmDir(), `.warm-${process.pid}.sock`);
+    viaFolder(socket, (name) => s.listen(name, () => viaFolder(socket, () => s.close())));
     s.unref();
   } catch {
     /* only an optimisation */
@@ -168,7 +187,7 @@ export function controlRequest<T extends FinalEvent>(
   onEvent?: (e: ProgressEvent) => void,
 ): Promise<T> {
   return new Promise((resolve, reject) => {
-    const conn = net.connect(vm.socket);
+    const conn = viaFolder(vm.socket, (name) => net.connect(name));
     let last: ControlEvent | null = null;
     conn.on('error', (err: NodeJS.ErrnoException) =>
       reject(

@@ -5,7 +5,8 @@
 //   notice REASON SECONDS               balance, lifetime or evict: leave within SECONDS
 // and reads lines from fd 3: the address the cstrap accepts uploads on, then
 // `listen PORT` for each port a program listens on (under --netns the daemon
-// publishes at most the token's count of them; nothing else is reachable).
+// publishes at most the token's count of them; nothing else is reachable), and
+// `uploaded` once the VM has arrived, so that its upload port is published no more.
 // What the VM does on a notice is its own policy, outside the trusted base;
 // roam's is to suspend itself to disk (`suspend.ckpt` in its folder) and exit.
 import fs from 'node:fs';
@@ -49,6 +50,11 @@ export class HostChannel {
   /** Tell the daemon where this cstrap accepts (the first line it reads). */
   ready(addr: string): void {
     this.say(`${addr}\n`);
+  }
+
+  /** The VM has arrived: its upload port may be closed to the world (a VM can only ask for less). */
+  uploaded(): void {
+    this.say('uploaded\n');
   }
 
   /** Ask the daemon to publish a port a program listens on. */

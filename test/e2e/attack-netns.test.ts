@@ -11,23 +11,33 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { missingTool, slotOf } from '../../src/host/netns.js';
+import { netnsProblem, netTag } from '../../src/host/netns.js';
 import { loaderHash } from '../../src/migrate/loader.js';
 import { iterate, mintBootToken, newSeed, vmKey } from '../../src/tokens/index.js';
 import { example, freePort, roam, start, tmpdir, track, until, type Running } from '../helpers.js';
 
-const tool = missingTool();
 const skip =
-  process.getuid?.() !== 0
-    ? 'needs root (network namespaces)'
-    : tool
-      ? `needs ${tool} (apt-get install iproute2 nftables util-linux)`
-      : false;
+  process.getuid?.() !== 0 ? 'needs root (network namespaces)' : netnsProblem('127.0.0.1') || false;
 
 const sh = (...a: string[]) => execFileSync(a[0], a.slice(1), { stdio: 'pipe' });
-const gwOf = (vmId: string, host: 1 | 2) => {
-  const n = 0x64400000 + slotOf(vmId) * 4 + host;
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+// A VM's /30 as its namespace shows it: host 2 is its eth0, host 1 its gateway (the host's
+// link, named rvSLOT).
+const netOf = (ns: string) => {
+  const out = execFileSync('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'eth0'], {
+    encoding: 'utf8',
+  });
+  const n = Number(
+    /inet (\d+)\.(\d+)\.(\d+)\.(\d+)\/30/
+      .exec(out)!
+      .slice(1)
+      .reduce((a, b) => a * 256 + Number(b), 0),
+  );
+  const ip = (h: number) => [24, 16, 8, 0].map((sh) => ((n - 2 + h) >>> sh) & 255).join('.');
+  return {
+    gw: ip(1),
+    addr: ip(2),
+    link: `rv${((n - 2 - 0x64400000) / 4).toString(16).padStart(5, '0')}`,
+  };
 };
 
 /** Can `port` on `host` be connected to from here within `ms`? */
@@ -79,7 +89,8 @@ test(
     const dir = tmpdir('netns'),
       secret = randomBytes(32),
       out = `roamt-out-${process.pid}`,
-      veth = `rot${process.pid % 1e6}`;
+      veth = `rot${process.pid % 1e6}`,
+      tag = netTag(path.join(dir, 'vms'));
     fs.writeFileSync(path.join(dir, 'secret'), secret.toString('hex'), { mode: 0o600 });
     // "The outside network": a namespace of its own with a server in it (198.18.0.0/15 is for tests).
     sh('ip', 'netns', 'add', out);
@@ -118,7 +129,8 @@ test(
       ]);
       node.vmId.catch(() => {});
       await until(() => /udp:\/\/\S+/.test(node!.stdout()), `the node: ${node.stderr()}`, 30_000);
-      assert.match(node.stderr(), /NOT ISOLATED: nothing of the network/);
+      assert.match(node.stderr(), /isolated: the network \(each VM in a namespace of its own/);
+      assert.doesNotMatch(node.stderr(), /NOT ISOLATED: the network/);
       const addr = /udp:\/\/(\S+)/.exec(node.stdout())![1];
 
       // Tenant A: ports 1, two listeners. Tenant B: ports 0, one listener.
@@ -162,6 +174,22 @@ test(
         `B refused: ${node.stderr()}`,
         20_000,
       );
+      // Once arrived, each VM told the daemon on fd 3 that its upload port may go: it is
+      // published no more (only the program port A is allowed stays in the map).
+      for (const vm of [a, b]) {
+        const port = vm.cstrap.split(':')[1];
+        await until(
+          () => node!.stderr().includes(`${vm.vmId}: upload port ${port} unpublished`),
+          `${vm.vmId}'s upload port unpublished: ${node.stderr()}`,
+          20_000,
+        );
+      }
+      const pub = execFileSync('nft', ['list', 'map', 'ip', `roam_${tag}`, 'pub'], {
+        encoding: 'utf8',
+      });
+      const published = [...pub.matchAll(/127\.0\.0\.1 \. (\d+) :/g)].map((m) => Number(m[1]));
+      assert.ok(published.includes(a1), pub);
+      for (const vm of [a, b]) assert.ok(!published.includes(Number(vm.cstrap.split(':')[1])), pub);
       assert.equal(await reach('127.0.0.1', a1), 'connected', "A's one port is reachable");
       assert.equal(await reach('127.0.0.1', a2), 'ECONNREFUSED', "A's second port is not: ports 1");
       assert.equal(await reach('127.0.0.1', b1), 'ECONNREFUSED', 'ports 0: no port at all');
@@ -171,17 +199,20 @@ test(
       );
 
       // The attacker in B's namespace: listens itself, and tries the host, the broker, A, the world.
+      const na = netOf(`roam-${tag}-${a.vmId}`),
+        nb = netOf(`roam-${tag}-${b.vmId}`);
+      assert.notEqual(na.addr, nb.addr);
       const targets = [
         `127.0.0.1:${hostPort}`, // the host's loopback? (its own loopback: nothing there)
-        `${gwOf(b.vmId, 1)}:${hostPort}`, // the host through its gateway
-        `${gwOf(b.vmId, 1)}:${a1}`, // A's published port, through the host
-        `${gwOf(a.vmId, 2)}:${a1}`, // A directly
+        `${nb.gw}:${hostPort}`, // the host through its gateway
+        `${nb.gw}:${a1}`, // A's published port, through the host
+        `${na.addr}:${a1}`, // A directly
         `198.18.0.1:${hostPort}`, // the host's other address
         '198.18.0.2:9000', // the outside network
       ];
       const attacker = track(
         spawn('nsenter', [
-          `--net=/run/netns/roam-${b.vmId}`,
+          `--net=/run/netns/roam-${tag}-${b.vmId}`,
           process.execPath,
           '-e',
           ATTACK,
@@ -207,11 +238,15 @@ test(
       // No IPv6 on its link (the rules are IPv4): no link-local address of the host to try.
       const v6 = (ns: string[]) =>
         execFileSync('ip', [...ns, '-6', 'addr', 'show', 'scope', 'link'], { encoding: 'utf8' });
-      assert.equal(v6(['-n', `roam-${b.vmId}`]).trim(), '');
-      assert.doesNotMatch(v6([]), new RegExp(`rv${b.vmId.slice(3)}`));
+      assert.equal(v6(['-n', `roam-${tag}-${b.vmId}`]).trim(), '');
+      assert.match(
+        execFileSync('ip', ['-d', 'link', 'show', nb.link], { encoding: 'utf8' }),
+        /veth/,
+      );
+      assert.doesNotMatch(v6([]), new RegExp(nb.link));
       // What it listened on is reached by no one: not on the host, not at its own address.
       assert.equal(await reach('127.0.0.1', evil), 'ECONNREFUSED');
-      assert.equal(await reach(gwOf(b.vmId, 2), evil), 'timeout');
+      assert.equal(await reach(nb.addr, evil), 'timeout');
       attacker.kill();
       outside.kill();
     } finally {
@@ -221,9 +256,9 @@ test(
       for (const d of fs.existsSync(path.join(dir, 'vms'))
         ? fs.readdirSync(path.join(dir, 'vms'))
         : [])
-        if (d.startsWith('vm-')) spawnSync('ip', ['netns', 'del', `roam-${d}`]);
+        if (d.startsWith('vm-')) spawnSync('ip', ['netns', 'del', `roam-${tag}-${d}`]);
       spawnSync('ip', ['netns', 'del', out]);
-      spawnSync('nft', ['delete', 'table', 'ip', 'roam']);
+      spawnSync('nft', ['delete', 'table', 'ip', `roam_${tag}`]);
     }
   },
 );

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Cgroups } from '../../src/host/cgroups.js';
 import { ProcessLauncher } from '../../src/host/launcher.js';
-import { ROOT, roam, tmpdir } from '../helpers.js';
+import { ROOT, roam, start, tmpdir, until } from '../helpers.js';
 
 const pidsOf = (parent: number) =>
   fs
@@ -26,8 +27,16 @@ const pidsOf = (parent: number) =>
 
 async function oneVm(o: { uid?: number; cgroups?: boolean } = {}) {
   const stateDir = tmpdir('sandbox');
-  if (o.uid !== undefined) fs.chmodSync(stateDir, 0o755);
-  const l = new ProcessLauncher({ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, ...o });
+  // The VM's uid must get through to its folder: the state (and the test run's private
+  // TMPDIR above it, 0700, else the VM dies making its registry) let it pass, no more.
+  if (o.uid !== undefined)
+    for (const d of [stateDir, path.dirname(stateDir)]) fs.chmodSync(d, 0o711);
+  const cg = o.cgroups ? Cgroups.find() : undefined;
+  assert.notEqual(typeof cg, 'string', typeof cg === 'string' ? cg : '');
+  const l = new ProcessLauncher({
+    ...{ stateDir, host: '127.0.0.1', warm: 0, log: () => {}, uid: o.uid },
+    cgroups: cg as Cgroups | undefined,
+  });
   const vm = await l.launch({
     jobId: '00'.repeat(16),
     key: Buffer.alloc(32, 1),
@@ -141,6 +150,9 @@ test(
       assert.equal(uid, '200000');
       assert.equal(fs.statSync(a.dir).uid, 200_000, 'it owns its folder');
       assert.match(execFileSync('ls', ['-ld', a.dir], { encoding: 'utf8' }), /^drwx------/);
+      // It runs on as that user: it wrote its registry into its folder and is not a zombie.
+      await until(() => fs.existsSync(path.join(a.dir, 'vms')), 'its registry', 10_000);
+      assert.match(fs.readFileSync(`/proc/${a.pid}/status`, 'utf8'), /^State:\s+[RS]/m);
     } finally {
       await a.done();
     }
@@ -173,6 +185,100 @@ test(
       fs.existsSync(`/sys/fs/cgroup/memory/roam/${a.vm.vmId}`),
       false,
       'removed with the VM',
+    );
+  },
+);
+
+// Issue 13: cgroups are on by default as root wherever cgroupfs allows them (v2, or v1 as
+// on this kernel), and the daemon says which isolation is on; --no-cgroups turns them off.
+const found = process.getuid?.() === 0 ? Cgroups.find() : 'not root';
+test(
+  'as root, roam node puts its VMs in cgroups by default and says so; --no-cgroups does not',
+  { skip: typeof found === 'string' ? `needs writable cgroups: ${found}` : false, timeout: 60_000 },
+  async () => {
+    for (const off of [false, true]) {
+      const dir = tmpdir('cgdefault'),
+        state = path.join(dir, 'vms');
+      fs.writeFileSync(path.join(dir, 'secret'), 'ab'.repeat(32), { mode: 0o600 });
+      const n = start([
+        ...['node', '--id', 'n1', '--secret-file', path.join(dir, 'secret')],
+        ...['--listen', '127.0.0.1:0', '--state', state, '--warm', '1'],
+        ...(off ? ['--no-cgroups'] : []),
+      ]);
+      n.vmId.catch(() => {});
+      try {
+        await until(() => /udp:\/\//.test(n.stdout()), `the node: ${n.stderr()}`, 30_000);
+        const vmPid = () =>
+          pidsOf(n.proc.pid!).find((p) =>
+            fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(state),
+          );
+        await until(() => vmPid() !== undefined, 'the warm VM', 30_000);
+        const groups = fs.readFileSync(`/proc/${vmPid()}/cgroup`, 'utf8');
+        const vmId = fs.readdirSync(state).find((d) => d.startsWith('vm-'))!;
+        const v = (found as Cgroups).version;
+        if (off) {
+          assert.doesNotMatch(groups, /\/roam\/vm-/, groups);
+          assert.match(n.stderr(), /NOT ISOLATED: .*cgroups \(--no-cgroups\)/);
+        } else {
+          assert.match(groups, new RegExp(`/roam/${vmId}\n`), groups);
+          assert.match(n.stderr(), new RegExp(`isolated: .*tasks \\(cgroup v${v}\\)`));
+          assert.doesNotMatch(n.stderr(), /cgroups \(/);
+        }
+      } finally {
+        n.proc.kill('SIGKILL');
+        await n.exited;
+      }
+    }
+  },
+);
+
+// A cgroup that cannot be written once the daemon runs (its hierarchy was found writable at
+// start-up) fails the launch, and the VM process is killed: never a VM outside its limits.
+test(
+  'a VM whose cgroup cannot be set is not left running',
+  { skip: process.getuid?.() === 0 ? false : 'needs root (to start VMs as the launcher does)' },
+  async () => {
+    const root = tmpdir('cgfail'),
+      stateDir = tmpdir('cgfail-state');
+    for (const c of ['memory', 'cpu', 'pids']) {
+      fs.mkdirSync(path.join(root, c));
+      fs.writeFileSync(path.join(root, c, 'cgroup.procs'), '');
+    }
+    const cg = Cgroups.find(root);
+    assert.ok(cg instanceof Cgroups, typeof cg === 'string' ? cg : '');
+    fs.rmSync(path.join(root, 'memory', 'roam'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'memory', 'roam'), ''); // a file: no group can be made in it
+    const l = new ProcessLauncher({
+      stateDir,
+      host: '127.0.0.1',
+      warm: 0,
+      log: () => {},
+      cgroups: cg,
+    });
+    await assert.rejects(
+      l.launch({
+        jobId: '00'.repeat(16),
+        key: Buffer.alloc(32, 1),
+        loaderSha256: '00'.repeat(32),
+        memoryMiB: 64,
+        cpuShare: 100,
+        ports: 1,
+      }),
+      /ENOTDIR|EEXIST/,
+    );
+    await until(
+      () =>
+        !pidsOf(process.pid).some((p) => {
+          try {
+            const st = fs.readFileSync(`/proc/${p}/stat`, 'latin1');
+            const zombie = st.slice(st.lastIndexOf(')') + 2).startsWith('Z');
+            return !zombie && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(stateDir);
+          } catch {
+            return false;
+          }
+        }),
+      'the VM process killed',
+      10_000,
     );
   },
 );

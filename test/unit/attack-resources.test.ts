@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { daemon, mint, refusal } from '../packetd-fixtures.js';
 
 test('memory past token + overhead, or a folder past its quota, ends the VM', async () => {
-  const { d, ask, vms, stopped } = await daemon({ overheadMiB: 160, reserveMiB: 64 });
+  const { d, ask, vms, stopped } = await daemon({ vmOverhead: 160, vmReserve: 64 });
   try {
     const a = mint({ memoryMiB: 1 }),
       b = mint({ memoryMiB: 1 });

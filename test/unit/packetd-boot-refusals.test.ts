@@ -103,7 +103,7 @@ test('without a launcher the daemon verifies and then refuses with no-launcher, 
 test('capacity, launch failure and a second token for the same job are refused', async () => {
   let fail = true;
   const { d, ask } = await daemon({
-    capacityMiB: 100,
+    capacity: 100,
     launcher: async () => {
       if (fail) throw new Error('no cstrap');
       return fakeVm('vm-1');

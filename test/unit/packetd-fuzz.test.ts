@@ -42,7 +42,7 @@ function mutate(b: Buffer): Buffer {
 }
 
 test(`fuzz: ${COUNT} random and mutated datagrams`, { timeout: 600_000 }, async () => {
-  const { d, addr, ask, launches } = await daemon({ capacityMiB: 1 << 30 });
+  const { d, addr, ask, launches } = await daemon({ capacity: 1 << 30 });
   const minted = new Map<string, Minted>();
   const fresh = () => {
     const m = mint({ units: 5, n: 60, memoryMiB: 1 });

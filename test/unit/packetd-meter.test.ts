@@ -9,7 +9,7 @@ const settle = () => new Promise((r) => setImmediate(r));
 
 async function booted(o: Parameters<typeof daemon>[0] = {}, units = 10) {
   let clock = Math.floor(Date.now() / 1000);
-  const t = await daemon({ graceS: 5, retentionS: 60, now: () => clock, ...o });
+  const t = await daemon({ grace: 5, retention: 60, now: () => clock, ...o });
   const m = mint({ units, n: 200, lifetimeS: 3600 });
   const a = await t.ask({ type: 'BOOT', token: m.raw });
   assert.equal(a.type, 'ACCEPTED');

@@ -28,7 +28,7 @@ async function raw(addr: string, datagrams: Buffer[], expect: number) {
 }
 
 test('PING answers node id, free capacity and price', async () => {
-  const { d, ask } = await daemon({ price: 3, capacityMiB: 512 });
+  const { d, ask } = await daemon({ price: 3, capacity: 512 });
   try {
     const r = await ask({ type: 'PING' });
     assert.ok(r.type === 'PONG');
