@@ -63,7 +63,10 @@ export class PageCleaner {
       throttle: false,
       strict: false,
       priority: false,
-      ...opts,
+      // An option given as undefined keeps its default (a migration home ordered
+      // passed maxRounds: undefined, which made every round "not out of rounds"
+      // and stopped throttling: it aborted instead of converging).
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     };
     this.throttle = this.o.throttle ? new Throttle(kernel.scheduler) : null;
     this.warmed = !this.o.beforeFreeze;
