@@ -11,7 +11,7 @@ import { StreamWriter, type Sink } from './writer.js';
 
 export interface CheckpointTarget {
   begin(header: StreamHeader, modules: Buffer[]): Promise<void>;
-  /** Page bytes are copied during the call, so live memory views may be passed. */
+  /** Page bytes are copied (or written) during the call, so live memory views may be passed. */
   pages(batch: PageEntry[]): Promise<void>;
   finish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void>;
   abort(reason: Error): Promise<void>;
@@ -20,7 +20,7 @@ export interface CheckpointTarget {
   /** The frame spaces' sizes at the start of a round, so a receiver can size memories once. */
   sizes?(spaces: SpaceSizes): Promise<void>;
   readonly bytesWritten: number;
-  /** A transport stream: VERIFY counts pages as PRESENT, not by content (see verify.ts). */
+  /** A transport stream or an image: VERIFY counts pages as PRESENT, not by content (see verify.ts); something else covers their bytes. */
   readonly presenceVerify?: boolean;
 }
 
@@ -225,6 +225,8 @@ function imageFileTarget(path: string, partial: string, key: Buffer | undefined)
   let header: StreamHeader | undefined;
   let modules: Buffer[] = [];
   class T extends FileTargetBase {
+    // Pages are authenticated in chunks by the image's tags, so VERIFY counts them by presence.
+    readonly presenceVerify = true;
     get bytesWritten(): number {
       return img?.bytesWritten ?? 0;
     }

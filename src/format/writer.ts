@@ -111,6 +111,13 @@ export class StreamWriter {
     return this.record(type, payload);
   }
 
+  /** A mandatory record of a container's own type (the image's PAGE_MACS): readers that do not know it refuse the stream. */
+  extra(type: number, payload: Uint8Array): Promise<void> {
+    if (type <= RecordType.SPACES || isOptionalType(type))
+      return Promise.reject(new RangeError(`record type ${type} is not a container's own`));
+    return this.record(type, payload);
+  }
+
   end(): Promise<void> {
     let buf: Buffer;
     try {
@@ -135,7 +142,7 @@ export class StreamWriter {
     if (this.state === 'ended') throw new Error('StreamWriter: stream already ended');
   }
 
-  private record(type: RecordType, payload: Uint8Array): Promise<void> {
+  private record(type: number, payload: Uint8Array): Promise<void> {
     let buf: Buffer;
     try {
       if (type !== RecordType.HEADER) this.open();
