@@ -170,6 +170,8 @@ export function encodePagesCounted(
   batch: readonly PageEntry[],
   compress: boolean,
   headroom = 0,
+  /** Where the record goes (a reused buffer), given its size; default a new one. */
+  alloc: (bytes: number) => Buffer = (n) => Buffer.allocUnsafe(n),
 ): EncodedPages & { framed: Buffer } {
   if (batch.length > MAX_PAGES_PER_RECORD)
     throw new RangeError(
@@ -195,7 +197,7 @@ export function encodePagesCounted(
     }
     return { kind: PageKind.RAW, data: e.data };
   });
-  const framed = Buffer.allocUnsafe(headroom + 4 + 9 * batch.length + dataBytes);
+  const framed = alloc(headroom + 4 + 9 * batch.length + dataBytes);
   const out = framed.subarray(headroom);
   out.writeUInt32LE(batch.length, 0);
   let at = 4;

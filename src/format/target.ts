@@ -27,9 +27,13 @@ export interface CheckpointTarget {
 /** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
 export function streamTarget(
   sink: Sink,
-  opts: { key?: Buffer; transport?: boolean; what?: string } = {},
+  opts: { key?: Buffer; transport?: boolean; what?: string; reuse?: boolean } = {},
 ): CheckpointTarget & { readonly writer: StreamWriter } {
-  const w = new StreamWriter(sink, { key: opts.key, transport: opts.transport });
+  const w = new StreamWriter(sink, {
+    key: opts.key,
+    transport: opts.transport,
+    reuse: opts.reuse,
+  });
   let aborted: Error | undefined;
   const live = (): void => {
     if (aborted)
@@ -184,7 +188,7 @@ function streamFileTarget(
         position += bytesWritten;
       }
     },
-    { key },
+    { key, reuse: true }, // each chunk is written before the next is encoded
   );
   class T extends FileTargetBase {
     get bytesWritten(): number {
