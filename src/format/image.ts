@@ -62,6 +62,32 @@ interface Segment {
   length: number;
 }
 
+/**
+ * The batch's frames ascending, each once (its last entry wins), so chunks fill in
+ * order. A page cleaner's batch is ascending already: then nothing is sorted.
+ */
+function ordered(batch: readonly PageEntry[]): { frames: number[]; entries: PageEntry[] } {
+  const frames: number[] = [];
+  let ascending = true;
+  for (const e of batch) {
+    if (e.data && e.data.length !== PAGE_SIZE)
+      throw new RangeError(
+        `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
+      );
+    if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT)
+      throw new RangeError(`bad page ${e.page}`);
+    pageOffset(e.slot, e.page);
+    const f = frameOf(e.slot, e.page);
+    if (frames.length > 0 && f <= frames[frames.length - 1]) ascending = false;
+    frames.push(f);
+  }
+  if (ascending) return { frames, entries: batch as PageEntry[] };
+  const last = new Map<number, PageEntry>();
+  batch.forEach((e, i) => last.set(frames[i], e));
+  const sorted = [...last.keys()].sort((a, b) => a - b);
+  return { frames: sorted, entries: sorted.map((f) => last.get(f)!) };
+}
+
 let zeros: Uint8Array | undefined;
 /** An aligned zero page (what a page that went back to zero is overwritten with). */
 const zeroPage = (): Uint8Array => (zeros ??= alignedBuffer(PAGE_SIZE));
@@ -139,22 +165,11 @@ export class ImageWriter {
     if (this.done) return Promise.reject(new Error(`image ${this.path}: already finished`));
     if (this.failure !== undefined) return Promise.reject(this.failure);
     try {
-      // Last entry per frame wins; then ascending frame order, so chunks fill in order.
-      const last = new Map<number, PageEntry>();
-      for (const e of batch) {
-        if (e.data && e.data.length !== PAGE_SIZE)
-          throw new RangeError(
-            `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
-          );
-        if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT)
-          throw new RangeError(`bad page ${e.page}`);
-        pageOffset(e.slot, e.page);
-        last.set(frameOf(e.slot, e.page), e);
-      }
-      const frames = [...last.keys()].sort((a, b) => a - b);
+      const { frames, entries } = ordered(batch);
       let seg: Segment | undefined;
-      for (const f of frames) {
-        const e = last.get(f)!.data;
+      for (let k = 0; k < frames.length; k++) {
+        const f = frames[k];
+        const e = entries[k].data;
         const d = e === null || isZeroPage(e) ? null : e;
         // A zero page that is already zero (a hole, or zeros written) needs no write.
         if (d === null && !this.nonZero.has(f)) {
