@@ -1,7 +1,7 @@
 // Times restoring a checkpoint file in this fresh process: read and verify it,
 // rebuild the kernel, instantiate the programs and load their memory (an image's
 // pages straight into the programs' memories, see restoreFile).
-import { restoreFile } from '../src/checkpoint/restore.js';
+import { restoreFile } from '../src/checkpoint/restore-file.js';
 import { defaultKeyPath, loadKey } from '../src/format/index.js';
 
 const file = process.argv[2];

@@ -42,7 +42,7 @@ export {
   LZ4_MAX_ENTRY,
   type CompressionGain,
 } from './compress.js';
-export { recomputeVerify, type Checkpoint } from './assemble.js';
+export { CheckpointAssembler, recomputeVerify, type Checkpoint } from './assemble.js';
 export { readCheckpoint, decodeStream, type ReadOptions } from './checkpoint.js';
 export {
   ImageWriter,

@@ -202,6 +202,11 @@ function streamFileTarget(
     protected async doPages(batch: PageEntry[]): Promise<void> {
       await writer.pages(batch);
     }
+    /** SPACES before the pages too (the final one still ends the stream): a restore sizes each memory once. */
+    async sizes(spaces: SpaceSizes): Promise<void> {
+      if (this.state !== 'open') throw new Error(`checkpoint ${this.path}: target is not open`);
+      await writer.spaces(spaces);
+    }
     protected async doFinish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void> {
       await Promise.all([
         writer.spaces(spaces),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ALLOW_UNSIGNED, CHECKPOINT_KEY } from '../options.js';
-import { restoreFile } from '../../checkpoint/restore.js';
+import { restoreFile } from '../../checkpoint/restore-file.js';
 import { newVmId } from '../../guest/kernel.js';
 import { serveRestored } from '../../vm/session.js';
 import { vmExit } from '../../vm/exit.js';
