@@ -39,6 +39,18 @@ export function writeAllSync(fd: number, buf: Uint8Array, pos: number): void {
   for (let at = 0; at < buf.length;) at += fs.writeSync(fd, buf, at, buf.length - at, pos + at);
 }
 
+/** Writes all of `buf` at `pos` in the thread pool. */
+export async function writeAll(fd: number, buf: Uint8Array, pos: number): Promise<void> {
+  // The length now: a wasm memory's view reads 0 once the memory grows (its bytes stay
+  // where they are, and a write under way still takes them; the rest of a short write
+  // then fails loudly instead of stopping short).
+  const len = buf.length;
+  for (let at = 0; at < len;)
+    at += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, at, len - at, pos + at, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+}
+
 /** Reads `buf.length` bytes at `pos`; a short read (end of file) is an error. */
 function readAll(fd: number, buf: Uint8Array, pos: number): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -8,89 +8,40 @@
 // hashing each page for VERIFY, which counts pages by presence as a migration
 // stream's does: the tags, under the metadata's HMAC, cover every byte a reader loads.
 // The writer writes runs of pages straight from the program's memory with direct
-// I/O (O_DIRECT: no page cache to fault in), and tags a chunk as its pages go by the
+// I/O (O_DIRECT: no page cache to fault in), in the thread pool while the page
+// cleaner prepares its next batch, and tags a chunk as its pages go by the
 // first time it is written; a chunk written again later (a page dirtied in a later
 // round) is tagged again from the file at the end, once.
 import fs from 'node:fs';
-import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
-import { alignedBuffer, openMaybeDirect, readAllSync, writeAllSync } from './direct.js';
-import { OPTIONAL_RECORD } from './records.js';
+import { frameOf, PAGE_SIZE } from '../memory/frames.js';
+import { alignedBuffer, openMaybeDirect, readAllSync, writeAll, writeAllSync } from './direct.js';
 import { CHUNK_BYTES, CHUNK_PAGES, ChunkMac, type ChunkTagger } from './page-mac.js';
 import { isZeroPage, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
 import { StreamWriter } from './writer.js';
 import { asError } from '../util/errors.js';
+import {
+  ALLOCATED,
+  CHUNKS_PER_SLOT,
+  EXTENT_BLOCKS,
+  frameOffset,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  ordered,
+  PAGE_MACS,
+  SUPERBLOCK_SIZE,
+  zeroPage,
+  type Segment,
+} from './image-layout.js';
 
-export const IMAGE_MAGIC = Buffer.from('ROAMIMG1', 'latin1');
-/** 2: the page area is authenticated in chunks (PAGE_MACS), VERIFY counts pages by presence. */
-export const IMAGE_VERSION = 2;
-export const SUPERBLOCK_SIZE = 4096;
-/** Fields: magic(8) version u32, pageSize u32, metaOffset u64, metaLength u64; the rest must be zero. */
-export const SUPERBLOCK_USED = 32;
-
-/**
- * Optional metadata record (older readers skip it): how many page frames the writer
- * put on disk (data or zeros written over data) and in how many extents the file
- * holds (runs of frames, superblock and metadata), u32 LE each.
- * Under the metadata's HMAC, so the reader can bound what the file may allocate.
- */
-export const ALLOCATED = OPTIONAL_RECORD | 1;
-/**
- * Mandatory metadata record of version 2 (a stream reader refuses it): u8 tag size,
- * 32-byte salt, u32 LE chunk count n, n flags (0: the chunk is a hole, nothing was
- * written there, and it is not read; 1: tagged), then the tags of the flagged chunks; chunks in ascending (slot,
- * chunk) order over every slot's pages in SPACES.
- */
-export const PAGE_MACS = 0x101;
-const EXTENT_BLOCKS = 32768; // longest ext4 extent, in 4 KiB blocks
-const CHUNKS_PER_SLOT = PAGES_PER_SLOT / CHUNK_PAGES;
-
-/** Byte offset of page (slot, page) in an image. */
-export function pageOffset(slot: number, page: number): number {
-  const off = SUPERBLOCK_SIZE + frameOf(slot, page) * PAGE_SIZE;
-  if (!Number.isSafeInteger(off))
-    throw new RangeError(`frame ${slot}:${page} is beyond the largest image offset`);
-  return off;
-}
-
-const frameOffset = (frame: number): number => SUPERBLOCK_SIZE + frame * PAGE_SIZE;
-
-/** Pages consecutive in the file and in one buffer. */
-interface Segment {
-  first: number;
-  buffer: ArrayBufferLike;
-  offset: number;
-  length: number;
-}
-
-/**
- * The batch's frames ascending, each once (its last entry wins), so chunks fill in
- * order. A page cleaner's batch is ascending already: then nothing is sorted.
- */
-function ordered(batch: readonly PageEntry[]): { frames: number[]; entries: PageEntry[] } {
-  const frames: number[] = [];
-  let ascending = true;
-  for (const e of batch) {
-    if (e.data && e.data.length !== PAGE_SIZE)
-      throw new RangeError(
-        `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
-      );
-    if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT)
-      throw new RangeError(`bad page ${e.page}`);
-    pageOffset(e.slot, e.page);
-    const f = frameOf(e.slot, e.page);
-    if (frames.length > 0 && f <= frames[frames.length - 1]) ascending = false;
-    frames.push(f);
-  }
-  if (ascending) return { frames, entries: batch as PageEntry[] };
-  const last = new Map<number, PageEntry>();
-  batch.forEach((e, i) => last.set(frames[i], e));
-  const sorted = [...last.keys()].sort((a, b) => a - b);
-  return { frames: sorted, entries: sorted.map((f) => last.get(f)!) };
-}
-
-let zeros: Uint8Array | undefined;
-/** An aligned zero page (what a page that went back to zero is overwritten with). */
-const zeroPage = (): Uint8Array => (zeros ??= alignedBuffer(PAGE_SIZE));
+export {
+  ALLOCATED,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  PAGE_MACS,
+  pageOffset,
+  SUPERBLOCK_SIZE,
+  SUPERBLOCK_USED,
+} from './image-layout.js';
 
 export interface ImageContents {
   header: StreamHeader;
@@ -155,15 +106,27 @@ export class ImageWriter {
     return this.writePages([{ slot, page, data }]);
   }
 
+  /** Writes under way in the thread pool, and the frames they cover. */
+  private readonly inflight = new Set<Promise<void>>();
+  /** Frame -> writes under way that cover it. */
+  private readonly busy = new Map<number, number>();
+  /** This call's writes. */
+  private ops: Array<Promise<void>> = [];
+
   /**
-   * Writes a batch, synchronously: the bytes are taken before returning (pages may
-   * be live memory views), and so writes land in call order (the last write of a
-   * page wins). Runs of pages that lie one after the other in one memory (a round
-   * of the page cleaner) go to the file in one write, straight from that memory.
+   * Writes a batch; resolves once its pages are in the file. Everything about the
+   * batch is decided during the call (what is zero, the chunks' tags), and writes
+   * land in call order (the last write of a page wins). Runs of pages that lie one
+   * after the other in one memory (a round of the page cleaner) go to the file in
+   * one write, straight from that memory, in the thread pool while the caller goes
+   * on: a page of a live memory that changes meanwhile has been dirtied, so the
+   * cleaner sends it again, and its chunk is then tagged from the file. Other
+   * buffers are copied during the call.
    */
   writePages(batch: readonly PageEntry[]): Promise<void> {
     if (this.done) return Promise.reject(new Error(`image ${this.path}: already finished`));
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    this.ops = [];
     try {
       const { frames, entries } = ordered(batch);
       let seg: Segment | undefined;
@@ -194,7 +157,7 @@ export class ImageWriter {
       }
       this.writeSegment(seg);
       this.pagesWritten += batch.length;
-      return Promise.resolve();
+      return Promise.all(this.ops).then(() => undefined);
     } catch (e) {
       this.failure = asError(e);
       return Promise.reject(this.failure);
@@ -254,23 +217,64 @@ export class ImageWriter {
   /** Buffers direct I/O refused (not page-aligned): their pages go through `stage`. */
   private readonly unaligned = new WeakSet<ArrayBufferLike>();
 
+  /**
+   * Starts writing `view` at frame `first`. A write is issued at once, so the thread
+   * pool takes its bytes from where they are, unless a write under way covers one
+   * of its frames: then its bytes are copied now and it waits for every write under
+   * way, so that the later write of a page lands last.
+   */
   private writeAt(first: number, view: Uint8Array): void {
-    const pos = frameOffset(first);
-    if (!this.direct || !this.unaligned.has(view.buffer)) {
-      try {
-        writeAllSync(this.fd, view, pos);
-        return this.wrote(first, view.length);
-      } catch (e) {
-        if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-        this.unaligned.add(view.buffer);
-      }
+    const n = view.length / PAGE_SIZE;
+    let overlaps = false;
+    for (let k = 0; k < n && !overlaps; k++) overlaps = this.busy.has(first + k);
+    // A wasm memory (the programs', the aligned buffers here) is whole 64 KiB pages and
+    // mapped on a page boundary; anything else is copied into aligned memory now.
+    const aligned =
+      !this.direct || (view.buffer.byteLength % 65536 === 0 && !this.unaligned.has(view.buffer));
+    let bytes = view;
+    if (overlaps || !aligned) {
+      bytes = alignedBuffer(view.length);
+      bytes.set(view);
     }
-    for (let at = 0; at < view.length; at += this.stage.length) {
-      const part = view.subarray(at, at + this.stage.length);
-      this.stage.set(part);
-      writeAllSync(this.fd, this.stage.subarray(0, part.length), pos + at);
-    }
+    for (let k = 0; k < n; k++) this.busy.set(first + k, (this.busy.get(first + k) ?? 0) + 1);
+    const before = overlaps ? Promise.allSettled([...this.inflight]) : Promise.resolve();
+    const p = before
+      .then(() => this.put(bytes, frameOffset(first)))
+      .catch((e: unknown) => {
+        this.failure ??= asError(e);
+        throw this.failure;
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        for (let k = 0; k < n; k++) {
+          const left = this.busy.get(first + k)! - 1;
+          if (left === 0) this.busy.delete(first + k);
+          else this.busy.set(first + k, left);
+        }
+      });
+    p.catch(() => undefined); // the call's promise reports it
+    this.inflight.add(p);
+    this.ops.push(p);
     this.wrote(first, view.length);
+  }
+
+  /** One write; a buffer direct I/O refuses after all is copied into aligned memory. */
+  private async put(bytes: Uint8Array, pos: number): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      await writeAll(this.fd, bytes, pos);
+    } catch (e) {
+      if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      this.unaligned.add(bytes.buffer);
+      const copy = alignedBuffer(bytes.length);
+      copy.set(bytes);
+      await writeAll(this.fd, copy, pos);
+    }
+  }
+
+  /** Every write under way has ended (failed or not). */
+  private async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
   private wrote(first: number, bytes: number): void {
@@ -321,8 +325,9 @@ export class ImageWriter {
   async finish(c: ImageContents): Promise<number> {
     if (this.done) throw new Error(`image ${this.path}: already finished`);
     this.done = true;
-    if (this.failure !== undefined) throw this.failure;
     try {
+      await this.settled();
+      if (this.failure !== undefined) throw this.failure;
       this.closeOpen();
       // The metadata must start after every page a reader will look at, written or a hole.
       let end = this.frameEnd;
@@ -384,9 +389,9 @@ export class ImageWriter {
   }
 
   /** Closes the file without finishing it (the caller removes it). */
-  abort(): Promise<void> {
+  async abort(): Promise<void> {
     this.done = true;
+    await this.settled(); // no write may be left on a closed descriptor
     this.closeFds();
-    return Promise.resolve();
   }
 }

@@ -245,10 +245,17 @@ function imageFileTarget(path: string, partial: string, key: Buffer | undefined)
       modules = m;
       img = await ImageWriter.create(partial, { key });
     }
+    /** The last batch's writes: one batch is written while the cleaner prepares the next. */
+    private inflight: Promise<void> = Promise.resolve();
     protected async doPages(batch: PageEntry[]): Promise<void> {
-      await img!.writePages(batch);
+      const p = img!.writePages(batch);
+      p.catch(() => undefined); // the writer keeps the failure: the next call or finish throws it
+      const prev = this.inflight;
+      this.inflight = p;
+      await prev;
     }
     protected async doFinish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void> {
+      await this.inflight;
       await img!.finish({ header: header!, modules, spaces, kernel, verify });
     }
     protected async closeQuietly(): Promise<void> {
