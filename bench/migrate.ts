@@ -504,7 +504,8 @@ async function migrateOnce(w: Workload, link: Link, run: number): Promise<RunRec
     const gport = isGame(w.key) ? await link.port() : 0;
     const runArgs = isGame(w.key) ? ['--tcplisten', `${link.listenHost}:${gport}`] : [];
     const src = roamProc(
-      ['run', ...runArgs, ex(w.program), ...(w.args.length ? ['--', ...w.args] : [])],
+      // `roam run PROGRAM ARGS...` hands everything after the program to it, a `--` too.
+      ['run', ...runArgs, ex(w.program), ...w.args],
       link.srcNs,
     );
     procs.push(src);

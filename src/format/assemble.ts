@@ -125,13 +125,22 @@ export class CheckpointAssembler {
     m.set(page, data);
   }
 
-  /** Checks completeness and VERIFY; the returned Checkpoint is safe to restore. */
-  result(format: 'stream' | 'image', bytes: number, signed: boolean): Checkpoint {
+  /**
+   * Checks completeness and VERIFY; the returned Checkpoint is safe to restore.
+   * @param pages VERIFY's page sum kept by the caller (an image reader, which loads pages itself)
+   */
+  result(
+    format: 'stream' | 'image',
+    bytes: number,
+    signed: boolean,
+    pages?: PageDigests,
+  ): Checkpoint {
     if (!this.header) throw missing('HEADER');
     if (!this.kernel) throw missing('KERNEL');
     if (!this.verify) throw missing('VERIFY');
-    const actual = this.digests
-      ? computeVerify(this.kernel, this.digests)
+    const sum = pages ?? this.digests;
+    const actual = sum
+      ? computeVerify(this.kernel, sum)
       : recomputeVerify(this.kernel, this.spaces);
     if (!actual.equals(this.verify)) {
       throw new CheckpointError(

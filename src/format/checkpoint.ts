@@ -4,7 +4,8 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { CheckpointAssembler, type Checkpoint } from './assemble.js';
 import { CheckpointError } from './errors.js';
-import { IMAGE_MAGIC, readImage } from './image.js';
+import { IMAGE_MAGIC } from './image.js';
+import { readImage } from './image-read.js';
 import { RecordDecoder, STREAM_MAGIC } from './records.js';
 
 export { CheckpointError, type CheckpointErrorCode } from './errors.js';

@@ -1,50 +1,47 @@
-import { writeSync } from 'node:fs';
 // The checkpoint disk image with the thesis' 1:1 layout: a superblock, then every
 // page at a fixed offset derived from its frame number (a sparse file: zero pages
 // are holes), then a metadata record stream (HEADER, MODULEs, SPACES, KERNEL,
-// VERIFY, END). A restore can map or read any page without parsing the others.
-import { open, type FileHandle } from 'node:fs/promises';
-import { frameOf, PAGE_SIZE, PAGES_PER_SLOT } from '../memory/frames.js';
-import { CheckpointAssembler, type Checkpoint } from './assemble.js';
-import { CheckpointError } from './errors.js';
-import {
-  KNOWN_RECORD_TYPES,
-  OPTIONAL_RECORD,
-  RecordDecoder,
-  RecordType,
-  type DecoderOptions,
-} from './records.js';
+// VERIFY, PAGE_MACS, END). A restore can read any page without parsing the others,
+// straight into the memory it will run in (image-read.ts).
+//
+// Version 2 authenticates the page area in 1 MiB chunks (page-mac.ts) instead of
+// hashing each page for VERIFY, which counts pages by presence as a migration
+// stream's does: the tags, under the metadata's HMAC, cover every byte a reader loads.
+// The writer writes runs of pages straight from the program's memory with direct
+// I/O (O_DIRECT: no page cache to fault in), in the thread pool while the page
+// cleaner prepares its next batch, and tags a chunk as its pages go by the
+// first time it is written; a chunk written again later (a page dirtied in a later
+// round) is tagged again from the file at the end, once.
+import fs from 'node:fs';
+import { frameOf, PAGE_SIZE } from '../memory/frames.js';
+import { alignedBuffer, openMaybeDirect, readAllSync, writeAll, writeAllSync } from './direct.js';
+import { CHUNK_BYTES, CHUNK_PAGES, ChunkMac, type ChunkTagger } from './page-mac.js';
 import { isZeroPage, type PageEntry, type SpaceSizes, type StreamHeader } from './stream.js';
 import { StreamWriter } from './writer.js';
 import { asError } from '../util/errors.js';
+import {
+  ALLOCATED,
+  CHUNKS_PER_SLOT,
+  EXTENT_BLOCKS,
+  frameOffset,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  ordered,
+  PAGE_MACS,
+  SUPERBLOCK_SIZE,
+  zeroPage,
+  type Segment,
+} from './image-layout.js';
 
-export const IMAGE_MAGIC = Buffer.from('ROAMIMG1', 'latin1');
-export const IMAGE_VERSION = 1;
-export const SUPERBLOCK_SIZE = 4096;
-/** Fields: magic(8) version u32, pageSize u32, metaOffset u64, metaLength u64; the rest must be zero. */
-const SUPERBLOCK_USED = 32;
-/** Sanity bound on the metadata (modules + kernel state) before we allocate for it. */
-const MAX_META = 1024 * 1024 * 1024;
-/** Pages read per positional read when loading an image. */
-const READ_RUN = 2048;
-
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
-/**
- * Optional metadata record (older readers skip it): how many page frames the writer
- * put on disk (data or zeros written over data) and in how many extents the file
- * holds (runs of frames, superblock and metadata), u32 LE each.
- * Under the metadata's HMAC, so the reader can bound what the file may allocate.
- */
-export const ALLOCATED = OPTIONAL_RECORD | 1;
-const EXTENT_BLOCKS = 32768; // longest ext4 extent, in 4 KiB blocks
-
-/** Byte offset of page (slot, page) in an image. */
-export function pageOffset(slot: number, page: number): number {
-  const off = SUPERBLOCK_SIZE + frameOf(slot, page) * PAGE_SIZE;
-  if (!Number.isSafeInteger(off))
-    throw new RangeError(`frame ${slot}:${page} is beyond the largest image offset`);
-  return off;
-}
+export {
+  ALLOCATED,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  PAGE_MACS,
+  pageOffset,
+  SUPERBLOCK_SIZE,
+  SUPERBLOCK_USED,
+} from './image-layout.js';
 
 export interface ImageContents {
   header: StreamHeader;
@@ -55,127 +52,318 @@ export interface ImageContents {
 }
 
 export class ImageWriter {
-  /** Frames currently holding non-zero data on disk (so a later zero must overwrite them). */
+  /** Frames currently holding non-zero data on disk or in the staged chunk. */
   private readonly nonZero = new Set<number>();
   /** One past the highest frame that has bytes on disk. */
   private frameEnd = 0;
   /** Every frame this writer put bytes at. */
   private readonly written = new Set<number>();
-  private tail: Promise<void> = Promise.resolve();
+  /** Chunks (frame / CHUNK_PAGES) with bytes on disk or staged. */
+  private readonly touched = new Set<number>();
+  /** Tag of a chunk's bytes on disk; absent for one written again since (tagged at the end). */
+  private readonly tags = new Map<number, Buffer>();
+  /** The chunk being tagged as it is written for the first time. */
+  private open: { chunk: number; tagger: ChunkTagger } | undefined;
+  /** Aligned: pages of buffers direct I/O refuses, and read-backs. */
+  private readonly stage = alignedBuffer(CHUNK_BYTES);
+  private readonly mac: ChunkMac;
   private failure: Error | undefined;
   private done = false;
+  private closed = false;
   bytesWritten = 0;
   pagesWritten = 0;
 
   private constructor(
-    private readonly fh: FileHandle,
+    private readonly fd: number,
+    private readonly direct: boolean,
+    /** The same file, buffered: superblock and metadata are not block-aligned. */
+    private readonly meta: number,
     readonly path: string,
     private readonly key: Buffer | undefined,
-  ) {}
+  ) {
+    this.mac = new ChunkMac(key);
+  }
 
   /** Creates (or truncates) the image file. */
-  static async create(path: string, opts: { key?: Buffer } = {}): Promise<ImageWriter> {
-    const fh = await open(path, 'w');
-    return new ImageWriter(fh, path, opts.key);
+  static create(path: string, opts: { key?: Buffer } = {}): Promise<ImageWriter> {
+    try {
+      const c = fs.constants;
+      const { fd, direct } = openMaybeDirect(path, c.O_RDWR | c.O_CREAT | c.O_TRUNC);
+      let meta: number;
+      try {
+        meta = fs.openSync(path, 'r+');
+      } catch (e) {
+        fs.closeSync(fd);
+        throw e;
+      }
+      return Promise.resolve(new ImageWriter(fd, direct, meta, path, opts.key));
+    } catch (e) {
+      return Promise.reject(asError(e));
+    }
   }
 
   writePage(slot: number, page: number, data: Uint8Array | null): Promise<void> {
     return this.writePages([{ slot, page, data }]);
   }
 
+  /** Writes under way in the thread pool, and the frames they cover. */
+  private readonly inflight = new Set<Promise<void>>();
+  /** Frame -> writes under way that cover it. */
+  private readonly busy = new Map<number, number>();
+  /** This call's writes. */
+  private ops: Array<Promise<void>> = [];
+
   /**
-   * Writes a batch. The bytes are copied before returning (pages may be live memory
-   * views); writes are serialised so that the last write of a page wins on disk.
-   * Runs of consecutive frames become one positional write.
+   * Writes a batch; resolves once its pages are in the file. Everything about the
+   * batch is decided during the call (what is zero, the chunks' tags), and writes
+   * land in call order (the last write of a page wins). Runs of pages that lie one
+   * after the other in one memory (a round of the page cleaner) go to the file in
+   * one write, straight from that memory, in the thread pool while the caller goes
+   * on: a page of a live memory that changes meanwhile has been dirtied, so the
+   * cleaner sends it again, and its chunk is then tagged from the file. Other
+   * buffers are copied during the call.
    */
   writePages(batch: readonly PageEntry[]): Promise<void> {
     if (this.done) return Promise.reject(new Error(`image ${this.path}: already finished`));
-    // Last entry per frame wins; then ascending frame order for coalescing.
-    const last = new Map<number, PageEntry>();
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    this.ops = [];
     try {
-      for (const e of batch) {
-        if (e.data && e.data.length !== PAGE_SIZE)
-          throw new RangeError(
-            `page ${e.slot}:${e.page} has ${e.data.length} bytes, expected ${PAGE_SIZE}`,
-          );
-        if (!Number.isInteger(e.page) || e.page < 0 || e.page >= PAGES_PER_SLOT)
-          throw new RangeError(`bad page ${e.page}`);
-        pageOffset(e.slot, e.page);
-        last.set(frameOf(e.slot, e.page), e);
-      }
-    } catch (err) {
-      return Promise.reject(asError(err));
-    }
-    const frames = [...last.keys()].sort((a, b) => a - b);
-    const runs: Array<{ frame: number; buf: Buffer }> = [];
-    let run: { frame: number; pages: Uint8Array[] } | undefined;
-    const close = (): void => {
-      if (!run) return;
-      const buf = Buffer.allocUnsafe(run.pages.length * PAGE_SIZE);
-      run.pages.forEach((p, i) => buf.set(p, i * PAGE_SIZE));
-      runs.push({ frame: run.frame, buf });
-      run = undefined;
-    };
-    for (const f of frames) {
-      const d = last.get(f)!.data;
-      const zero = d === null || isZeroPage(d);
-      // A zero page that is already a hole needs no write.
-      if (zero && !this.nonZero.has(f)) {
-        close();
-        continue;
-      }
-      if (zero) this.nonZero.delete(f);
-      else this.nonZero.add(f);
-      this.written.add(f);
-      const bytes = zero ? ZERO_PAGE : d;
-      if (run && run.frame + run.pages.length === f) run.pages.push(bytes);
-      else {
-        close();
-        run = { frame: f, pages: [bytes] };
-      }
-    }
-    close();
-    const count = batch.length;
-    const work = async (): Promise<void> => {
-      if (this.failure !== undefined) throw this.failure;
-      try {
-        // Synchronous positional writes (into the page cache): an await per run would
-        // cost an event-loop turn each, and so a program time slice each.
-        for (const r of runs) {
-          const pos = SUPERBLOCK_SIZE + r.frame * PAGE_SIZE;
-          for (let off = 0; off < r.buf.length;)
-            off += writeSync(this.fh.fd, r.buf, off, r.buf.length - off, pos + off);
-          this.bytesWritten += r.buf.length;
-          this.frameEnd = Math.max(this.frameEnd, r.frame + r.buf.length / PAGE_SIZE);
+      const { frames, entries } = ordered(batch);
+      let seg: Segment | undefined;
+      for (let k = 0; k < frames.length; k++) {
+        const f = frames[k];
+        const e = entries[k].data;
+        const d = e === null || isZeroPage(e) ? null : e;
+        // A zero page that is already zero (a hole, or zeros written) needs no write.
+        if (d === null && !this.nonZero.has(f)) {
+          this.writeSegment(seg);
+          seg = undefined;
+          continue;
         }
-        this.pagesWritten += count;
-      } catch (e) {
-        this.failure = asError(e);
-        throw e;
+        if (d === null) this.nonZero.delete(f);
+        else this.nonZero.add(f);
+        const bytes = d ?? zeroPage();
+        if (
+          seg &&
+          seg.first + seg.length / PAGE_SIZE === f &&
+          bytes.buffer === seg.buffer &&
+          bytes.byteOffset === seg.offset + seg.length
+        )
+          seg.length += PAGE_SIZE;
+        else {
+          this.writeSegment(seg);
+          seg = { first: f, buffer: bytes.buffer, offset: bytes.byteOffset, length: PAGE_SIZE };
+        }
       }
-    };
-    const p = this.tail.then(work);
-    this.tail = p.catch(() => undefined);
-    return p;
+      this.writeSegment(seg);
+      this.pagesWritten += batch.length;
+      return Promise.all(this.ops).then(() => undefined);
+    } catch (e) {
+      this.failure = asError(e);
+      return Promise.reject(this.failure);
+    }
+  }
+
+  /** Writes a segment and accounts for it chunk by chunk (tags). */
+  private writeSegment(s: Segment | undefined): void {
+    if (!s) return;
+    const view = new Uint8Array(s.buffer, s.offset, s.length);
+    this.writeAt(s.first, view);
+    for (let at = 0; at < s.length;) {
+      const f = s.first + at / PAGE_SIZE;
+      const chunk = Math.floor(f / CHUNK_PAGES);
+      const i = f - chunk * CHUNK_PAGES;
+      const n = Math.min(CHUNK_PAGES - i, (s.length - at) / PAGE_SIZE);
+      this.account(chunk, i, view.subarray(at, at + n * PAGE_SIZE));
+      at += n * PAGE_SIZE;
+    }
+  }
+
+  /**
+   * Keeps a chunk's tag up to date with pages just written at page i: a chunk
+   * written for the first time is tagged as its pages go by, in order (its pages
+   * not written are holes, zeros); a chunk written again, or out of order, is
+   * tagged from the file at the end.
+   */
+  private account(chunk: number, i: number, bytes: Uint8Array): void {
+    const o = this.open;
+    if (o?.chunk === chunk) {
+      if (i * PAGE_SIZE >= o.tagger.length) {
+        o.tagger.zerosTo(i * PAGE_SIZE);
+        o.tagger.update(bytes);
+      } else this.open = undefined;
+      return;
+    }
+    if (!this.touched.has(chunk)) {
+      this.closeOpen();
+      this.touched.add(chunk);
+      const slot = Math.floor(chunk / CHUNKS_PER_SLOT);
+      const tagger = this.mac.begin(slot, chunk - slot * CHUNKS_PER_SLOT);
+      tagger.zerosTo(i * PAGE_SIZE);
+      tagger.update(bytes);
+      this.open = { chunk, tagger };
+      return;
+    }
+    this.tags.delete(chunk);
+  }
+
+  private closeOpen(): void {
+    const o = this.open;
+    if (!o) return;
+    this.open = undefined;
+    this.tags.set(o.chunk, o.tagger.digest());
+  }
+
+  /** Buffers direct I/O refused (not page-aligned): their pages go through `stage`. */
+  private readonly unaligned = new WeakSet<ArrayBufferLike>();
+
+  /**
+   * Starts writing `view` at frame `first`. A write is issued at once, so the thread
+   * pool takes its bytes from where they are, unless a write under way covers one
+   * of its frames: then its bytes are copied now and it waits for every write under
+   * way, so that the later write of a page lands last.
+   */
+  private writeAt(first: number, view: Uint8Array): void {
+    const n = view.length / PAGE_SIZE;
+    let overlaps = false;
+    for (let k = 0; k < n && !overlaps; k++) overlaps = this.busy.has(first + k);
+    // A wasm memory (the programs', the aligned buffers here) is whole 64 KiB pages and
+    // mapped on a page boundary; anything else is copied into aligned memory now.
+    const aligned =
+      !this.direct || (view.buffer.byteLength % 65536 === 0 && !this.unaligned.has(view.buffer));
+    let bytes = view;
+    if (overlaps || !aligned) {
+      bytes = alignedBuffer(view.length);
+      bytes.set(view);
+    }
+    for (let k = 0; k < n; k++) this.busy.set(first + k, (this.busy.get(first + k) ?? 0) + 1);
+    const before = overlaps ? Promise.allSettled([...this.inflight]) : Promise.resolve();
+    const p = before
+      .then(() => this.put(bytes, frameOffset(first)))
+      .catch((e: unknown) => {
+        this.failure ??= asError(e);
+        throw this.failure;
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        for (let k = 0; k < n; k++) {
+          const left = this.busy.get(first + k)! - 1;
+          if (left === 0) this.busy.delete(first + k);
+          else this.busy.set(first + k, left);
+        }
+      });
+    p.catch(() => undefined); // the call's promise reports it
+    this.inflight.add(p);
+    this.ops.push(p);
+    this.wrote(first, view.length);
+  }
+
+  /** One write; a buffer direct I/O refuses after all is copied into aligned memory. */
+  private async put(bytes: Uint8Array, pos: number): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    try {
+      await writeAll(this.fd, bytes, pos);
+    } catch (e) {
+      if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      this.unaligned.add(bytes.buffer);
+      const copy = alignedBuffer(bytes.length);
+      copy.set(bytes);
+      await writeAll(this.fd, copy, pos);
+    }
+  }
+
+  /** Every write under way has ended (failed or not). */
+  private async settled(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private wrote(first: number, bytes: number): void {
+    const n = bytes / PAGE_SIZE;
+    for (let k = 0; k < n; k++) this.written.add(first + k);
+    this.bytesWritten += bytes;
+    this.frameEnd = Math.max(this.frameEnd, first + n);
+  }
+
+  /** PAGE_MACS: every chunk of every slot, zero or tagged (from the file where it was rewritten). */
+  private pageMacs(spaces: SpaceSizes): Buffer {
+    const flags: number[] = [];
+    const tags: Buffer[] = [];
+    for (const [slot, count] of Object.entries(spaces)
+      .map(([s, n]) => [Number(s), n] as const)
+      .sort((a, b) => a[0] - b[0])) {
+      for (let k = 0; k * CHUNK_PAGES < count; k++) {
+        const chunk = slot * CHUNKS_PER_SLOT + k;
+        const first = chunk * CHUNK_PAGES;
+        const n = Math.min(CHUNK_PAGES, count - k * CHUNK_PAGES);
+        // A chunk the writer never put bytes in is a hole: any byte there is caught by
+        // the reader's allocation check. Every other chunk is read and checked.
+        let data = false;
+        for (let f = first; f < first + CHUNK_PAGES && !data; f++) data = this.written.has(f);
+        flags.push(data ? 1 : 0);
+        if (!data) continue;
+        const kept = n === CHUNK_PAGES ? this.tags.get(chunk) : undefined;
+        tags.push(kept ?? this.tagFromFile(slot, k, first, n));
+      }
+    }
+    const head = Buffer.alloc(1 + this.mac.salt.length + 4);
+    head[0] = this.mac.tagBytes;
+    this.mac.salt.copy(head, 1);
+    head.writeUInt32LE(flags.length, 1 + this.mac.salt.length);
+    return Buffer.concat([head, Buffer.from(flags), ...tags]);
+  }
+
+  /** Tag of a chunk's first n pages as they are in the file (a hole reads as zeros). */
+  private tagFromFile(slot: number, k: number, first: number, n: number): Buffer {
+    const onDisk = Math.max(0, Math.min(n, this.frameEnd - first));
+    const buf = this.stage.subarray(0, n * PAGE_SIZE);
+    buf.fill(0, onDisk * PAGE_SIZE);
+    if (onDisk > 0) readAllSync(this.fd, buf.subarray(0, onDisk * PAGE_SIZE), frameOffset(first));
+    return this.mac.tag(slot, k, buf);
   }
 
   /** Writes metadata and superblock, syncs and closes the file. Returns the file size. */
   async finish(c: ImageContents): Promise<number> {
     if (this.done) throw new Error(`image ${this.path}: already finished`);
     this.done = true;
-    await this.tail;
-    if (this.failure !== undefined) throw this.failure;
-    // The metadata must start after every page a reader will look at, written or a hole.
-    let end = this.frameEnd;
-    for (const [slot, n] of Object.entries(c.spaces)) end = Math.max(end, frameOf(Number(slot), n));
-    const metaOffset = SUPERBLOCK_SIZE + end * PAGE_SIZE;
-    const parts: Buffer[] = [];
-    const w = new StreamWriter((b) => void parts.push(b), { key: this.key });
-    await w.header(c.header);
-    for (const m of c.modules) await w.module(m);
-    await w.spaces(c.spaces);
-    await w.kernel(c.kernel);
-    await w.verify(c.verify);
+    try {
+      await this.settled();
+      if (this.failure !== undefined) throw this.failure;
+      this.closeOpen();
+      // The metadata must start after every page a reader will look at, written or a hole.
+      let end = this.frameEnd;
+      for (const [slot, n] of Object.entries(c.spaces))
+        end = Math.max(end, frameOf(Number(slot), n));
+      const metaOffset = SUPERBLOCK_SIZE + end * PAGE_SIZE;
+      const parts: Buffer[] = [];
+      const w = new StreamWriter((b) => void parts.push(b), { key: this.key });
+      await w.header(c.header);
+      for (const m of c.modules) await w.module(m);
+      await w.spaces(c.spaces);
+      await w.kernel(c.kernel);
+      await w.verify(c.verify);
+      await w.optional(ALLOCATED, this.allocated(end));
+      await w.extra(PAGE_MACS, this.pageMacs(c.spaces));
+      await w.end();
+      const meta = Buffer.concat(parts);
+      writeAllSync(this.meta, meta, metaOffset);
+      fs.ftruncateSync(this.meta, metaOffset + meta.length);
+      const sb = Buffer.alloc(SUPERBLOCK_SIZE);
+      IMAGE_MAGIC.copy(sb, 0);
+      sb.writeUInt32LE(IMAGE_VERSION, 8);
+      sb.writeUInt32LE(PAGE_SIZE, 12);
+      sb.writeBigUInt64LE(BigInt(metaOffset), 16);
+      sb.writeBigUInt64LE(BigInt(meta.length), 24);
+      writeAllSync(this.meta, sb, 0);
+      this.bytesWritten += meta.length + sb.length;
+      fs.fsyncSync(this.meta);
+      return metaOffset + meta.length;
+    } finally {
+      this.closeFds();
+    }
+  }
+
+  /** ALLOCATED: frames on disk and the file's extents (see the record's comment). */
+  private allocated(end: number): Buffer {
     // Extents of the file: runs of written frames, plus the superblock's and the metadata's
     // unless they continue a run (frame 0 follows the superblock; the metadata follows `end`).
     const frames = [...this.written].sort((a, b) => a - b);
@@ -185,193 +373,25 @@ export class ImageWriter {
     const alloc = Buffer.alloc(8);
     alloc.writeUInt32LE(frames.length, 0);
     alloc.writeUInt32LE(runs, 4);
-    await w.optional(ALLOCATED, alloc);
-    await w.end();
-    const meta = Buffer.concat(parts);
-    await writeFully(this.fh, meta, metaOffset);
-    await this.fh.truncate(metaOffset + meta.length);
-    const sb = Buffer.alloc(SUPERBLOCK_SIZE);
-    IMAGE_MAGIC.copy(sb, 0);
-    sb.writeUInt32LE(IMAGE_VERSION, 8);
-    sb.writeUInt32LE(PAGE_SIZE, 12);
-    sb.writeBigUInt64LE(BigInt(metaOffset), 16);
-    sb.writeBigUInt64LE(BigInt(meta.length), 24);
-    await writeFully(this.fh, sb, 0);
-    this.bytesWritten += meta.length + sb.length;
-    await this.fh.sync();
-    await this.fh.close();
-    return metaOffset + meta.length;
+    return alloc;
+  }
+
+  private closeFds(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const fd of [this.fd, this.meta]) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    }
   }
 
   /** Closes the file without finishing it (the caller removes it). */
   async abort(): Promise<void> {
     this.done = true;
-    await this.tail;
-    await this.fh.close().catch(() => undefined);
-  }
-}
-
-async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let at = 0;
-  while (at < buf.length) {
-    const { bytesWritten } = await fh.write(buf, at, buf.length - at, position + at);
-    at += bytesWritten;
-  }
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<number> {
-  let at = 0;
-  while (at < buf.length) {
-    const { bytesRead } = await fh.read(buf, at, buf.length - at, position + at);
-    if (bytesRead === 0) break;
-    at += bytesRead;
-  }
-  return at;
-}
-
-/**
- * Bytes outside every slot are never read, so nothing verifies them: refuse an image
- * that holds any. Node has no lseek(SEEK_DATA), so the check is the file's allocated
- * size against what the writer says it put there (ALLOCATED, under the HMAC), plus
- * the blocks ext4 spends on extent maps beyond the 4 in its inode (340 a block).
- * Without that record (an older image) the bound is every page of every slot.
- */
-function outsideSlots(
-  st: { blocks: number; size: number },
-  spaces: Map<number, number>,
-  meta: number,
-  alloc: { frames: number; runs: number } | undefined,
-): void {
-  const pages = alloc?.frames ?? [...spaces.values()].reduce((a, b) => a + b, 0);
-  const extents = alloc?.runs ?? pages + 2;
-  const leaves = extents <= 4 ? 0 : Math.ceil(extents / 340);
-  const blocks =
-    1 + pages + Math.ceil(meta / PAGE_SIZE) + leaves + (leaves > 4 ? Math.ceil(leaves / 340) : 0);
-  const have = st.blocks * 512;
-  if (have > blocks * PAGE_SIZE && have < st.size)
-    throw corrupted(
-      `${have} bytes allocated, but its pages and metadata fill at most ${blocks * PAGE_SIZE}: there are bytes outside every slot`,
-    );
-  // A file system without holes: bytes outside the slots cannot be told from its zeros.
-  if (have >= st.size && st.size > blocks * PAGE_SIZE)
-    throw corrupted(
-      `${st.size} bytes on a file system without holes: bytes outside every slot cannot be checked`,
-    );
-}
-
-const corrupted = (what: string): CheckpointError =>
-  new CheckpointError('corrupted', `checkpoint image is corrupted: ${what}`);
-
-/** Reads a whole image into memory, verifying metadata digest/HMAC and VERIFY. */
-export async function readImage(path: string, opts: DecoderOptions = {}): Promise<Checkpoint> {
-  const fh = await open(path, 'r');
-  try {
-    const size = (await fh.stat()).size;
-    const sb = Buffer.alloc(SUPERBLOCK_SIZE);
-    const got = await readFully(fh, sb, 0);
-    if (got < IMAGE_MAGIC.length || !sb.subarray(0, 8).equals(IMAGE_MAGIC)) {
-      throw new CheckpointError('not-roam', `not a roam checkpoint image: bad magic in ${path}`);
-    }
-    if (got < SUPERBLOCK_SIZE)
-      throw new CheckpointError(
-        'truncated',
-        `checkpoint image is truncated: ${size} bytes, shorter than its superblock`,
-      );
-    const version = sb.readUInt32LE(8);
-    if (version !== IMAGE_VERSION) {
-      throw new CheckpointError(
-        'unsupported',
-        `unsupported checkpoint image version ${version} (this roam reads version ${IMAGE_VERSION})`,
-      );
-    }
-    const pageSize = sb.readUInt32LE(12);
-    if (pageSize !== PAGE_SIZE)
-      throw new CheckpointError(
-        'unsupported',
-        `unsupported checkpoint page size ${pageSize} (this roam uses ${PAGE_SIZE})`,
-      );
-    const metaOffset = Number(sb.readBigUInt64LE(16));
-    const metaLength = Number(sb.readBigUInt64LE(24));
-    // Nothing else covers the superblock, so its unused bytes must be exactly zero.
-    if (sb.subarray(SUPERBLOCK_USED).some((b) => b !== 0))
-      throw corrupted('non-zero reserved bytes in the superblock');
-    if (metaOffset < SUPERBLOCK_SIZE || metaOffset % PAGE_SIZE !== 0 || metaLength > MAX_META) {
-      throw corrupted(`bad metadata location ${metaOffset}+${metaLength}`);
-    }
-    if (metaOffset + metaLength > size) {
-      throw new CheckpointError(
-        'truncated',
-        `checkpoint image is truncated: ${size} bytes, but its metadata ends at ${metaOffset + metaLength}`,
-      );
-    }
-    if (metaOffset + metaLength < size) {
-      throw new CheckpointError(
-        'trailing',
-        `checkpoint image has ${size - metaOffset - metaLength} unexpected bytes after its metadata`,
-      );
-    }
-
-    const meta = Buffer.alloc(metaLength);
-    await readFully(fh, meta, metaOffset);
-    const dec = new RecordDecoder({
-      ...opts,
-      name: 'checkpoint image metadata',
-      known: new Set([...KNOWN_RECORD_TYPES, ALLOCATED]),
-    });
-    let alloc: { frames: number; runs: number } | undefined;
-    const asm = new CheckpointAssembler(false);
-    let sawSpaces = false;
-    for (const rec of dec.push(meta)) {
-      if (rec.type === RecordType.SPACES) sawSpaces = true;
-      if (rec.type !== ALLOCATED) asm.add(rec);
-      else if (rec.payload.length === 8)
-        alloc = { frames: rec.payload.readUInt32LE(0), runs: rec.payload.readUInt32LE(4) };
-      else throw corrupted('bad ALLOCATED record');
-    }
-    dec.finish();
-    if (!sawSpaces)
-      throw new CheckpointError('missing', 'checkpoint image is incomplete: no SPACES record');
-
-    outsideSlots(await fh.stat(), asm.spaceSizes, metaLength, alloc);
-    await readPages(fh, asm, metaOffset);
-    return asm.result('image', size, dec.signed);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** The page area: every slot's pages read in runs, only the non-zero ones kept. */
-async function readPages(
-  fh: FileHandle,
-  asm: CheckpointAssembler,
-  metaOffset: number,
-): Promise<void> {
-  let run = Buffer.alloc(READ_RUN * PAGE_SIZE);
-  for (const [slot, count] of [...asm.spaceSizes].sort((a, b) => a[0] - b[0])) {
-    if (pageOffset(slot, 0) + count * PAGE_SIZE > metaOffset)
-      throw corrupted(`slot ${slot} (${count} pages) overlaps the metadata`);
-    for (let first = 0; first < count; first += READ_RUN) {
-      const n = Math.min(READ_RUN, count - first);
-      const view = run.subarray(0, n * PAGE_SIZE);
-      if ((await readFully(fh, view, pageOffset(slot, first))) !== view.length)
-        throw corrupted('short read in the page area');
-      // Copy only the non-zero pages out, compactly, so holes cost no memory.
-      const live: number[] = [];
-      for (let i = 0; i < n; i++)
-        if (!isZeroPage(view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE))) live.push(i);
-      if (live.length === 0) continue;
-      if (live.length * 2 >= n) {
-        // Mostly live: keep the run buffer itself (no copy) and read into a fresh one.
-        for (const i of live)
-          asm.setPage(slot, first + i, view.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE));
-        run = Buffer.alloc(READ_RUN * PAGE_SIZE);
-        continue;
-      }
-      const keep = Buffer.allocUnsafe(live.length * PAGE_SIZE);
-      live.forEach((i, j) => {
-        view.copy(keep, j * PAGE_SIZE, i * PAGE_SIZE, (i + 1) * PAGE_SIZE);
-        asm.setPage(slot, first + i, keep.subarray(j * PAGE_SIZE, (j + 1) * PAGE_SIZE));
-      });
-    }
+    await this.settled(); // no write may be left on a closed descriptor
+    this.closeFds();
   }
 }

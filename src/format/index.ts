@@ -42,9 +42,16 @@ export {
   LZ4_MAX_ENTRY,
   type CompressionGain,
 } from './compress.js';
-export { recomputeVerify, type Checkpoint } from './assemble.js';
+export { CheckpointAssembler, recomputeVerify, type Checkpoint } from './assemble.js';
 export { readCheckpoint, decodeStream, type ReadOptions } from './checkpoint.js';
-export { ImageWriter, readImage, pageOffset, IMAGE_MAGIC, type ImageContents } from './image.js';
+export {
+  ImageWriter,
+  pageOffset,
+  IMAGE_MAGIC,
+  IMAGE_VERSION,
+  type ImageContents,
+} from './image.js';
+export { ImageReader, readImage } from './image-read.js';
 export { streamTarget, fileTarget, type CheckpointTarget } from './target.js';
 export { defaultKeyPath, loadKey, loadKeySync, loadOrCreateKey, saveKey } from './keys.js';
 export { describeCheckpoint, formatDescription, type CheckpointDescription } from './inspect.js';

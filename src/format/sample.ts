@@ -6,6 +6,7 @@ import {
   FORMAT_VERSION,
   computeVerify,
   pageDigest,
+  PRESENT,
   type PageEntry,
   type SpaceSizes,
   type StreamHeader,
@@ -22,6 +23,8 @@ export interface SampleCheckpoint {
   spaces: SpaceSizes;
   kernel: Buffer;
   verify: Buffer;
+  /** VERIFY counting pages by presence (what an image or a migration stream carries). */
+  presenceVerify: Buffer;
 }
 
 /** mulberry32: tiny, seedable, good enough for test data. */
@@ -135,12 +138,24 @@ export function sampleCheckpoint(
     createdAt: new Date(Date.UTC(2024, 0, 2, 3, 4, 5)).toISOString(),
     kernelVersion: 'test-1',
   };
-  return { header, modules, rounds, final, spaces, kernel, verify: computeVerify(kernel, digests) };
+  return {
+    header,
+    modules,
+    rounds,
+    final,
+    spaces,
+    kernel,
+    verify: computeVerify(kernel, digests),
+    presenceVerify: computeVerify(
+      kernel,
+      digests.map(([slot, page]) => [slot, page, PRESENT] as const),
+    ),
+  };
 }
 
 /** Sends a sample through a target, as the page cleaner would. */
 export async function writeSample(target: CheckpointTarget, s: SampleCheckpoint): Promise<void> {
   await target.begin(s.header, s.modules);
   for (const r of s.rounds) await target.pages(r);
-  await target.finish(s.spaces, s.kernel, s.verify);
+  await target.finish(s.spaces, s.kernel, target.presenceVerify ? s.presenceVerify : s.verify);
 }

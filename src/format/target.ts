@@ -11,7 +11,7 @@ import { StreamWriter, type Sink } from './writer.js';
 
 export interface CheckpointTarget {
   begin(header: StreamHeader, modules: Buffer[]): Promise<void>;
-  /** Page bytes are copied during the call, so live memory views may be passed. */
+  /** Page bytes are copied (or written) during the call, so live memory views may be passed. */
   pages(batch: PageEntry[]): Promise<void>;
   finish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void>;
   abort(reason: Error): Promise<void>;
@@ -20,16 +20,20 @@ export interface CheckpointTarget {
   /** The frame spaces' sizes at the start of a round, so a receiver can size memories once. */
   sizes?(spaces: SpaceSizes): Promise<void>;
   readonly bytesWritten: number;
-  /** A transport stream: VERIFY counts pages as PRESENT, not by content (see verify.ts). */
+  /** A transport stream or an image: VERIFY counts pages as PRESENT, not by content (see verify.ts); something else covers their bytes. */
   readonly presenceVerify?: boolean;
 }
 
 /** A target writing the stream to `sink`; `writer` is exposed for targets built on it (compression, early SPACES). */
 export function streamTarget(
   sink: Sink,
-  opts: { key?: Buffer; transport?: boolean; what?: string } = {},
+  opts: { key?: Buffer; transport?: boolean; what?: string; reuse?: boolean } = {},
 ): CheckpointTarget & { readonly writer: StreamWriter } {
-  const w = new StreamWriter(sink, { key: opts.key, transport: opts.transport });
+  const w = new StreamWriter(sink, {
+    key: opts.key,
+    transport: opts.transport,
+    reuse: opts.reuse,
+  });
   let aborted: Error | undefined;
   const live = (): void => {
     if (aborted)
@@ -184,7 +188,7 @@ function streamFileTarget(
         position += bytesWritten;
       }
     },
-    { key },
+    { key, reuse: true }, // each chunk is written before the next is encoded
   );
   class T extends FileTargetBase {
     get bytesWritten(): number {
@@ -197,6 +201,11 @@ function streamFileTarget(
     }
     protected async doPages(batch: PageEntry[]): Promise<void> {
       await writer.pages(batch);
+    }
+    /** SPACES before the pages too (the final one still ends the stream): a restore sizes each memory once. */
+    async sizes(spaces: SpaceSizes): Promise<void> {
+      if (this.state !== 'open') throw new Error(`checkpoint ${this.path}: target is not open`);
+      await writer.spaces(spaces);
     }
     protected async doFinish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void> {
       await Promise.all([
@@ -225,6 +234,8 @@ function imageFileTarget(path: string, partial: string, key: Buffer | undefined)
   let header: StreamHeader | undefined;
   let modules: Buffer[] = [];
   class T extends FileTargetBase {
+    // Pages are authenticated in chunks by the image's tags, so VERIFY counts them by presence.
+    readonly presenceVerify = true;
     get bytesWritten(): number {
       return img?.bytesWritten ?? 0;
     }
@@ -234,10 +245,17 @@ function imageFileTarget(path: string, partial: string, key: Buffer | undefined)
       modules = m;
       img = await ImageWriter.create(partial, { key });
     }
+    /** The last batch's writes: one batch is written while the cleaner prepares the next. */
+    private inflight: Promise<void> = Promise.resolve();
     protected async doPages(batch: PageEntry[]): Promise<void> {
-      await img!.writePages(batch);
+      const p = img!.writePages(batch);
+      p.catch(() => undefined); // the writer keeps the failure: the next call or finish throws it
+      const prev = this.inflight;
+      this.inflight = p;
+      await prev;
     }
     protected async doFinish(spaces: SpaceSizes, kernel: Buffer, verify: Buffer): Promise<void> {
+      await this.inflight;
       await img!.finish({ header: header!, modules, spaces, kernel, verify });
     }
     protected async closeQuietly(): Promise<void> {

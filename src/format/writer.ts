@@ -22,6 +22,9 @@ import { asError } from '../util/errors.js';
 
 export type Sink = (chunk: Buffer) => void | Promise<void>;
 
+/** The largest PAGES record (every page RAW), header included: what a reused buffer holds. */
+const RECORD_BYTES = RECORD_HEADER_SIZE + 4 + MAX_PAGES_PER_RECORD * (9 + PAGE_SIZE);
+
 /**
  * Writes a checkpoint stream to any sink. Each call encodes synchronously (so page
  * views are copied at call time) and queues the bytes; the sink sees chunks in call
@@ -43,11 +46,21 @@ export class StreamWriter {
   /** LZ4-compress pages from the next pages() call on (each page stays RAW where compression does not pay). */
   compress = false;
 
+  /**
+   * Buffers PAGES records were encoded in, free again (with `reuse`): a fresh 4 MiB
+   * buffer per batch cost its page faults and, at 256 MiB a migration, a major
+   * collection every few dozen milliseconds.
+   */
+  private readonly free: Buffer[] = [];
+  private readonly reuse: boolean;
+
+  /** @param opts.reuse the sink is done with a chunk once its promise resolves (it copies or encrypts it), so its buffer can take the next record */
   constructor(
     private readonly sink: Sink,
-    opts: EncoderOptions = {},
+    opts: EncoderOptions & { reuse?: boolean } = {},
   ) {
     this.enc = new RecordEncoder(opts);
+    this.reuse = opts.reuse === true;
   }
 
   header(h: StreamHeader): Promise<void> {
@@ -72,6 +85,13 @@ export class StreamWriter {
   pages(batch: readonly PageEntry[]): Promise<void> {
     const bufs: Buffer[] = [];
     const counts = { pages: batch.length, raw: 0, data: 0 };
+    const taken: Buffer[] = [];
+    const alloc = (n: number): Buffer => {
+      const i = this.free.findIndex((b) => b.length >= n);
+      const b = i >= 0 ? this.free.splice(i, 1)[0] : Buffer.allocUnsafe(Math.max(n, RECORD_BYTES));
+      taken.push(b);
+      return b.subarray(0, n);
+    };
     try {
       this.open();
       for (let i = 0; i < batch.length; i += MAX_PAGES_PER_RECORD) {
@@ -79,15 +99,24 @@ export class StreamWriter {
           batch.slice(i, i + MAX_PAGES_PER_RECORD),
           this.compress,
           RECORD_HEADER_SIZE,
+          this.reuse ? alloc : undefined,
         );
         counts.raw += e.nonZero * PAGE_SIZE;
         counts.data += e.dataBytes;
         bufs.push(this.enc.encodeFramed(RecordType.PAGES, e.framed));
       }
     } catch (e) {
+      this.free.push(...taken);
       return Promise.reject(asError(e));
     }
-    return this.queue(bufs, counts);
+    const p = this.queue(bufs, counts);
+    // Free again once the sink has them (on failure too: the stream is over then).
+    if (taken.length)
+      void p.then(
+        () => this.free.push(...taken),
+        () => undefined,
+      );
+    return p;
   }
 
   spaces(s: SpaceSizes): Promise<void> {
@@ -108,6 +137,13 @@ export class StreamWriter {
   optional(type: number, payload: Uint8Array): Promise<void> {
     if (!isOptionalType(type))
       return Promise.reject(new RangeError(`record type ${type} is not optional`));
+    return this.record(type, payload);
+  }
+
+  /** A mandatory record of a container's own type (the image's PAGE_MACS): readers that do not know it refuse the stream. */
+  extra(type: number, payload: Uint8Array): Promise<void> {
+    if (type <= RecordType.SPACES || isOptionalType(type))
+      return Promise.reject(new RangeError(`record type ${type} is not a container's own`));
     return this.record(type, payload);
   }
 
@@ -135,7 +171,7 @@ export class StreamWriter {
     if (this.state === 'ended') throw new Error('StreamWriter: stream already ended');
   }
 
-  private record(type: RecordType, payload: Uint8Array): Promise<void> {
+  private record(type: number, payload: Uint8Array): Promise<void> {
     let buf: Buffer;
     try {
       if (type !== RecordType.HEADER) this.open();

@@ -4,7 +4,7 @@
 // programs will use, and the VM is built once END has been verified. Nothing
 // runs before that. The receiver feeds it a migration; the rehearsal a throwaway
 // VM, so that the same code is warm when the real END comes.
-import { Memories } from './memories.js';
+import { Memories } from '../checkpoint/memories.js';
 import { restoreVm } from '../checkpoint/restore.js';
 import { CheckpointAssembler } from '../format/assemble.js';
 import { CheckpointError, RecordDecoder, RecordType, type StreamHeader } from '../format/index.js';

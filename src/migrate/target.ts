@@ -37,8 +37,10 @@ export function channelTarget(
       await channel.send(Msg.STREAM, chunk);
       meter.add(chunk.length, performance.now() - t);
     },
-    { what: 'migration', transport: true },
-  ); // the channel authenticates every byte: no stream digest
+    // The channel authenticates every byte (no stream digest) and encrypts a chunk
+    // into a buffer of its own as it is sent, so the chunk's buffer takes the next one.
+    { what: 'migration', transport: true, reuse: true },
+  );
   const w = base.writer;
   w.compress = mode === 'always';
   let decided = mode !== 'auto';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { Memories } from '../../src/migrate/memories.js';
+import { Memories } from '../../src/checkpoint/memories.js';
 import { countDirty, dirtyPages } from '../../src/memory/frames.js';
 import { Process } from '../../src/guest/process.js';
 import { dataSegmentRanges } from '../../src/wasm/segments.js';

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { PAGE_SIZE } from '../../src/memory/frames.js';
 import { readCheckpoint } from '../../src/format/checkpoint.js';
 import { ImageWriter, pageOffset } from '../../src/format/image.js';
+import { ImageReader } from '../../src/format/image-read.js';
 import { sampleCheckpoint, writeSample } from '../../src/format/sample.js';
-import { computeVerify, pageDigest } from '../../src/format/stream.js';
+import { computeVerify, PRESENT } from '../../src/format/stream.js';
 import { fileTarget } from '../../src/format/target.js';
 
 async function readAt(path: string, pos: number, n: number): Promise<Buffer> {
@@ -34,7 +35,7 @@ test('image round trip: 1:1 layout, sparse, last write wins, zeroed pages overwr
   const st = await stat(path);
   const sb = await readAt(path, 0, 32);
   assert.equal(sb.subarray(0, 8).toString('latin1'), 'ROAMIMG1');
-  assert.equal(sb.readUInt32LE(8), 1);
+  assert.equal(sb.readUInt32LE(8), 2);
   assert.equal(sb.readUInt32LE(12), PAGE_SIZE);
   const metaOffset = Number(sb.readBigUInt64LE(16));
   const metaLength = Number(sb.readBigUInt64LE(24));
@@ -73,7 +74,7 @@ test('image round trip: 1:1 layout, sparse, last write wins, zeroed pages overwr
   assert.deepEqual(cp.header, s.header);
   assert.deepEqual([...cp.modules.values()], s.modules);
   assert.deepEqual(cp.kernel, s.kernel);
-  assert.deepEqual(cp.verify, s.verify);
+  assert.deepEqual(cp.verify, s.presenceVerify, 'an image counts its pages by presence');
   assert.deepEqual(Object.fromEntries(cp.spaceSizes), s.spaces);
   let n = 0;
   for (const [slot, pages] of s.final)
@@ -113,7 +114,7 @@ test('ImageWriter: rewriting a page, and a page that goes back to zero', async (
     modules: [],
     spaces: { 0: 1, 1: 6 },
     kernel,
-    verify: computeVerify(kernel, [[1, 3, pageDigest(b)]]),
+    verify: computeVerify(kernel, [[1, 3, PRESENT]]),
   });
   assert.equal((await stat(path)).size, size);
   const cp = await readCheckpoint(path);
@@ -154,4 +155,64 @@ test('image: bytes outside every slot are refused', async (t) => {
   await fh.sync();
   await fh.close();
   await assert.rejects(readCheckpoint(path, { key }), /outside every slot/);
+});
+
+// Pages handed over as views of a program's memory go to the file straight from it
+// (direct I/O where the file system takes it), chunk tags are computed as they go by,
+// and chunks written again later are tagged from the file: every path must read back
+// exactly, into a fresh memory as a restore does, and a flipped byte must be refused.
+test('image v2: memory views, rewrites, a hole chunk and a partial chunk read back exactly', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'roam-img-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pages = 700; // chunks of 256 pages: two full, one partial
+  const mem = new WebAssembly.Memory({ initial: Math.ceil((pages * PAGE_SIZE) / 65536) });
+  const u8 = new Uint8Array(mem.buffer);
+  const fill = (p: number): void => {
+    u8.set(randomBytes(64), p * PAGE_SIZE + ((p * 97) % 4000));
+  };
+  for (let p = 0; p < pages; p++) if (p < 256 || p >= 512) fill(p); // chunk 1 stays a hole
+  const view = (p: number) => u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  const key = randomBytes(32);
+  const path = join(dir, 'm.img');
+  const target = fileTarget(path, { format: 'image', key });
+  const s = sampleCheckpoint({ seed: 3, slots: { 1: pages } });
+  await target.begin(s.header, s.modules);
+  for (let p = 0; p < pages; p += 100) {
+    const batch = [];
+    for (let q = p; q < Math.min(pages, p + 100); q++)
+      if (u8.subarray(q * PAGE_SIZE, (q + 1) * PAGE_SIZE).some((b) => b !== 0))
+        batch.push({ slot: 1, page: q, data: view(q) });
+    await target.pages(batch);
+  }
+  // A later round: pages rewritten in a written chunk and in the partial one, one zeroed.
+  for (const p of [3, 300, 650]) fill(p);
+  u8.fill(0, 10 * PAGE_SIZE, 11 * PAGE_SIZE);
+  await target.pages([3, 10, 300, 650].map((p) => ({ slot: 1, page: p, data: view(p) })));
+  const live: Array<[number, number, Uint8Array]> = [];
+  for (let p = 0; p < pages; p++) if (view(p).some((b) => b !== 0)) live.push([1, p, PRESENT]);
+  await target.finish({ 1: pages }, s.kernel, computeVerify(s.kernel, live));
+
+  const cp = await readCheckpoint(path, { key });
+  for (let p = 0; p < pages; p++) {
+    const want = view(p).some((b) => b !== 0) ? Buffer.from(view(p)) : undefined;
+    assert.deepEqual(cp.spaces.get(1)?.get(p), want, `page ${p}`);
+  }
+  const img = ImageReader.open(path, { key });
+  const fresh = new WebAssembly.Memory({ initial: Math.ceil((pages * PAGE_SIZE) / 65536) });
+  const into = new Uint8Array(fresh.buffer);
+  assert.equal((await img.load(1, into, true)).length, live.length);
+  img.close();
+  assert.ok(Buffer.from(into).equals(Buffer.from(u8)), 'loaded into a memory as it was written');
+
+  const fh = await open(path, 'r+');
+  const b = Buffer.alloc(1);
+  await fh.read(b, 0, 1, pageOffset(1, 520) + 9);
+  b[0] ^= 0x10;
+  await fh.write(b, 0, 1, pageOffset(1, 520) + 9);
+  await fh.close();
+  await assert.rejects(readCheckpoint(path, { key }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'tampered');
+    assert.match(e.message, /chunk 2 of frame space 1/);
+    return true;
+  });
 });

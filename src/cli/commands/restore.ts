@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { ALLOW_UNSIGNED, CHECKPOINT_KEY } from '../options.js';
-import { restoreVm } from '../../checkpoint/restore.js';
+import { restoreFile } from '../../checkpoint/restore-file.js';
 import { newVmId } from '../../guest/kernel.js';
 import { serveRestored } from '../../vm/session.js';
 import { vmExit } from '../../vm/exit.js';
-import { openCheckpoint } from '../../vm/open.js';
+import { checkpointReadOptions } from '../../vm/open.js';
 
 export function register(program: Command): void {
   program
@@ -32,8 +32,12 @@ export function register(program: Command): void {
         file: string,
         o: { key?: string; quiet?: boolean; json?: boolean; allowUnsigned?: boolean },
       ) => {
-        const cp = await openCheckpoint(file, o.key, o.allowUnsigned === true);
-        const kernel = await restoreVm(cp, { vmId: newVmId(), onExit: vmExit });
+        // An image's pages go straight into the programs' memories (restoreFile).
+        const read = await checkpointReadOptions(file, o.key, o.allowUnsigned === true);
+        const { kernel, checkpoint: cp } = await restoreFile(file, read, {
+          vmId: newVmId(),
+          onExit: vmExit,
+        });
         const rec = await serveRestored(kernel, cp.header.vmId);
         if (o.json)
           process.stderr.write(
