@@ -66,15 +66,7 @@ export async function restoreFile(
       for (const p of live) m.set(p, buf.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
       spaces.set(slot, m);
     }
-    const cp = img.result(spaces);
-    const readMs = performance.now() - t0;
-    const kernel = await restoreVm(
-      cp,
-      opts,
-      (hash) => compiled.get(hash),
-      (slot) => memories.take(slot),
-    );
-    return { kernel, checkpoint: cp, readMs };
+    return await build(img.result(spaces), t0, opts, compiled, memories);
   } finally {
     img.close();
   }
@@ -154,7 +146,17 @@ async function restoreStream(
     }
   }
   dec.finish();
-  const cp = asm.result('stream', dec.bytes, dec.signed);
+  return build(asm.result('stream', dec.bytes, dec.signed), t0, opts, compiled, memories);
+}
+
+/** The VM from what was read: its modules compiled and memories filled already. */
+async function build(
+  cp: Checkpoint,
+  t0: number,
+  opts: Parameters<typeof restoreVm>[1],
+  compiled: Map<string, Promise<PreparedModule>>,
+  memories: Memories,
+): Promise<{ kernel: Kernel; checkpoint: Checkpoint; readMs: number }> {
   const readMs = performance.now() - t0;
   const kernel = await restoreVm(
     cp,
