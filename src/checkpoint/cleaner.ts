@@ -191,10 +191,6 @@ export class PageCleaner {
         const stalled = round >= 2 && prev !== undefined && wss >= prev.wss * 0.95;
         const outOfRounds = round + 1 >= this.o.maxRounds;
         if (!stalled && want < limit && !outOfRounds) continue;
-        // More rounds will not shrink it, but it fits the budget: the final copy is within
-        // the downtime asked for (aborting here failed every slow-link move of a VM whose
-        // whole memory is its working set).
-        if (wss <= limit && limit !== Infinity) break;
         if (this.throttle?.tighten(dirty) && round + 1 < 2 * this.o.maxRounds) continue;
         if (!this.o.strict) break;
         throw new Error(

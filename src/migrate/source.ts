@@ -287,8 +287,11 @@ function sourceCleaner(
     // As many pages as the link moves in the allowed downtime (at least the
     // starting buffer): the thesis' WSS-adaptive buffer, capped.
     bufferLimit: () => {
-      const rate = target.meter.rate ?? o.maxBandwidth;
-      return rate ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096)) : Infinity;
+      // A paced stream moves no faster than its pace, whatever its bursts measure.
+      const rate = Math.min(target.meter.rate ?? Infinity, o.maxBandwidth ?? Infinity);
+      return rate > 0 && rate !== Infinity
+        ? Math.max(64, Math.floor(((maxDowntime / 1000) * rate) / 4096))
+        : Infinity;
     },
     onRound: (r) => o.onRound?.({ ...r, rate: target.meter.rate, compressing: target.compressing }),
     onProgress: o.onProgress,
