@@ -118,10 +118,8 @@ export class ImageWriter {
    * batch is decided during the call (what is zero, the chunks' tags), and writes
    * land in call order (the last write of a page wins). Runs of pages that lie one
    * after the other in one memory (a round of the page cleaner) go to the file in
-   * one write, straight from that memory, in the thread pool while the caller goes
-   * on: a page of a live memory that changes meanwhile has been dirtied, so the
-   * cleaner sends it again, and its chunk is then tagged from the file. Other
-   * buffers are copied during the call.
+   * one write, copied during the call and written in the thread pool while the
+   * caller goes on; a chunk written again is tagged from the file at the end.
    */
   writePages(batch: readonly PageEntry[]): Promise<void> {
     if (this.done) return Promise.reject(new Error(`image ${this.path}: already finished`));
@@ -218,24 +216,21 @@ export class ImageWriter {
   private readonly unaligned = new WeakSet<ArrayBufferLike>();
 
   /**
-   * Starts writing `view` at frame `first`. A write is issued at once, so the thread
-   * pool takes its bytes from where they are, unless a write under way covers one
-   * of its frames: then its bytes are copied now and it waits for every write under
-   * way, so that the later write of a page lands last.
+   * Starts writing a copy of `view` at frame `first`, at once, unless a write under
+   * way covers one of its frames: then it waits for every write under way, so that
+   * the later write of a page lands last.
    */
   private writeAt(first: number, view: Uint8Array): void {
     const n = view.length / PAGE_SIZE;
     let overlaps = false;
     for (let k = 0; k < n && !overlaps; k++) overlaps = this.busy.has(first + k);
-    // A wasm memory (the programs', the aligned buffers here) is whole 64 KiB pages and
-    // mapped on a page boundary; anything else is copied into aligned memory now.
-    const aligned =
-      !this.direct || (view.buffer.byteLength % 65536 === 0 && !this.unaligned.has(view.buffer));
-    let bytes = view;
-    if (overlaps || !aligned) {
-      bytes = alignedBuffer(view.length);
-      bytes.set(view);
-    }
+    // The bytes are taken now, into aligned memory, never read later from where they
+    // are: a live memory's page can change before the thread pool writes it (a
+    // checkpoint's programs run on after the freeze), and its chunk's tag is of these
+    // bytes. (Writing straight from the programs' memories restored wrong state in
+    // checkpoint-exit about one run in six.)
+    const bytes = alignedBuffer(view.length);
+    bytes.set(view);
     for (let k = 0; k < n; k++) this.busy.set(first + k, (this.busy.get(first + k) ?? 0) + 1);
     const before = overlaps ? Promise.allSettled([...this.inflight]) : Promise.resolve();
     const p = before
