@@ -21,7 +21,15 @@ const made: string[] = [];
 const children = new Set<ChildProcess>();
 function cleanUp(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of made) {
+    // A VM its daemon started may still be writing there as it goes: retry, and leave
+    // what is left to the runner (it removes the whole run's TMPDIR).
+    try {
+      fs.rmSync(d, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      /* the runner's TMPDIR removal takes it */
+    }
+  }
 }
 process.on('exit', cleanUp);
 // A test that failed before stopping what it started must not keep its file running:
