@@ -14,7 +14,6 @@ import {
   type ReadOptions,
 } from '../format/index.js';
 import type { Kernel, KernelOptions } from '../guest/kernel.js';
-import { PAGE_SIZE } from '../memory/frames.js';
 import { prepare, type PreparedModule } from '../wasm/prepare.js';
 import { Memories } from './memories.js';
 import { restoreVm } from './restore.js';
@@ -59,12 +58,8 @@ export async function restoreFile(
         continue;
       }
       // The kernel's page pool, or programs whose memories cannot be built ahead.
-      const buf = Buffer.alloc(count * PAGE_SIZE);
-      const live = await img.load(slot, buf);
-      if (live.length === 0) continue;
-      const m = new Map<number, Buffer>();
-      for (const p of live) m.set(p, buf.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
-      spaces.set(slot, m);
+      const m = await img.loadPages(slot, count);
+      if (m) spaces.set(slot, m);
     }
     return await build(img.result(spaces), t0, opts, compiled, memories);
   } finally {

@@ -279,6 +279,14 @@ export class ImageReader {
     return live;
   }
 
+  /** Slot `slot`'s `count` pages into a buffer of their own: its non-zero pages by number (null: none). */
+  async loadPages(slot: number, count: number): Promise<Map<number, Buffer> | null> {
+    const buf = Buffer.alloc(count * PAGE_SIZE);
+    const live = await this.load(slot, buf);
+    if (live.length === 0) return null;
+    return new Map(live.map((p) => [p, buf.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE)]));
+  }
+
   /** The checkpoint with `spaces` as the caller loaded them, after checking VERIFY. */
   result(spaces: Map<number, Map<number, Buffer>>): Checkpoint {
     for (const [slot, pages] of spaces) this.asm.spaces.set(slot, pages);
@@ -299,12 +307,8 @@ export async function readImage(path: string, opts: DecoderOptions = {}): Promis
   try {
     const spaces = new Map<number, Map<number, Buffer>>();
     for (const [slot, count] of [...img.spaceSizes].sort((a, b) => a[0] - b[0])) {
-      const buf = Buffer.alloc(count * PAGE_SIZE);
-      const live = await img.load(slot, buf);
-      if (live.length === 0) continue;
-      const m = new Map<number, Buffer>();
-      for (const p of live) m.set(p, buf.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
-      spaces.set(slot, m);
+      const m = await img.loadPages(slot, count);
+      if (m) spaces.set(slot, m);
     }
     return img.result(spaces);
   } finally {
