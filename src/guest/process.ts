@@ -87,6 +87,13 @@ export class Process implements FrameSpace {
     // The tracked variant is instantiated when a checkpoint first needs it (that
     // halves the build of an arriving VM), unless instantiating runs a start function.
     if (effects.start) this.instances.tracked = this.instantiate(mod.tracked, true);
+    // Otherwise it is instantiated as soon as its module is compiled in the background,
+    // between two slices: at a checkpoint's start the new instance cost the programs'
+    // thread a pause that a server's clients saw as their largest gap of a migration.
+    else
+      void mod.trackedCompiled?.then(() => {
+        if (this.status !== 'exited') this.instance('tracked');
+      });
   }
 
   private readonly imports: WebAssembly.Imports;

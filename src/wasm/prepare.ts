@@ -60,6 +60,8 @@ export interface PreparedModule {
   plain: WebAssembly.Module;
   /** Compiled on first use, or in the background soon after start-up. */
   readonly tracked: WebAssembly.Module;
+  /** Settles once the background compile of the tracked variant has finished (or failed). */
+  readonly trackedCompiled?: Promise<void>;
 }
 
 export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -243,8 +245,9 @@ export async function prepare(
     original,
     plain,
     get tracked() {
-      return tracked();
+      return tracked.get();
     },
+    trackedCompiled: tracked.compiled,
   };
 }
 
@@ -257,16 +260,24 @@ const TRACKED_COMPILE_DELAY_MS = 1000;
  * compete with the program's first second on a small machine), or at once, on
  * this thread, if a checkpoint asks for it before that.
  */
-function lazyTracked(bytes: Uint8Array): () => WebAssembly.Module {
+function lazyTracked(bytes: Uint8Array): {
+  get: () => WebAssembly.Module;
+  compiled: Promise<void>;
+} {
   let mod: WebAssembly.Module | undefined;
-  setTimeout(() => {
-    if (!mod)
+  const compiled = new Promise<void>((done) =>
+    setTimeout(() => {
+      if (mod) return done();
       WebAssembly.compile(bytes as BufferSource).then(
-        (m) => (mod ??= m),
-        () => undefined, // compiled (and its error reported) when needed
+        (m) => {
+          mod ??= m;
+          done();
+        },
+        () => done(), // compiled (and its error reported) when needed
       );
-  }, TRACKED_COMPILE_DELAY_MS).unref();
-  return () => (mod ??= new WebAssembly.Module(bytes as BufferSource));
+    }, TRACKED_COMPILE_DELAY_MS).unref(),
+  );
+  return { get: () => (mod ??= new WebAssembly.Module(bytes as BufferSource)), compiled };
 }
 
 // A prepared module travels with a migration (Msg.PREPARED), so that a cstrap
