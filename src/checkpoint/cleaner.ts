@@ -30,6 +30,8 @@ import { compareWithLive, liveDigests } from './freeze-check.js';
 import type { CheckpointResult, CleanerOptions, RoundStats } from './report.js';
 export type { CheckpointResult, CleanerOptions, RoundProgress, RoundStats } from './report.js';
 
+/** Below this share of the CPU the programs mostly wait (a server): the cleaner takes short turns. */
+const SHORT_TURN_DUTY = 0.25;
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 export class PageCleaner {
@@ -56,6 +58,7 @@ export class PageCleaner {
       bufferStep: 64,
       batchPages: 1024,
       workMs: 20,
+      shortWorkMs: opts.workMs ?? 20,
       verifyAtFreeze: false,
       fence: false,
       keepFencedOnError: false,
@@ -120,10 +123,11 @@ export class PageCleaner {
     // Work at least twice as long as the programs' last slice: a program sweeping a
     // large array may run far past its 10 ms to its next safepoint, and the cleaner
     // must still get two thirds of the CPU.
+    const s = this.kernel.scheduler;
+    const turn = s.duty < SHORT_TURN_DUTY ? this.o.shortWorkMs : this.o.workMs;
     if (
       !this.frozenSends &&
-      performance.now() - this.workStart >=
-        Math.max(this.o.workMs, 2 * this.kernel.scheduler.lastSliceMs)
+      performance.now() - this.workStart >= Math.max(turn, 2 * s.lastSliceMs)
     ) {
       await this.yieldToPrograms();
     }

@@ -14,6 +14,9 @@ export interface CleanerOptions {
   /** The cleaner works this long before the programs get a time slice (thesis: the
    *  cleaner is a kernel thread sharing the CPU with them). */
   workMs?: number;
+  /** The cleaner's turn instead of workMs while the programs use little of the CPU (they
+   *  block more than they compute: a server, whose clients wait out each turn). */
+  shortWorkMs?: number;
   onRound?: (r: RoundStats) => void;
   /** Within a round, at most every 250 ms: how far it has got (a long round is not silent). */
   onProgress?: (p: RoundProgress) => void;

@@ -37,6 +37,13 @@ export class Scheduler {
   private held = false;
   /** Length of the last slice in ms: a program may overrun its 10 ms up to its next safepoint. */
   lastSliceMs = 0;
+  /**
+   * The programs' share of the wall clock over the last half second or more of
+   * slices: low for a server that answers and blocks, near 1 for a program that computes.
+   */
+  duty = 0;
+  private busyMs = 0;
+  private dutyFrom = performance.now();
   /** Called once, just before the first slice runs (a migration's "first instruction"). */
   onFirstSlice: (() => void) | null = null;
 
@@ -136,6 +143,13 @@ export class Scheduler {
       this.current = null;
     }
     this.lastSliceMs = performance.now() - now;
+    this.busyMs += this.lastSliceMs;
+    const span = performance.now() - this.dutyFrom;
+    if (span >= 500) {
+      this.duty = this.busyMs / span;
+      this.busyMs = 0;
+      this.dutyFrom = performance.now();
+    }
     // The cleaner, if it still holds the CPU, gets the next turn.
     this.heldAt = performance.now();
     const n = this.slow.get(p.pid);

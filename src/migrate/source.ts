@@ -273,13 +273,15 @@ function sourceCleaner(
   const maxDowntime = o.maxDowntimeMs ?? DEFAULT_MAX_DOWNTIME_MS;
   return new PageCleaner(kernel, target, {
     beforeFreeze,
-    // Small batches and short turns: the programs get a slice after every 4 ms of
-    // the cleaner's work (or twice their own last slice), so a server's clients wait
-    // no longer than that for a reply while pages go out. With 20 ms turns, the game
-    // server's round 0 (1,000 pages, ~20 ms of hashing and encrypting) held its
-    // clients' replies for one whole turn: most of their gap across a migration.
+    // 256 KiB batches. The programs get a slice after every 20 ms of the cleaner's
+    // work, or after 4 ms while their own slices are short: a server's clients wait
+    // out each turn (with 20 ms turns the game server's round 0, 1,000 pages and
+    // ~20 ms of work, held its replies for a whole turn: most of their gap across a
+    // migration), while a program that computes keeps a third of the CPU at most
+    // and the rounds converge (4 ms turns gave SQLite two thirds: its live
+    // migration froze only after the program had finished its transaction).
     batchPages: 64,
-    workMs: 4,
+    shortWorkMs: 4,
     kind: o.kind,
     fence: o.kind === 'migration',
     keepFencedOnError: true,

@@ -120,8 +120,10 @@ test(
 
       // The second, killed with -9, leaves its table and namespaces; its next start replaces its
       // own table and removes its warm VM's namespace (no job owns it), not the first's names.
-      const warm = namespaces().filter((ns) => ns.startsWith(`roam-${tags[1]}-`));
-      assert.ok(warm.length >= 2, warm.join(' ')); // the job's VM and a warm one
+      // The job's VM and a warm one (the pool refills a moment after a boot).
+      const own = () => namespaces().filter((ns) => ns.startsWith(`roam-${tags[1]}-`));
+      await until(() => own().length >= 2, `a warm VM's namespace: ${own().join(' ')}`, 20_000);
+      const warm = own();
       b.n.proc.kill('SIGKILL');
       await b.n.exited;
       const a2 = await daemon(states[0]); // the first again, while the second is dead

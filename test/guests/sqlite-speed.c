@@ -3,7 +3,7 @@
  * amalgamation that better-sqlite3 ships (scripts/build-guests.sh builds it;
  * neither SQLite's source nor the built .wasm is committed).
  *
- *   sqlite-speed [DB [SIZE]]        defaults: /speed.db 10
+ *   sqlite-speed [DB [SIZE [PAUSE]]]   defaults: /speed.db 10 0
  *
  * DB is a file (removed first, with its journal) or ":memory:". SIZE scales
  * every phase (SIZE * 1000 rows). Phases: bulk inserts, indexed range selects,
@@ -12,7 +12,8 @@
  * open), ORDER BY, deletes, then PRAGMA integrity_check. Each phase prints a
  * checksum of what its queries returned, so the output depends only on the
  * arguments: a run that is checkpointed, restored or migrated anywhere in
- * between must print exactly the same lines.
+ * between must print exactly the same lines. PAUSE (ms) is slept after each
+ * stage of the transaction, so that a test acting inside it does not race it.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -183,7 +184,7 @@ static void updates(int n, int count) {
 /* One transaction held open across 20 stages, each printing a line: a
  * checkpoint taken after "txn stage" and before "txn commit" freezes SQLite
  * with a transaction (and, for a file database, its rollback journal) open. */
-static void long_transaction(int n) {
+static void long_transaction(int n, int pause_ms) {
   char text[256];
   exec("BEGIN");
   exec("CREATE TABLE t3(a INTEGER PRIMARY KEY, b INTEGER, c TEXT)");
@@ -212,6 +213,7 @@ static void long_transaction(int n) {
     drain(agg);
     printf("txn stage %2d/20                checksum %016llx\n", stage + 1,
            (unsigned long long)sum);
+    if (pause_ms > 0) usleep((useconds_t)pause_ms * 1000u);
   }
   sqlite3_finalize(ins);
   sqlite3_finalize(upd);
@@ -251,8 +253,9 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *path = argc > 1 ? argv[1] : "/speed.db";
   int size = argc > 2 ? atoi(argv[2]) : 10;
-  if (size < 1 || size > 1000) {
-    fprintf(stderr, "usage: sqlite-speed [DB [SIZE 1..1000]]\n");
+  int pause_ms = argc > 3 ? atoi(argv[3]) : 0;
+  if (size < 1 || size > 1000 || pause_ms < 0 || pause_ms > 10000) {
+    fprintf(stderr, "usage: sqlite-speed [DB [SIZE 1..1000 [PAUSE 0..10000 ms]]]\n");
     return 2;
   }
   int n = size * 1000;
@@ -276,7 +279,7 @@ int main(int argc, char **argv) {
   report("LIKE scans");
   updates(n, n / 4);
   report("indexed updates");
-  long_transaction(n);
+  long_transaction(n, pause_ms);
   report("long transaction");
   ordered();
   report("ORDER BY / GROUP BY");
