@@ -142,16 +142,16 @@ export class Scheduler {
     } finally {
       this.current = null;
     }
-    this.lastSliceMs = performance.now() - now;
+    const end = performance.now();
+    this.lastSliceMs = end - now;
     this.busyMs += this.lastSliceMs;
-    const span = performance.now() - this.dutyFrom;
-    if (span >= 500) {
-      this.duty = this.busyMs / span;
+    if (end - this.dutyFrom >= 500) {
+      this.duty = this.busyMs / (end - this.dutyFrom);
       this.busyMs = 0;
-      this.dutyFrom = performance.now();
+      this.dutyFrom = end;
     }
     // The cleaner, if it still holds the CPU, gets the next turn.
-    this.heldAt = performance.now();
+    this.heldAt = end;
     const n = this.slow.get(p.pid);
     if (n)
       this.restUntil.set(

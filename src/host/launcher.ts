@@ -120,9 +120,7 @@ export class ProcessLauncher {
     const vm = await (req.revive
       ? this.spawn(req.revive, req.ports)
       : (this.pool.shift() ?? this.spawn()));
-    // Refilled 2 s after the boot: a new VM process takes a core for ~0.2 s, and the
-    // VM just handed out is about to receive a migration that needs the CPU.
-    setTimeout(() => this.fill(), 2000).unref();
+    setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
     const vn = this.nets.get(vm.vmId);
     if (vn) vn.limit = req.ports;
     try {

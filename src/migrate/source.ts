@@ -274,7 +274,8 @@ function sourceCleaner(
   return new PageCleaner(kernel, target, {
     beforeFreeze,
     // 256 KiB batches. The programs get a slice after every 20 ms of the cleaner's
-    // work, or after 4 ms while their own slices are short: a server's clients wait
+    // work, or after 4 ms while they use under a quarter of the CPU (the scheduler's
+    // duty): a server's clients wait
     // out each turn (with 20 ms turns the game server's round 0, 1,000 pages and
     // ~20 ms of work, held its replies for a whole turn: most of their gap across a
     // migration), while a program that computes keeps a third of the CPU at most
