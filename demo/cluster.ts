@@ -137,7 +137,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         '--state',
         state,
         '--warm',
-        '1',
+        '2',
         '--grace',
         String(o.graceS ?? 10),
       ],

@@ -120,7 +120,8 @@ export class ProcessLauncher {
     const vm = await (req.revive
       ? this.spawn(req.revive, req.ports)
       : (this.pool.shift() ?? this.spawn()));
-    setImmediate(() => this.fill()); // after the answer has gone: spawning takes milliseconds
+    // A spare left: refill later, not while this VM receives its image (a spawn is ~0.2 s of a core).
+    setTimeout(() => this.fill(), this.pool.length ? 2000 : 0).unref();
     const vn = this.nets.get(vm.vmId);
     if (vn) vn.limit = req.ports;
     try {
